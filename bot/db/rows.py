@@ -1,0 +1,54 @@
+"""Conversions between SQLite values and domain types."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from bot.domain.ideas import Idea, Status
+
+
+def to_ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def from_ts(value: float) -> datetime:
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def maybe_ts(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
+
+
+def maybe_dt(value: float | None) -> datetime | None:
+    return None if value is None else from_ts(value)
+
+
+IDEA_COLUMNS = (
+    "id, guild_id, number, author_id, title, body, category, status, status_reason, channel_id, message_id,"
+    " thread_id, upvotes, downvotes, merged_into, created_at, updated_at, last_activity_at"
+)
+
+
+def idea_from_row(row: aiosqlite.Row) -> Idea:
+    return Idea(
+        id=row["id"],
+        guild_id=row["guild_id"],
+        number=row["number"],
+        author_id=row["author_id"],
+        title=row["title"],
+        body=row["body"],
+        category=row["category"],
+        status=Status(row["status"]),
+        status_reason=row["status_reason"],
+        channel_id=row["channel_id"],
+        message_id=row["message_id"],
+        thread_id=row["thread_id"],
+        upvotes=row["upvotes"],
+        downvotes=row["downvotes"],
+        merged_into=row["merged_into"],
+        created_at=from_ts(row["created_at"]),
+        updated_at=from_ts(row["updated_at"]),
+        last_activity_at=from_ts(row["last_activity_at"]),
+    )

@@ -1,0 +1,135 @@
+"""Ideas, their lifecycle and the limits on what members may write. Pure: no discord, no SQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    UNDER_REVIEW = "under_review"
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    IMPLEMENTED = "implemented"
+    DECLINED = "declined"
+    DUPLICATE = "duplicate"
+    # Not settable by moderators: the author withdrew the idea.
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def label(self) -> str:
+        return STATUS_LABELS[self]
+
+    @property
+    def closes_voting(self) -> bool:
+        return self in CLOSED_STATUSES
+
+
+STATUS_LABELS = {
+    Status.OPEN: "Open",
+    Status.UNDER_REVIEW: "Under review",
+    Status.PLANNED: "Planned",
+    Status.IN_PROGRESS: "In progress",
+    Status.IMPLEMENTED: "Implemented",
+    Status.DECLINED: "Declined",
+    Status.DUPLICATE: "Duplicate",
+    Status.WITHDRAWN: "Withdrawn",
+}
+MODERATOR_STATUSES = tuple(s for s in Status if s is not Status.WITHDRAWN)
+CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.DECLINED, Status.DUPLICATE, Status.WITHDRAWN})
+# Statuses that still count as "waiting for the firm's answer".
+AWAITING_ANSWER = frozenset({Status.OPEN, Status.UNDER_REVIEW})
+
+TITLE_MIN, TITLE_MAX = 4, 100
+DETAILS_MIN, DETAILS_MAX = 10, 2000
+CATEGORY_MAX = 40
+REASON_MAX = 500
+QUERY_MAX = 100
+# Modal fields are joined into the details; each field has its own cap so the sum fits.
+MODAL_FIELD_MAX = 600
+
+
+class IdeaRuleError(ValueError):
+    """Input that breaks a rule; the message is shown to the member as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdeaDraft:
+    title: str
+    details: str
+    category: str | None = None
+
+
+@dataclass(slots=True)
+class Idea:
+    id: int
+    guild_id: int
+    number: int
+    author_id: int
+    title: str
+    body: str
+    category: str | None
+    status: Status
+    status_reason: str | None
+    channel_id: int | None
+    message_id: int | None
+    thread_id: int | None
+    upvotes: int
+    downvotes: int
+    merged_into: int | None
+    created_at: datetime
+    updated_at: datetime
+    last_activity_at: datetime
+    coauthor_ids: list[int] = field(default_factory=list)
+
+    @property
+    def score(self) -> int:
+        return self.upvotes - self.downvotes
+
+
+def validate_draft(title: str, details: str, category: str | None = None) -> IdeaDraft:
+    """Check lengths; keep the text exactly as given apart from surrounding whitespace."""
+    title = title.strip()
+    details = details.strip()
+    category = (category or "").strip() or None
+    if len(title) < TITLE_MIN:
+        raise IdeaRuleError(f"The title is too short: at least {TITLE_MIN} characters, please.")
+    if len(title) > TITLE_MAX:
+        raise IdeaRuleError(f"The title is too long: {len(title)} characters, the limit is {TITLE_MAX}.")
+    if "\n" in title:
+        raise IdeaRuleError("The title must be a single line.")
+    if len(details) < DETAILS_MIN:
+        raise IdeaRuleError(f"The details are too short: at least {DETAILS_MIN} characters, please.")
+    if len(details) > DETAILS_MAX:
+        raise IdeaRuleError(f"The details are too long: {len(details)} characters, the limit is {DETAILS_MAX}.")
+    if category is not None and len(category) > CATEGORY_MAX:
+        raise IdeaRuleError(f"The category is too long: the limit is {CATEGORY_MAX} characters.")
+    return IdeaDraft(title=title, details=details, category=category)
+
+
+def compose_details(problem: str, proposal: str, who_benefits: str) -> str:
+    """The modal's guided fields (a toolkit for stating an idea concretely) as one text."""
+    parts = [("Problem", problem), ("Proposal", proposal), ("Who benefits", who_benefits)]
+    return "\n\n".join(f"**{name}**\n{text.strip()}" for name, text in parts if text and text.strip())
+
+
+def validate_reason(status: Status, reason: str | None) -> str | None:
+    reason = (reason or "").strip() or None
+    if status is Status.DECLINED and reason is None:
+        raise IdeaRuleError("Declining an idea needs a reason: the author and supporters deserve to know why.")
+    if reason is not None and len(reason) > REASON_MAX:
+        raise IdeaRuleError(f"The reason is too long: the limit is {REASON_MAX} characters.")
+    return reason
+
+
+def parse_status(value: str) -> Status:
+    try:
+        status = Status(value.strip().lower())
+    except ValueError:
+        names = ", ".join(s.value for s in MODERATOR_STATUSES)
+        raise IdeaRuleError(f"Unknown status '{value}'. Use one of: {names}.") from None
+    if status is Status.WITHDRAWN:
+        raise IdeaRuleError("Only the author can withdraw an idea.")
+    return status

@@ -1,0 +1,183 @@
+"""Reaction votes: ingest raw reaction events in batches, and recount after downtime.
+
+Events are queued and written in one transaction per batch (a burst of hundreds of
+reactions costs a handful of commits). A vote's effects (card edit, reputation) follow only
+after its batch is committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.db import Database
+from bot.db import ideas as idea_queries
+from bot.db import votes as vote_queries
+from bot.domain.events import VoteChanged
+from bot.domain.ideas import Idea
+from bot.domain.votes import (
+    DOWNVOTE_EMOJI,
+    UPVOTE_EMOJI,
+    vote_after_reaction,
+    vote_counts,
+    vote_from_reactions,
+    vote_value,
+)
+from bot.services.events import Clock, EventBus, system_clock
+from bot.services.ports import IdeaBoard, ReactionReader
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionEvent:
+    message_id: int
+    user_id: int
+    emoji: str
+    added: bool
+    member_joined_at: datetime | None = None
+
+
+class VoteService:
+    def __init__(
+        self,
+        db: Database,
+        board: IdeaBoard,
+        events: EventBus,
+        clock: Clock = system_clock,
+        batch_seconds: float = 0.05,
+    ) -> None:
+        self.db = db
+        self.board = board
+        self.events = events
+        self.clock = clock
+        self.batch_seconds = batch_seconds
+        self.bot_user_id = 0
+        self._queue: asyncio.Queue[ReactionEvent] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    # --- ingest ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_batches(), name="vote-writer")
+
+    async def stop(self) -> None:
+        if self._writer is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.flush(), timeout=5)
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        self._writer = None
+
+    def accept(self, event: ReactionEvent) -> bool:
+        """Queue a reaction event; other emoji and the bot's own reactions are dropped here."""
+        if vote_value(event.emoji) is None or event.user_id == self.bot_user_id:
+            return False
+        self._queue.put_nowait(event)
+        return True
+
+    async def flush(self) -> None:
+        """Wait until every accepted event is durable."""
+        await self._queue.join()
+
+    @property
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    async def _write_batches(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            if self.batch_seconds:
+                await asyncio.sleep(self.batch_seconds)
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self.apply_batch(batch)
+            except Exception:
+                log.exception("writing a batch of %d reaction events failed; the next recount repairs it", len(batch))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def apply_batch(self, batch: list[ReactionEvent]) -> list[VoteChanged]:
+        now = self.clock()
+        changes: list[VoteChanged] = []
+        ideas: dict[int, Idea | None] = {}
+        async with self.db.transaction() as conn:
+            for event in batch:
+                if event.message_id not in ideas:
+                    ideas[event.message_id] = await idea_queries.get_idea_by_message(conn, event.message_id)
+                idea = ideas[event.message_id]
+                if idea is None or idea.status.closes_voting:
+                    continue
+                if not vote_counts(event.user_id, author_id=idea.author_id, bot_id=self.bot_user_id):
+                    continue
+                old = await vote_queries.get_vote(conn, idea.id, event.user_id)
+                new = vote_after_reaction(old, event.emoji, event.added)
+                if new == old:
+                    continue
+                await vote_queries.put_vote(conn, idea.id, event.user_id, old, new, event.member_joined_at, now)
+                changes.append(
+                    VoteChanged(
+                        idea.guild_id, idea.id, idea.author_id, event.user_id, old, new, event.member_joined_at, now
+                    )
+                )
+        for idea_id in {change.idea_id for change in changes}:
+            self.board.card_changed(idea_id)
+        await self.events.publish_all(list(changes))
+        return changes
+
+    # --- recount -----------------------------------------------------------------------
+
+    async def recount(self, ideas: list[Idea], reader: ReactionReader) -> int:
+        """Make the stored votes match the reactions on the cards; returns votes changed.
+
+        Discord replays missed events only on RESUME, so after downtime or a fresh session the
+        reactions themselves are the truth."""
+        total = 0
+        for idea in ideas:
+            if idea.channel_id is None or idea.message_id is None or idea.status.closes_voting:
+                continue
+            snapshot_at = self.clock()
+            try:
+                ups = await reader.users_with_reaction(idea.channel_id, idea.message_id, UPVOTE_EMOJI)
+                downs = await reader.users_with_reaction(idea.channel_id, idea.message_id, DOWNVOTE_EMOJI)
+            except Exception as exc:
+                log.warning("recount of idea %s skipped: %r", idea.id, exc)
+                continue
+            # Events that arrived before the snapshot are applied first; later ones win over it.
+            await self.flush()
+            total += await self._apply_recount(idea, ups, downs, snapshot_at)
+        return total
+
+    async def _apply_recount(self, idea: Idea, ups: set[int], downs: set[int], snapshot_at: datetime) -> int:
+        now = self.clock()
+        changes: list[VoteChanged] = []
+        async with self.db.transaction() as conn:
+            stored = await vote_queries.votes_on(conn, idea.id)
+            newer = await vote_queries.voters_changed_after(conn, idea.id, snapshot_at)
+            voters = (ups | downs | set(stored)) - {idea.author_id, self.bot_user_id} - newer
+            for voter in sorted(voters):
+                old, joined_at = stored.get(voter, (None, None))
+                new = vote_from_reactions(voter in ups, voter in downs, old)
+                if new == old:
+                    continue
+                await vote_queries.put_vote(conn, idea.id, voter, old, new, joined_at, now)
+                changes.append(VoteChanged(idea.guild_id, idea.id, idea.author_id, voter, old, new, joined_at, now))
+            await vote_queries.recompute_tallies(conn, idea.id)
+        if changes:
+            log.info("recount of idea %s fixed %d votes", idea.id, len(changes))
+        self.board.card_changed(idea.id)
+        await self.events.publish_all(list(changes))
+        return len(changes)
+
+    async def recount_recent(self, reader: ReactionReader, since: datetime) -> int:
+        ideas = await idea_queries.recently_active_cards(self.db.conn, since)
+        return await self.recount(ideas, reader)

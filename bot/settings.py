@@ -1,0 +1,104 @@
+"""Process-wide settings: environment first, then the TOML file, then defaults (CONTRACT.md)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_PATH = Path("config/ideabot.toml")
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message names it and never contains secrets."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="IDEABOT_", extra="forbid", validate_default=True)
+
+    # The contract's settings.
+    token: SecretStr | None = None
+    database: str = "data/ideabot.sqlite3"
+    discord_api_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg"
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_embedding_model: str | None = None
+    llm_api_key: SecretStr | None = None
+    log_level: str = "INFO"
+
+    # Operational knobs (documented in config/ideabot.toml).
+    llm_timeout_seconds: float = Field(default=20.0, gt=0)
+    llm_max_retries: int = Field(default=3, ge=0, le=10)
+    llm_max_tokens: int = Field(default=800, gt=0, le=8000)
+    card_edit_interval_seconds: float = Field(default=5.0, gt=0)
+    channel_edits_per_window: int = Field(default=5, ge=1)
+    channel_edit_window_seconds: float = Field(default=5.0, gt=0)
+    vote_batch_seconds: float = Field(default=0.05, ge=0)
+    recount_active_days: int = Field(default=30, ge=1)
+    notify_max_recipients: int = Field(default=200, ge=0)
+    sync_commands: bool = True
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return upper
+
+    @field_validator("discord_api_url", "llm_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+    @field_validator("discord_gateway_url")
+    @classmethod
+    def _ws_url(cls, value: str) -> str:
+        if not value.startswith(("ws://", "wss://")):
+            raise ValueError("must start with ws:// or wss://")
+        return value
+
+    @property
+    def llm_enabled(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_path = Path(os.environ.get("IDEABOT_CONFIG", str(DEFAULT_CONFIG_PATH)))
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_path)
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load settings, turning validation errors into one line that names the setting."""
+    config_path = os.environ.get("IDEABOT_CONFIG")
+    if config_path and not Path(config_path).is_file():
+        raise SettingsError(f"IDEABOT_CONFIG: file not found: {config_path}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = str(error["loc"][0]) if error["loc"] else "settings"
+        if error["type"] == "extra_forbidden":
+            raise SettingsError(f"unknown setting '{name}' in the config file") from None
+        # Never echo the input: it may be a token.
+        raise SettingsError(f"IDEABOT_{name.upper()}: {error['msg']}") from None

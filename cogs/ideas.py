@@ -1,0 +1,236 @@
+"""/idea: submit (options or a guided modal), show, top, search, mine, edit, withdraw."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import IdeaBot, answer_error
+from bot.domain.ideas import (
+    DETAILS_MAX,
+    MODAL_FIELD_MAX,
+    TITLE_MAX,
+    IdeaDraft,
+    compose_details,
+    validate_draft,
+)
+from bot.domain.ranking import Period, Sort
+from bot.render import NO_MENTIONS, card_link, idea_detail_embed, idea_list_embed
+
+
+@dataclass(slots=True)
+class PendingSubmission:
+    """A validated draft on its way through the submission gates (terms, duplicates, ...)."""
+
+    guild_id: int
+    author_id: int
+    draft: IdeaDraft
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+# A gate may answer the interaction itself and return False to stop the submission here;
+# it then calls `resume(new_interaction)` later (e.g. from a button) to carry on.
+Resume = Callable[[discord.Interaction], Awaitable[None]]
+SubmissionGate = Callable[[discord.Interaction, PendingSubmission, Resume], Awaitable[bool]]
+
+
+class SubmitIdeaModal(discord.ui.Modal, title="Submit an idea"):
+    idea_title: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+        label="Title", placeholder="A short name for your idea", max_length=TITLE_MAX, min_length=4
+    )
+    problem: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+        label="Problem",
+        placeholder="What is hard, slow or missing today?",
+        style=discord.TextStyle.paragraph,
+        max_length=MODAL_FIELD_MAX,
+    )
+    proposal: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+        label="Proposal",
+        placeholder="What should change? Be concrete.",
+        style=discord.TextStyle.paragraph,
+        max_length=MODAL_FIELD_MAX,
+    )
+    who_benefits: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+        label="Who benefits",
+        placeholder="Who gains, and how much?",
+        style=discord.TextStyle.paragraph,
+        max_length=MODAL_FIELD_MAX,
+        required=False,
+    )
+
+    def __init__(self, cog: Ideas, options: dict[str, Any]) -> None:
+        super().__init__()
+        self.cog = cog
+        self.options = options
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        details = compose_details(self.problem.value, self.proposal.value, self.who_benefits.value)
+        await self.cog.start_submission(interaction, self.idea_title.value, details, self.options)
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
+        await answer_error(interaction, error)
+
+
+class EditIdeaModal(discord.ui.Modal, title="Edit your idea"):
+    def __init__(self, cog: Ideas, number: int, title: str, details: str) -> None:
+        super().__init__(title=f"Edit idea #{number}")
+        self.cog = cog
+        self.number = number
+        self.idea_title: discord.ui.TextInput[EditIdeaModal] = discord.ui.TextInput(
+            label="Title", default=title, max_length=TITLE_MAX, min_length=4
+        )
+        self.details: discord.ui.TextInput[EditIdeaModal] = discord.ui.TextInput(
+            label="Details", default=details[:DETAILS_MAX], style=discord.TextStyle.paragraph, max_length=DETAILS_MAX
+        )
+        self.add_item(self.idea_title)
+        self.add_item(self.details)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        idea = await self.cog.bot.ideas.edit(
+            interaction.guild_id, interaction.user.id, self.number, self.idea_title.value, self.details.value
+        )
+        await interaction.response.send_message(
+            f"Idea #{idea.number} updated: {card_link(idea)}", ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
+        await answer_error(interaction, error)
+
+
+@app_commands.guild_only()
+class Ideas(commands.GroupCog, group_name="idea", group_description="Share and find ideas"):
+    def __init__(self, bot: IdeaBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    # --- submitting --------------------------------------------------------------------
+
+    def gates(self) -> list[SubmissionGate]:
+        gates: list[SubmissionGate] = getattr(self.bot, "submission_gates", [])
+        return gates
+
+    async def start_submission(
+        self, interaction: discord.Interaction, title: str, details: str, options: dict[str, Any]
+    ) -> None:
+        assert interaction.guild_id is not None
+        draft = validate_draft(title, details, options.get("category"))
+        await self.bot.ideas.check_can_submit(interaction.guild_id, interaction.user.id)
+        pending = PendingSubmission(interaction.guild_id, interaction.user.id, draft, options)
+        await self._through_gates(interaction, pending, 0)
+
+    async def _through_gates(self, interaction: discord.Interaction, pending: PendingSubmission, start: int) -> None:
+        gates = self.gates()
+        for index in range(start, len(gates)):
+
+            async def resume(next_interaction: discord.Interaction, after: int = index + 1) -> None:
+                try:
+                    await self._through_gates(next_interaction, pending, after)
+                except Exception as exc:
+                    await answer_error(next_interaction, exc)
+
+            if not await gates[index](interaction, pending, resume):
+                return
+        await self._post(interaction, pending)
+
+    async def _post(self, interaction: discord.Interaction, pending: PendingSubmission) -> None:
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
+        idea = await self.bot.ideas.submit(
+            pending.guild_id, pending.author_id, pending.draft.title, pending.draft.details, pending.draft.category
+        )
+        await interaction.followup.send(
+            f"Your idea **#{idea.number}** is posted: {card_link(idea)}\n"
+            "Members vote with 👍 / 👎 on the card; discuss it in its thread.",
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="submit", description="Submit an idea (leave the options empty for a guided form)")
+    @app_commands.describe(
+        title="A short name for your idea", details="What and why, concretely", category="A category, e.g. UX"
+    )
+    async def submit(
+        self,
+        interaction: discord.Interaction,
+        title: str | None = None,
+        details: str | None = None,
+        category: str | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        options: dict[str, Any] = {"category": category}
+        if title is None or details is None:
+            # Refuse early (blocked, cooldown, not set up) rather than after the member typed.
+            await self.bot.ideas.check_can_submit(interaction.guild_id, interaction.user.id)
+            await interaction.response.send_modal(SubmitIdeaModal(self, options))
+            return
+        await self.start_submission(interaction, title, details, options)
+
+    # --- reading -----------------------------------------------------------------------
+
+    @app_commands.command(name="show", description="Show one idea with its history")
+    @app_commands.describe(id="The idea's number, e.g. 12")
+    async def show(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
+        assert interaction.guild_id is not None
+        idea = await self.bot.ideas.get(interaction.guild_id, id)
+        history = await self.bot.ideas.history(idea.id)
+        await interaction.response.send_message(
+            embed=idea_detail_embed(idea, history), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="top", description="The community's favourite ideas")
+    @app_commands.describe(sort="How to rank (default: best)", period="Ideas submitted within (default: all)")
+    async def top(self, interaction: discord.Interaction, sort: Sort = Sort.BEST, period: Period = Period.ALL) -> None:
+        assert interaction.guild_id is not None
+        ideas = await self.bot.ideas.top(interaction.guild_id, sort, period)
+        heading = f"Top ideas · {sort.value} · {'all time' if period is Period.ALL else 'this ' + period.value}"
+        await interaction.response.send_message(
+            embed=idea_list_embed(heading, ideas, "No ideas yet: be the first with /idea submit."),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="search", description="Find ideas by words in their title or details")
+    async def search(self, interaction: discord.Interaction, query: str) -> None:
+        assert interaction.guild_id is not None
+        ideas = await self.bot.ideas.search(interaction.guild_id, query)
+        await interaction.response.send_message(
+            embed=idea_list_embed("Search results", ideas, "No idea matches that search."),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    @app_commands.command(name="mine", description="Your ideas and where they stand")
+    async def mine(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        ideas = await self.bot.ideas.mine(interaction.guild_id, interaction.user.id)
+        await interaction.response.send_message(
+            embed=idea_list_embed("Your ideas", ideas, "You have not submitted an idea yet."),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    # --- the author's changes ------------------------------------------------------------
+
+    @app_commands.command(name="edit", description="Edit the title or details of your idea")
+    async def edit(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
+        assert interaction.guild_id is not None
+        idea = await self.bot.ideas.check_can_edit(interaction.guild_id, interaction.user.id, id)
+        await interaction.response.send_modal(EditIdeaModal(self, idea.number, idea.title, idea.body))
+
+    @app_commands.command(name="withdraw", description="Withdraw your idea (voting closes)")
+    async def withdraw(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
+        assert interaction.guild_id is not None
+        idea = await self.bot.ideas.withdraw(interaction.guild_id, interaction.user.id, id)
+        await interaction.response.send_message(
+            f"Idea #{idea.number} is withdrawn. Thank you for sharing it.", ephemeral=True
+        )
+
+
+async def setup(bot: IdeaBot) -> None:
+    await bot.add_cog(Ideas(bot))

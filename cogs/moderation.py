@@ -1,0 +1,115 @@
+"""/ideamod: setup, statuses, merges, blocks. Permission is checked here, on our side, from
+the permissions Discord computed for the member: never trusted to the client's menu."""
+
+from __future__ import annotations
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import IdeaBot, NotModerator, is_moderator
+from bot.domain.ideas import MODERATOR_STATUSES, Status, parse_status
+from bot.render import NO_MENTIONS, card_link
+
+STATUS_CHOICES = [
+    app_commands.Choice(name=status.label, value=status.value)
+    for status in MODERATOR_STATUSES
+    if status is not Status.DUPLICATE
+]
+
+
+async def moderator_only(interaction: discord.Interaction) -> bool:
+    bot = interaction.client
+    assert isinstance(bot, IdeaBot)
+    if interaction.guild_id is None:
+        raise NotModerator()
+    settings = await bot.ideas.settings(interaction.guild_id)
+    if not is_moderator(interaction, settings.moderator_role_id):
+        raise NotModerator()
+    return True
+
+
+@app_commands.guild_only()
+@app_commands.check(moderator_only)
+class Moderation(commands.GroupCog, group_name="ideamod", group_description="Moderate ideas"):
+    def __init__(self, bot: IdeaBot) -> None:
+        self.bot = bot
+        super().__init__()
+
+    async def _done(self, interaction: discord.Interaction, text: str, action: str) -> None:
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        assert interaction.guild_id is not None
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, action, text)
+
+    @app_commands.command(name="setup", description="Choose the channels (and moderator role) ideabot uses")
+    async def setup_guild(
+        self,
+        interaction: discord.Interaction,
+        ideas_channel: discord.TextChannel,
+        digest_channel: discord.TextChannel,
+        log_channel: discord.TextChannel | None = None,
+        moderator_role: discord.Role | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        await self.bot.ideas.setup(
+            interaction.guild_id,
+            interaction.user.id,
+            ideas_channel_id=ideas_channel.id,
+            digest_channel_id=digest_channel.id,
+            log_channel_id=log_channel.id if log_channel else None,
+            moderator_role_id=moderator_role.id if moderator_role else None,
+        )
+        parts = [f"Ideas go to {ideas_channel.mention}", f"the weekly digest to {digest_channel.mention}"]
+        if log_channel:
+            parts.append(f"moderator actions are logged in {log_channel.mention}")
+        if moderator_role:
+            parts.append(f"{moderator_role.mention} may moderate")
+        await self._done(interaction, "Set up: " + "; ".join(parts) + ".", "Setup")
+
+    @app_commands.command(name="status", description="Move an idea through its lifecycle")
+    @app_commands.describe(reason="Why (required when declining); the author and supporters are told")
+    @app_commands.choices(status=STATUS_CHOICES)
+    async def status(
+        self, interaction: discord.Interaction, id: app_commands.Range[int, 1], status: str, reason: str | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        change = await self.bot.ideas.set_status(
+            interaction.guild_id, interaction.user.id, id, parse_status(status), reason
+        )
+        idea = change.idea
+        text = f"#{idea.number} is now **{idea.status.label}** (was {change.old_status.label}). {card_link(idea)}"
+        await self._done(interaction, text, "Status changed")
+
+    @app_commands.command(name="merge", description="Merge a duplicate into the original; votes move over")
+    @app_commands.describe(source="The duplicate's number", target="The original's number")
+    async def merge(
+        self,
+        interaction: discord.Interaction,
+        source: app_commands.Range[int, 1],
+        target: app_commands.Range[int, 1],
+    ) -> None:
+        assert interaction.guild_id is not None
+        merged, kept = await self.bot.ideas.merge(interaction.guild_id, interaction.user.id, source, target)
+        text = (
+            f"#{merged.number} is merged into #{kept.number}; #{kept.number} now has "
+            f"👍 {kept.upvotes} 👎 {kept.downvotes}. {card_link(kept)}"
+        )
+        await self._done(interaction, text, "Ideas merged")
+
+    @app_commands.command(name="block", description="Stop a member from submitting ideas")
+    async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
+        assert interaction.guild_id is not None
+        changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, True)
+        text = f"{member.mention} can no longer submit ideas." if changed else f"{member.mention} was already blocked."
+        await self._done(interaction, text, "Member blocked")
+
+    @app_commands.command(name="unblock", description="Let a blocked member submit ideas again")
+    async def unblock(self, interaction: discord.Interaction, member: discord.User) -> None:
+        assert interaction.guild_id is not None
+        changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, False)
+        text = f"{member.mention} can submit ideas again." if changed else f"{member.mention} was not blocked."
+        await self._done(interaction, text, "Member unblocked")
+
+
+async def setup(bot: IdeaBot) -> None:
+    await bot.add_cog(Moderation(bot))
