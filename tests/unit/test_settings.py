@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("IDEABOT_TOKEN", "IDEABOT_DATABASE", "IDEABOT_LOG_LEVEL", "IDEABOT_DISCORD_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("IDEABOT_CONFIG", str(tmp_path / "none.toml"))
+    (tmp_path / "none.toml").write_text("")
+
+
+def test_defaults_from_the_contract() -> None:
+    settings = load_settings()
+    assert settings.database == "data/ideabot.sqlite3"
+    assert settings.discord_api_url == "https://discord.com/api/v10"
+    assert settings.discord_gateway_url == "wss://gateway.discord.gg"
+    assert settings.llm_base_url is None and not settings.llm_enabled
+    assert settings.log_level == "INFO"
+
+
+def test_environment_wins_over_the_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "ideabot.toml"
+    config.write_text('database = "from-file.sqlite3"\nlog_level = "DEBUG"\n')
+    monkeypatch.setenv("IDEABOT_CONFIG", str(config))
+    monkeypatch.setenv("IDEABOT_DATABASE", "from-env.sqlite3")
+    settings = load_settings()
+    assert settings.database == "from-env.sqlite3"
+    assert settings.log_level == "DEBUG"
+
+
+def test_bad_setting_names_it_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDEABOT_LOG_LEVEL", "LOUD")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert str(info.value).startswith("IDEABOT_LOG_LEVEL:")
+    assert "\n" not in str(info.value)
+
+
+def test_token_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDEABOT_TOKEN", "super-secret-token")
+    monkeypatch.setenv("IDEABOT_DISCORD_API_URL", "ftp://nope")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "super-secret-token" not in str(info.value)
+    assert "IDEABOT_DISCORD_API_URL" in str(info.value)
+    assert "super-secret-token" not in repr(load_settings.__defaults__)
+
+
+def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("IDEABOT_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(SettingsError, match="IDEABOT_CONFIG"):
+        load_settings()
