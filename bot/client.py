@@ -30,6 +30,9 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.ideas",
     "cogs.moderation",
     "cogs.voting",
+    "cogs.reputation",
+    "cogs.digest",
+    "cogs.programmes",
 )
 
 
@@ -121,6 +124,9 @@ class IdeaBot(commands.Bot):
         self.reaction_reader = DiscordReactionReader(self)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
         self.recounts = 0
+        # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
+        # feature cogs add theirs in their setup(). See cogs/ideas.py: SubmissionGate.
+        self.submission_gates: list[Any] = []
 
     async def _load_idea(self, idea_id: int) -> Any:
         return await self.ideas.get_by_id(idea_id)

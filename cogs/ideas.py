@@ -112,7 +112,7 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
     # --- submitting --------------------------------------------------------------------
 
     def gates(self) -> list[SubmissionGate]:
-        gates: list[SubmissionGate] = getattr(self.bot, "submission_gates", [])
+        gates: list[SubmissionGate] = self.bot.submission_gates
         return gates
 
     async def start_submission(
