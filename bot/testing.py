@@ -1,0 +1,174 @@
+"""Running the real bot against the emulator: shared by the e2e tests, the demo and the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import discord
+import yarl
+
+from bot.client import EXTENSIONS, IdeaBot, point_discord_at
+from bot.db import Database
+from bot.emulator import DiscordEmulator, EmulatorLimits, Limit, Message, StoryChannel, StoryMember, StoryRole
+from bot.settings import Settings
+
+TEST_TOKEN = "emulator-bot-token"  # noqa: S105 - the emulator accepts any token
+MANAGE_GUILD = 1 << 5
+
+
+@dataclass
+class FakeClock:
+    """The bot's clock in tests and the demo: starts at the real time and moves when told."""
+
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+def fast_limits(window: float = 0.5) -> EmulatorLimits:
+    """Discord's limits with shorter windows, so tests of rate limits run in a fraction of a second."""
+    return EmulatorLimits(
+        message_create=Limit(5, window),
+        message_edit=Limit(5, window),
+        reaction=Limit(1, window / 20),
+        role_change=Limit(10, window * 2),
+    )
+
+
+def emulator_settings(emu: DiscordEmulator, database: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database": database,
+        "discord_api_url": emu.api_url,
+        "discord_gateway_url": emu.gateway_url,
+        "card_edit_interval_seconds": 0.5,
+        "channel_edits_per_window": 5,
+        "channel_edit_window_seconds": 0.5,
+        "vote_batch_seconds": 0.01,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def running_bot(
+    settings: Settings, db: Database, clock: FakeClock | None = None, extensions: tuple[str, ...] = EXTENSIONS
+) -> AsyncIterator[IdeaBot]:
+    """Start the real bot against `settings`' Discord URLs; stop it on exit."""
+    saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    point_discord_at(settings)
+    bot = IdeaBot(settings, db, clock=clock or FakeClock(), extensions=extensions, guild_ready_timeout=0.05)
+    try:
+        async with bot:
+            task = asyncio.create_task(bot.start(TEST_TOKEN), name="bot")
+            ready = asyncio.create_task(bot.wait_until_ready())
+            done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            if ready not in done:
+                ready.cancel()
+                if task in done:
+                    task.result()  # surface the start-up error
+                raise TimeoutError("the bot did not become ready within 10 s")
+            # on_ready (and its recount) runs as a task; wait for it so tests start from a settled bot.
+            await _wait_for(lambda: bot.recounts > 0, 10)
+            try:
+                yield bot
+            finally:
+                await bot.close()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, timeout=5)
+    finally:
+        discord.http.Route.BASE = saved[0]
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(saved[1]))
+
+
+async def _wait_for(condition: Any, timeout: float) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("condition not met")
+        await asyncio.sleep(0.005)
+
+
+@dataclass
+class Community:
+    """A guild with channels, a moderator and members, and the real bot serving it."""
+
+    emu: DiscordEmulator
+    db: Database
+    clock: FakeClock
+    settings: Settings
+    guild: Any
+    ideas: StoryChannel
+    digest: StoryChannel
+    log: StoryChannel
+    general: StoryChannel
+    mod_role: StoryRole
+    mod: StoryMember
+    members: dict[str, StoryMember]
+    bot: IdeaBot = field(init=False)
+
+    def __getattr__(self, name: str) -> StoryMember:
+        members = self.__dict__.get("members", {})
+        if name in members:
+            return members[name]  # type: ignore[no-any-return]
+        raise AttributeError(name)
+
+    async def settle(self) -> None:
+        """Until every vote is durable, every card edit done and every notification sent."""
+        await self.bot.votes.flush()
+        await self.bot.board.scheduler.wait_idle()
+        await self.bot.notifier.wait_sent()
+
+    def cards(self) -> list[Message]:
+        return [m for m in self.emu.messages_in(self.ideas) if m.author_id == self.emu.bot_user.id]
+
+    def card(self, number: int) -> Message:
+        for message in self.cards():
+            if message.embeds and message.embeds[0].get("title", "").startswith(f"#{number} "):
+                return message
+        raise KeyError(f"no card #{number}")
+
+    async def submit(self, member: StoryMember, title: str, details: str, **options: Any) -> Message:
+        """Submit through the slash command (advancing the clock past the cooldown) and return the card."""
+        before = len(self.cards())
+        reply = await member.run("/idea submit", title=title, details=details, channel=self.general, **options)
+        if len(self.cards()) == before:
+            raise AssertionError(f"no card was posted: {reply.text}")
+        self.clock.advance(minutes=5)
+        return self.cards()[-1]
+
+
+async def build_community(
+    emu: DiscordEmulator, db: Database, clock: FakeClock, settings: Settings, member_names: list[str]
+) -> Community:
+    guild = emu.create_guild("Ideas Lab")
+    general = guild.create_text_channel("general")
+    ideas = guild.create_text_channel("ideas")
+    digest = guild.create_text_channel("digest")
+    log = guild.create_text_channel("mod-log")
+    mod_role = guild.create_role("Moderators", permissions=MANAGE_GUILD)
+    mod = guild.add_member("mod", roles=[mod_role], account_age=timedelta(days=900))
+    members = {name: guild.add_member(name, account_age=timedelta(days=400)) for name in member_names}
+    members["newbie"] = guild.add_member("newbie", account_age=timedelta(days=2), joined_ago=timedelta(hours=1))
+    return Community(emu, db, clock, settings, guild, ideas, digest, log, general, mod_role, mod, members)
+
+
+async def set_up_guild(community: Community) -> None:
+    reply = await community.mod.run(
+        "/ideamod setup",
+        ideas_channel=community.ideas,
+        digest_channel=community.digest,
+        log_channel=community.log,
+        channel=community.general,
+    )
+    if "Set up" not in reply.text:
+        raise AssertionError(f"setup failed: {reply.text}")
