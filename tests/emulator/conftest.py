@@ -113,6 +113,11 @@ def build_bot(recorder: Recorder, *, intents: discord.Intents | None = None) -> 
         bot.add_view(SupportView())
         await bot.tree.sync()
 
+    async def identify_at_once(shard_id: int | None, *, initial: bool = False) -> None:
+        """discord.py's documented hook; its default sleeps 5 s before every re-IDENTIFY."""
+
+    bot.before_identify_hook = identify_at_once  # type: ignore[method-assign]
+
     @bot.event
     async def on_ready() -> None:
         recorder.ready += 1
