@@ -150,9 +150,13 @@ class IdeaBot(commands.Bot):
         assert self.user is not None
         self.votes.bot_user_id = self.user.id
         since = self.clock() - timedelta(days=self.settings.recount_active_days)
-        changed = await self.votes.recount_recent(self.reaction_reader, since)
-        self.recounts += 1
-        log.info("ready as %s (%s); recount fixed %d votes", self.user, self.user.id, changed)
+        try:
+            changed = await self.votes.recount_recent(self.reaction_reader, since)
+            log.info("ready as %s (%s); recount fixed %d votes", self.user, self.user.id, changed)
+        except Exception:
+            log.exception("recount after READY failed; votes are recounted at the next READY")
+        finally:
+            self.recounts += 1
 
     def accept_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         if payload.guild_id is None:
