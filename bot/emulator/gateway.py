@@ -105,12 +105,14 @@ class Gateway:
         ready_payload: Callable[[GatewaySession], dict[str, Any]],
         guild_payloads: Callable[[], list[dict[str, Any]]],
         token_ok: Callable[[str], bool],
+        guild_members: Callable[[int], list[dict[str, Any]]] = lambda guild_id: [],
         heartbeat_interval: int = 41250,
         buffer_size: int = 10000,
     ) -> None:
         self._ready_payload = ready_payload
         self._guild_payloads = guild_payloads
         self._token_ok = token_ok
+        self._guild_members = guild_members
         self.heartbeat_interval = heartbeat_interval
         self.buffer_size = buffer_size
         self.sessions: dict[str, GatewaySession] = {}
@@ -223,7 +225,37 @@ class Gateway:
             return await self._identify(socket, data or {})
         elif op == RESUME:
             return await self._resume(socket, data or {})
+        elif op == REQUEST_GUILD_MEMBERS:
+            await self._send_member_chunks(data or {})
         return None
+
+    async def _send_member_chunks(self, data: dict[str, Any]) -> None:
+        """Answers REQUEST_GUILD_MEMBERS (discord.py chunks guilds when it has GUILD_MEMBERS)."""
+        session = self.current
+        if session is None or not session.has(GUILD_MEMBERS):
+            return
+        guild_ids = data.get("guild_id")
+        wanted_ids = {str(u) for u in data.get("user_ids") or []}
+        query = str(data.get("query") or "").lower()
+        limit = int(data.get("limit") or 0)
+        for guild_id in guild_ids if isinstance(guild_ids, list) else [guild_ids]:
+            members = self._guild_members(int(guild_id or 0))
+            if wanted_ids:
+                members = [m for m in members if m["user"]["id"] in wanted_ids]
+            elif query:
+                members = [m for m in members if m["user"]["username"].lower().startswith(query)]
+            if limit:
+                members = members[:limit]
+            chunk: dict[str, Any] = {
+                "guild_id": str(guild_id),
+                "members": members,
+                "chunk_index": 0,
+                "chunk_count": 1,
+                "not_found": [],
+            }
+            if data.get("nonce") is not None:
+                chunk["nonce"] = data["nonce"]
+            await self._send_dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
 
     async def _identify(self, socket: web.WebSocketResponse, data: dict[str, Any]) -> GatewaySession | None:
         if not self._token_ok(str(data.get("token", ""))):

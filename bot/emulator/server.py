@@ -163,6 +163,7 @@ class EmulatorServer:
             ready_payload=self._ready_payload,
             guild_payloads=lambda: [self.world.guild_create_payload(g) for g in self.world.guilds.values()],
             token_ok=self._token_ok,
+            guild_members=self._member_payloads,
             heartbeat_interval=heartbeat_interval,
         )
         self.routes: list[Route] = []
@@ -235,6 +236,10 @@ class EmulatorServer:
         if self.require_token is None:
             return bool(token)
         return token.removeprefix("Bot ") == self.require_token
+
+    def _member_payloads(self, guild_id: int) -> list[dict[str, Any]]:
+        guild = self.world.guilds.get(guild_id)
+        return [m.to_payload() for m in guild.members.values()] if guild else []
 
     def _ready_payload(self, session: GatewaySession) -> dict[str, Any]:
         return {

@@ -75,6 +75,8 @@ class SpecValidator:
         self._registry: Registry[Any] | None = None
         if document is None:
             return
+        document = _accept_integer_snowflakes(document)
+        self.document = document
         resource = Resource.from_contents(document, default_specification=DRAFT202012)
         self._registry = Registry().with_resource(SPEC_URI, resource)
         for template, path_item in document.get("paths", {}).items():
@@ -170,3 +172,15 @@ class SpecValidator:
 def shared_validator() -> SpecValidator:
     """One validator (and one parsed document) per process."""
     return SpecValidator(load_spec())
+
+
+def _accept_integer_snowflakes(document: dict[str, Any]) -> dict[str, Any]:
+    """Discord documents snowflakes as strings but accepts integers in request bodies too
+    (discord.py sends e.g. `recipient_id` as an int); the spec's type says only the former."""
+    schemas = document.get("components", {}).get("schemas", {})
+    snowflake = schemas.get("SnowflakeType")
+    if snowflake is None or "anyOf" in snowflake:
+        return document
+    patched = {**document, "components": {**document["components"], "schemas": dict(schemas)}}
+    patched["components"]["schemas"]["SnowflakeType"] = {"anyOf": [snowflake, {"type": "integer", "minimum": 0}]}
+    return patched
