@@ -1,9 +1,159 @@
-"""Placeholder: filled in by its feature work."""
+"""/rep show, /rep top; the reputation service wired to domain events; Discord's side of reward
+roles (REST calls by id: members are not cached without the members intent) and the checks
+/ideamod role add runs before it accepts a role."""
 
 from __future__ import annotations
 
+import logging
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
 from bot.client import IdeaBot
+from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
+from bot.domain.ideas import Idea, Status
+from bot.domain.ranking import Period
+from bot.render import NO_MENTIONS
+from bot.render_reputation import (
+    leaderboard_embed,
+    profile_embed,
+    role_refused_text,
+    serial_voting_text,
+    thank_you_text,
+)
+from bot.services.errors import UserFacingError
+from bot.services.reputation import MemberGone, ReputationService, RoleRefused
+
+log = logging.getLogger(__name__)
+
+
+def reputation_of(bot: discord.Client) -> ReputationService:
+    """The service `setup` attached as `bot.reputation` (typed for callers)."""
+    service = getattr(bot, "reputation", None)
+    if not isinstance(service, ReputationService):
+        raise RuntimeError("the reputation extension is not loaded")
+    return service
+
+
+class DiscordReputationOutlet:
+    """The service's port to Discord."""
+
+    def __init__(self, bot: IdeaBot) -> None:
+        self.bot = bot
+
+    async def add_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        try:
+            await self.bot.http.add_role(guild_id, user_id, role_id, reason="ideabot: reputation threshold reached")
+        except discord.Forbidden as exc:
+            raise RoleRefused(exc.text or "Missing Permissions") from exc
+        except discord.NotFound as exc:
+            raise MemberGone(exc.text) from exc
+
+    async def remove_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        try:
+            await self.bot.http.remove_role(guild_id, user_id, role_id, reason="ideabot: reputation below threshold")
+        except discord.Forbidden as exc:
+            raise RoleRefused(exc.text or "Missing Permissions") from exc
+        except discord.NotFound as exc:
+            raise MemberGone(exc.text) from exc
+
+    def _me(self) -> int:
+        return self.bot.user.id if self.bot.user else 0
+
+    async def report_serial_voting(self, guild_id: int, voter_id: int, author_id: int, votes: int) -> None:
+        rules = await reputation_of(self.bot).rules(guild_id)
+        text = serial_voting_text(voter_id, author_id, votes, rules.serial_window_minutes)
+        await self.bot.modlog.record(guild_id, self._me(), "Serial voting detected", text)
+
+    async def report_role_refused(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
+        text = role_refused_text(role_id, user_id, adding, detail)
+        await self.bot.modlog.record(guild_id, self._me(), "Reward role refused", text)
+
+    async def thank(self, idea: Idea, status: Status, people: list[int]) -> None:
+        if idea.thread_id is None:
+            return
+        try:
+            thread = self.bot.get_channel(idea.thread_id) or await self.bot.fetch_channel(idea.thread_id)
+            if isinstance(thread, discord.abc.Messageable):
+                await thread.send(thank_you_text(idea, status, people), allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("could not thank the authors of idea %s: %r", idea.id, exc)
+
+
+def role_problem(guild: discord.Guild | None, role: discord.Role, can_manage_roles: bool) -> str | None:
+    """Why the bot could not give `role`, in words a moderator can act on; None if it can."""
+    if role.is_default():
+        return "@everyone cannot be a reward role."
+    if role.managed:
+        return f"{role.mention} is managed by an integration (a bot or a boost role); pick a role you created."
+    if not can_manage_roles:
+        return "I need the **Manage Roles** permission to give reward roles: add it to my role, then try again."
+    me = guild.me if guild is not None else None
+    if me is not None and role >= me.top_role:
+        return (
+            f"{role.mention} is above (or level with) my highest role {me.top_role.mention}, so Discord will not let "
+            "me give it. Drag my role above it in Server Settings → Roles, then try again."
+        )
+    return None
+
+
+async def add_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: discord.Role, points: int) -> str:
+    """/ideamod role add: refuse roles the bot could not hand out, then save and reconcile."""
+    assert interaction.guild_id is not None
+    problem = role_problem(interaction.guild, role, interaction.app_permissions.manage_roles)
+    if problem is not None:
+        raise UserFacingError(problem)
+    created = await reputation_of(bot).add_reward_role(interaction.guild_id, interaction.user.id, role.id, points)
+    verb = "is now a reward role" if created else "now needs"
+    return f"{role.mention} {verb} at {points} points. Members who reach it get it; those who fall below lose it."
+
+
+async def remove_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: discord.Role) -> str:
+    assert interaction.guild_id is not None
+    await reputation_of(bot).remove_reward_role(interaction.guild_id, role.id)
+    return (
+        f"{role.mention} is no longer a reward role. Members who hold it keep it; "
+        "remove it from them by hand if it should go."
+    )
+
+
+@app_commands.guild_only()
+class Reputation(commands.GroupCog, group_name="rep", group_description="Reputation and recognition"):
+    def __init__(self, bot: IdeaBot, service: ReputationService) -> None:
+        self.bot = bot
+        self.service = service
+        super().__init__()
+
+    async def cog_unload(self) -> None:
+        await self.service.stop()
+
+    @app_commands.command(name="show", description="Points, rank, recent reasons and the next reward role")
+    @app_commands.describe(member="Whose reputation (default: yours)")
+    async def show(self, interaction: discord.Interaction, member: discord.User | None = None) -> None:
+        assert interaction.guild_id is not None
+        who = member or interaction.user
+        profile = await self.service.profile(interaction.guild_id, who.id)
+        await interaction.response.send_message(
+            embed=profile_embed(profile), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
+
+    @app_commands.command(name="top", description="Who earned the most reputation")
+    @app_commands.describe(period="Points earned within (default: all time)")
+    async def top(self, interaction: discord.Interaction, period: Period = Period.ALL) -> None:
+        assert interaction.guild_id is not None
+        rows = await self.service.leaderboard(interaction.guild_id, period)
+        await interaction.response.send_message(
+            embed=leaderboard_embed(period, rows), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
 
 async def setup(bot: IdeaBot) -> None:
-    return None
+    service = ReputationService(bot.db, DiscordReputationOutlet(bot), bot.clock)
+    bot.reputation = service  # type: ignore[attr-defined]
+    bot.events.subscribe(IdeaSubmitted, service.on_idea_submitted)
+    bot.events.subscribe(VoteChanged, service.on_vote_changed)
+    bot.events.subscribe(IdeaStatusChanged, service.on_status_changed)
+    bot.events.subscribe(IdeaWithdrawn, service.on_idea_withdrawn)
+    bot.events.subscribe(IdeasMerged, service.on_ideas_merged)
+    await bot.add_cog(Reputation(bot, service))

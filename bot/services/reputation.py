@@ -1,0 +1,513 @@
+"""Reputation use cases: the ledger fed by domain events, trust and serial-voting checks,
+reward roles reconciled in coalesced bursts, profiles and leaderboards.
+
+Every write is one transaction appending rows to the ledger; totals are sums. Discord is
+reached only through the `ReputationOutlet` port (roles, the log channel, thank-you notes),
+and those calls run outside the transactions, after the points are durable."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import aiosqlite
+
+from bot.db import Database
+from bot.db import ideas as idea_queries
+from bot.db import reputation as rep_queries
+from bot.db.reputation import LedgerRow
+from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
+from bot.domain.ideas import Idea, Status
+from bot.domain.ranking import Period
+from bot.domain.reputation import (
+    DAY,
+    ReputationRules,
+    RewardRole,
+    Source,
+    Trust,
+    is_serial_voting,
+    next_role,
+    rank_of,
+    role_changes,
+    status_bonus,
+    submission_points,
+    vote_change_credit,
+    vote_trust,
+)
+from bot.services.errors import NotFound, UserFacingError
+from bot.services.events import Clock, system_clock
+
+log = logging.getLogger(__name__)
+
+MAX_REWARD_ROLES = 25
+MAX_ROLE_POINTS = 1_000_000
+REFUSAL_REPORT_INTERVAL = timedelta(hours=1)
+
+
+class RoleRefused(Exception):
+    """Discord refused a role change (403: Manage Roles missing, or the role is above ours)."""
+
+
+class MemberGone(Exception):
+    """The member left the guild (or the role was deleted): nothing to change."""
+
+
+class ReputationOutlet(Protocol):
+    """What the service needs from Discord; the cog implements it with REST calls."""
+
+    async def add_role(self, guild_id: int, user_id: int, role_id: int) -> None: ...
+
+    async def remove_role(self, guild_id: int, user_id: int, role_id: int) -> None: ...
+
+    async def report_serial_voting(self, guild_id: int, voter_id: int, author_id: int, votes: int) -> None: ...
+
+    async def report_role_refused(
+        self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str
+    ) -> None: ...
+
+    async def thank(self, idea: Idea, status: Status, people: list[int]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    user_id: int
+    total: int
+    rank: int | None  # None: no points yet
+    ranked_members: int
+    recent: list[LedgerRow]
+    reached: list[RewardRole]
+    next_role: RewardRole | None
+    to_go: int | None
+
+
+class ReputationService:
+    def __init__(
+        self, db: Database, outlet: ReputationOutlet, clock: Clock = system_clock, role_delay: float = 2.0
+    ) -> None:
+        self.db = db
+        self.outlet = outlet
+        self.clock = clock
+        # Role changes wait this long after the first point moves, so a burst of votes costs
+        # at most one reconciliation per member.
+        self.role_delay = role_delay
+        self._dirty: set[tuple[int, int]] = set()
+        self._reconciler: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._refusals_reported: dict[tuple[int, int], datetime] = {}
+        self.reconciliations = 0
+        self.role_calls = 0
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def rules(self, guild_id: int) -> ReputationRules:
+        return await rep_queries.get_rules(self.db.conn, guild_id)
+
+    async def total(self, guild_id: int, user_id: int) -> int:
+        return await rep_queries.total(self.db.conn, guild_id, user_id)
+
+    async def ledger(self, guild_id: int) -> list[LedgerRow]:
+        return await rep_queries.ledger(self.db.conn, guild_id)
+
+    async def reward_roles(self, guild_id: int) -> list[RewardRole]:
+        return await rep_queries.reward_roles(self.db.conn, guild_id)
+
+    async def role_awards(self, guild_id: int) -> list[tuple[int, int, str, datetime]]:
+        return await rep_queries.role_awards(self.db.conn, guild_id)
+
+    async def leaderboard(self, guild_id: int, period: Period = Period.ALL, limit: int = 10) -> list[tuple[int, int]]:
+        since = None if period.days is None else self.clock() - timedelta(days=period.days)
+        return await rep_queries.totals(self.db.conn, guild_id, since=since, limit=limit)
+
+    async def profile(self, guild_id: int, user_id: int, recent: int = 8) -> Profile:
+        conn = self.db.conn
+        total = await rep_queries.total(conn, guild_id, user_id)
+        everyone = [points for _, points in await rep_queries.totals(conn, guild_id)]
+        roles = await rep_queries.reward_roles(conn, guild_id)
+        upcoming = next_role(total, roles)
+        return Profile(
+            user_id=user_id,
+            total=total,
+            rank=rank_of(total, everyone) if total > 0 else None,
+            ranked_members=len(everyone),
+            recent=await rep_queries.recent_events(conn, guild_id, user_id, recent),
+            reached=[role for role in roles if total >= role.points and total > 0],
+            next_role=upcoming[0] if upcoming else None,
+            to_go=upcoming[1] if upcoming else None,
+        )
+
+    # --- writing: the public award API (challenges, ...) ------------------------------------
+
+    async def award(
+        self, guild_id: int, user_id: int, points: int, reason: str, source: str, idea_id: int | None = None
+    ) -> None:
+        """Append one row to the ledger (negative points take back) and reconcile roles."""
+        if points == 0:
+            return
+        async with self.db.transaction() as conn:
+            await rep_queries.append(conn, guild_id, user_id, points, reason, source, self.clock(), idea_id=idea_id)
+        self.mark_dirty(guild_id, user_id)
+
+    async def set_rules(self, guild_id: int, **changes: int) -> ReputationRules:
+        try:
+            rules = (await self.rules(guild_id)).replace(**changes)
+        except ValueError as exc:
+            raise UserFacingError(str(exc)) from exc
+        async with self.db.transaction() as conn:
+            await rep_queries.save_rules(conn, guild_id, rules, self.clock())
+        return rules
+
+    # --- event handlers -------------------------------------------------------------------
+
+    async def on_idea_submitted(self, event: IdeaSubmitted) -> None:
+        rules = await self.rules(event.guild_id)
+        async with self.db.transaction() as conn:
+            idea = await idea_queries.get_idea(conn, event.idea_id)
+            counted = await rep_queries.counted_since(
+                conn, event.guild_id, event.author_id, Source.SUBMISSION, event.at - DAY
+            )
+            points = submission_points(rules, counted)
+            if points:
+                number = idea.number if idea else "?"
+                await rep_queries.append(
+                    conn,
+                    event.guild_id,
+                    event.author_id,
+                    points,
+                    f"Submitted idea #{number}",
+                    Source.SUBMISSION,
+                    event.at,
+                    idea_id=event.idea_id,
+                )
+        if points:
+            self.mark_dirty(event.guild_id, event.author_id)
+
+    async def on_vote_changed(self, event: VoteChanged) -> None:
+        rules = await self.rules(event.guild_id)
+        serial: int | None = None
+        changed: set[int] = set()
+        async with self.db.transaction() as conn:
+            idea = await idea_queries.get_idea(conn, event.idea_id)
+            number = idea.number if idea else 0
+            outstanding = await rep_queries.vote_credit(conn, event.idea_id, event.voter_id, event.author_id)
+            earns = False
+            if event.new_value == 1 and outstanding <= 0:
+                earns, serial = await self._upvote_earns(
+                    conn, rules, event.guild_id, event.voter_id, event.author_id, event.voter_joined_at, event.at
+                )
+                if serial is not None:
+                    changed |= await self._take_back_serial(conn, rules, event, number)
+            credit = vote_change_credit(
+                event.old_value,
+                event.new_value,
+                outstanding,
+                earns=earns,
+                rules=rules,
+                vote_points_last_day=await rep_queries.vote_points_since(
+                    conn, event.guild_id, event.author_id, event.at - DAY
+                ),
+            )
+            if credit.source is not None:
+                if credit.source is Source.UPVOTE:
+                    reason = f"Upvote on #{number}"
+                elif event.new_value == -1:
+                    reason = f"Vote on #{number} switched to 👎"
+                else:
+                    reason = f"Upvote on #{number} withdrawn"
+                await rep_queries.append(
+                    conn,
+                    event.guild_id,
+                    event.author_id,
+                    credit.delta,
+                    reason,
+                    credit.source,
+                    event.at,
+                    idea_id=event.idea_id,
+                    voter_id=event.voter_id,
+                )
+                changed.add(event.author_id)
+        for user_id in changed:
+            self.mark_dirty(event.guild_id, user_id)
+        if serial is not None:
+            self._spawn(self.outlet.report_serial_voting(event.guild_id, event.voter_id, event.author_id, serial))
+
+    async def _upvote_earns(
+        self,
+        conn: aiosqlite.Connection,
+        rules: ReputationRules,
+        guild_id: int,
+        voter_id: int,
+        author_id: int,
+        joined_at: datetime | None,
+        at: datetime,
+    ) -> tuple[bool, int | None]:
+        """(earns, votes) where votes is set when this upvote newly reveals serial voting."""
+        if vote_trust(voter_id, joined_at, at, rules) is not Trust.TRUSTED:
+            return False, None
+        if rules.serial_min_votes <= 0:
+            return True, None
+        if await rep_queries.flagged_since(
+            conn, guild_id, voter_id, author_id, at - timedelta(hours=rules.serial_block_hours)
+        ):
+            return False, None
+        window_start = at - timedelta(minutes=rules.serial_window_minutes)
+        times = await rep_queries.upvote_times_between(conn, guild_id, voter_id, author_id, window_start)
+        recent_ideas = await rep_queries.ideas_posted_since(
+            conn, guild_id, author_id, at - timedelta(days=rules.serial_recent_days)
+        )
+        if not is_serial_voting(times, recent_ideas, at, rules):
+            return True, None
+        await rep_queries.flag_serial_voting(conn, guild_id, voter_id, author_id, len(times), at)
+        return False, len(times)
+
+    async def _take_back_serial(
+        self, conn: aiosqlite.Connection, rules: ReputationRules, event: VoteChanged, number: int
+    ) -> set[int]:
+        """Upvotes from a serial voter already credited in the window earn nothing either."""
+        since = event.at - timedelta(minutes=rules.serial_window_minutes)
+        rows = await rep_queries.outstanding_votes_between(conn, event.guild_id, event.voter_id, event.author_id, since)
+        for idea_id, outstanding in rows:
+            await rep_queries.append(
+                conn,
+                event.guild_id,
+                event.author_id,
+                -outstanding,
+                "Serial voting detected: those upvotes earn nothing",
+                Source.REVERSAL,
+                event.at,
+                idea_id=idea_id,
+                voter_id=event.voter_id,
+            )
+        return {event.author_id} if rows else set()
+
+    async def on_status_changed(self, event: IdeaStatusChanged) -> None:
+        rules = await self.rules(event.guild_id)
+        bonus = status_bonus(rules, event.new_status)
+        if bonus is None:
+            return
+        source, points = bonus
+        credited: list[int] = []
+        async with self.db.transaction() as conn:
+            idea = await idea_queries.get_idea(conn, event.idea_id)
+            if idea is None:
+                return
+            people = list(dict.fromkeys([idea.author_id, *idea.coauthor_ids]))
+            for user_id in people:
+                # Once per idea and kind: going planned → open → planned pays once.
+                if points <= 0 or await rep_queries.idea_source_credit(conn, idea.id, user_id, source) > 0:
+                    continue
+                label = "planned" if source is Source.PLANNED else "implemented"
+                await rep_queries.append(
+                    conn, event.guild_id, user_id, points, f"#{idea.number} {label}", source, event.at, idea_id=idea.id
+                )
+                credited.append(user_id)
+        for user_id in credited:
+            self.mark_dirty(event.guild_id, user_id)
+        if credited or (points <= 0 and event.old_status is not event.new_status):
+            self._spawn(self.outlet.thank(idea, event.new_status, people))
+
+    async def on_idea_withdrawn(self, event: IdeaWithdrawn) -> None:
+        """Everything still credited on the idea moves back (submission, votes, bonuses)."""
+        changed: set[int] = set()
+        async with self.db.transaction() as conn:
+            idea = await idea_queries.get_idea(conn, event.idea_id)
+            number = idea.number if idea else 0
+            for user_id, voter_id, outstanding in await rep_queries.outstanding_on_idea(conn, event.idea_id):
+                await rep_queries.append(
+                    conn,
+                    event.guild_id,
+                    user_id,
+                    -outstanding,
+                    f"Idea #{number} withdrawn",
+                    Source.REVERSAL,
+                    event.at,
+                    idea_id=event.idea_id,
+                    voter_id=voter_id,
+                )
+                changed.add(user_id)
+        for user_id in changed:
+            self.mark_dirty(event.guild_id, user_id)
+
+    async def on_ideas_merged(self, event: IdeasMerged) -> None:
+        """Votes moved by a merge: what they credited the source's author goes back; kept
+        upvotes now credit the target's author (under the same trust rules and daily cap)."""
+        rules = await self.rules(event.guild_id)
+        changed: set[int] = set()
+        async with self.db.transaction() as conn:
+            source = await idea_queries.get_idea(conn, event.source_id)
+            target = await idea_queries.get_idea(conn, event.target_id)
+            s_number = source.number if source else 0
+            t_number = target.number if target else 0
+            for moved in event.moved_votes:
+                outstanding = await rep_queries.vote_credit(
+                    conn, event.source_id, moved.voter_id, event.source_author_id
+                )
+                if outstanding:
+                    await rep_queries.append(
+                        conn,
+                        event.guild_id,
+                        event.source_author_id,
+                        -outstanding,
+                        f"#{s_number} merged into #{t_number}: its votes moved",
+                        Source.REVERSAL,
+                        event.at,
+                        idea_id=event.source_id,
+                        voter_id=moved.voter_id,
+                    )
+                    changed.add(event.source_author_id)
+                if not moved.kept or moved.value != 1:
+                    continue
+                if await rep_queries.vote_credit(conn, event.target_id, moved.voter_id, event.target_author_id) > 0:
+                    continue
+                earns, _ = await self._upvote_earns(
+                    conn,
+                    rules,
+                    event.guild_id,
+                    moved.voter_id,
+                    event.target_author_id,
+                    moved.voter_joined_at,
+                    event.at,
+                )
+                credit = vote_change_credit(
+                    None,
+                    1,
+                    0,
+                    earns=earns,
+                    rules=rules,
+                    vote_points_last_day=await rep_queries.vote_points_since(
+                        conn, event.guild_id, event.target_author_id, event.at - DAY
+                    ),
+                )
+                if credit.delta:
+                    await rep_queries.append(
+                        conn,
+                        event.guild_id,
+                        event.target_author_id,
+                        credit.delta,
+                        f"Upvote moved to #{t_number} from #{s_number}",
+                        Source.UPVOTE,
+                        event.at,
+                        idea_id=event.target_id,
+                        voter_id=moved.voter_id,
+                    )
+                    changed.add(event.target_author_id)
+        for user_id in changed:
+            self.mark_dirty(event.guild_id, user_id)
+
+    # --- reward roles ----------------------------------------------------------------------
+
+    async def add_reward_role(self, guild_id: int, moderator_id: int | None, role_id: int, points: int) -> bool:
+        """Returns True when the role is new, False when its threshold was changed."""
+        if not 0 <= points <= MAX_ROLE_POINTS:
+            raise UserFacingError(f"The threshold must be between 0 and {MAX_ROLE_POINTS} points.")
+        roles = await self.reward_roles(guild_id)
+        existing = any(role.role_id == role_id for role in roles)
+        if not existing and len(roles) >= MAX_REWARD_ROLES:
+            raise UserFacingError(f"A server can have at most {MAX_REWARD_ROLES} reward roles; remove one first.")
+        async with self.db.transaction() as conn:
+            await rep_queries.put_reward_role(conn, guild_id, role_id, points, moderator_id, self.clock())
+        await self.reconcile_guild(guild_id)
+        return not existing
+
+    async def remove_reward_role(self, guild_id: int, role_id: int) -> None:
+        """Stop awarding a role. Members who hold it keep it (the bot no longer manages it)."""
+        async with self.db.transaction() as conn:
+            removed = await rep_queries.delete_reward_role(conn, guild_id, role_id)
+        if not removed:
+            raise NotFound("That role is not a reward role here.")
+
+    async def reconcile_guild(self, guild_id: int) -> None:
+        """Queue every member with points, or with a reward role the bot gave, for a reconcile."""
+        conn = self.db.conn
+        people = set(await rep_queries.members_with_points(conn, guild_id))
+        people |= {user for user, _, _, _ in await rep_queries.role_awards(conn, guild_id)}
+        for user_id in people:
+            self.mark_dirty(guild_id, user_id)
+
+    def mark_dirty(self, guild_id: int, user_id: int) -> None:
+        self._dirty.add((guild_id, user_id))
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.create_task(self._reconcile_later(), name="reputation-roles")
+
+    async def _reconcile_later(self) -> None:
+        while self._dirty:
+            if self.role_delay:
+                await asyncio.sleep(self.role_delay)
+            batch, self._dirty = self._dirty, set()
+            for guild_id, user_id in sorted(batch):
+                try:
+                    await self.reconcile(guild_id, user_id)
+                except Exception:
+                    log.exception("reconciling the reward roles of %s in %s failed", user_id, guild_id)
+
+    async def reconcile(self, guild_id: int, user_id: int) -> None:
+        """Give or take reward roles so the member holds exactly those their total reaches.
+        Idempotent: with nothing to change, no Discord call is made."""
+        self.reconciliations += 1
+        conn = self.db.conn
+        roles = await rep_queries.reward_roles(conn, guild_id)
+        held = await rep_queries.held_roles(conn, guild_id, user_id)
+        if not roles and not held:
+            return
+        total = await rep_queries.total(conn, guild_id, user_id)
+        changes = role_changes(total, roles, held)
+        for role_id, adding in [(r, True) for r in changes.add] + [(r, False) for r in changes.remove]:
+            try:
+                self.role_calls += 1
+                if adding:
+                    await self.outlet.add_role(guild_id, user_id, role_id)
+                else:
+                    await self.outlet.remove_role(guild_id, user_id, role_id)
+            except MemberGone:
+                log.info("member %s or role %s is gone from guild %s; skipped", user_id, role_id, guild_id)
+                continue
+            except RoleRefused as exc:
+                await self._report_refusal(guild_id, role_id, user_id, adding, str(exc))
+                continue
+            async with self.db.transaction() as conn:
+                await rep_queries.record_role_award(
+                    conn, guild_id, user_id, role_id, "added" if adding else "removed", self.clock()
+                )
+
+    async def _report_refusal(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
+        now = self.clock()
+        last = self._refusals_reported.get((guild_id, role_id))
+        if last is not None and now - last < REFUSAL_REPORT_INTERVAL:
+            return
+        self._refusals_reported[(guild_id, role_id)] = now
+        try:
+            await self.outlet.report_role_refused(guild_id, role_id, user_id, adding, detail)
+        except Exception:
+            log.exception("could not report a refused role change in %s", guild_id)
+
+    # --- background work ---------------------------------------------------------------------
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("reputation notice failed", exc_info=task.exception())
+
+    async def wait_idle(self) -> None:
+        """Until every queued role change and notice is done."""
+        while self._tasks or (self._reconciler is not None and not self._reconciler.done()):
+            if self._reconciler is not None and not self._reconciler.done():
+                await asyncio.gather(self._reconciler, return_exceptions=True)
+            if self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def stop(self, timeout: float = 5) -> None:
+        """Finish pending work (bounded), then cancel whatever is left."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.wait_idle(), timeout=timeout)
+        for task in [*self._tasks, self._reconciler]:
+            if task is not None and not task.done():
+                task.cancel()
