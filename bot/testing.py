@@ -90,6 +90,16 @@ async def running_bot(
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(saved[1]))
 
 
+async def events_delivered(bot: IdeaBot, emu: DiscordEmulator, timeout: float = 10) -> None:
+    """Until the bot has received every event the emulator dispatched, and its listeners ran."""
+    session = emu.gateway.current
+    if session is not None and emu.gateway.connected:
+        target = session.seq
+        await _wait_for(lambda: bot.ws is not None and (bot.ws.sequence or 0) >= target, timeout)
+    for _ in range(5):  # listeners run as tasks scheduled by the dispatch
+        await asyncio.sleep(0)
+
+
 async def _wait_for(condition: Any, timeout: float) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -124,6 +134,7 @@ class Community:
 
     async def settle(self) -> None:
         """Until every vote is durable, every card edit done and every notification sent."""
+        await events_delivered(self.bot, self.emu)
         await self.bot.votes.flush()
         await self.bot.board.scheduler.wait_idle()
         await self.bot.notifier.wait_sent()
