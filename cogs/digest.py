@@ -1,9 +1,303 @@
-"""Placeholder: filled in by its feature work."""
+"""/digest (preview, post, schedule), the scheduler's start and catch-up, and the duplicate
+warning at submit time with its persistent buttons ("Support #N instead", "Post anyway")."""
 
 from __future__ import annotations
 
-from bot.client import IdeaBot
+import asyncio
+import contextlib
+import io
+import logging
+import re
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import IdeaBot, answer_error
+from bot.domain.digest import WEEKDAYS, Digest, DigestRuleError
+from bot.domain.ideas import IdeaDraft
+from bot.llm.client import LLMClient
+from bot.render import NO_MENTIONS
+from bot.render_digest import CHART_FILENAME, chart_png, digest_embeds
+from bot.scheduler import DigestScheduler
+from bot.services.digest import DigestService
+from bot.services.duplicates import DuplicateService, SimilarIdea
+from bot.services.errors import UserFacingError
+from cogs.ideas import PendingSubmission, Resume
+from cogs.moderation import moderator_only
+
+log = logging.getLogger(__name__)
+
+WEEKDAY_CHOICES = [app_commands.Choice(name=day.capitalize(), value=day) for day in WEEKDAYS]
+COG_NAME = "Digest"
+
+
+# --- posting the digest ----------------------------------------------------------------------------
+
+
+async def render_chart(digest: Digest) -> bytes | None:
+    try:
+        return await asyncio.to_thread(chart_png, digest)
+    except Exception:
+        log.exception("rendering the digest chart failed; posting without it")
+        return None
+
+
+class DiscordDigestPublisher:
+    """Sends a digest as one or more messages (the chart attached to the first)."""
+
+    def __init__(self, bot: IdeaBot) -> None:
+        self.bot = bot
+
+    async def publish(self, digest: Digest, channel_id: int) -> int:
+        chart = await render_chart(digest)
+        messages = digest_embeds(digest, chart=chart is not None)
+        channel = self.bot.get_partial_messageable(channel_id)
+        first_id = 0
+        for index, embeds in enumerate(messages):
+            kwargs: dict[str, Any] = {"embeds": embeds, "allowed_mentions": NO_MENTIONS}
+            if index == 0 and chart is not None:
+                kwargs["file"] = discord.File(io.BytesIO(chart), filename=CHART_FILENAME)
+            message = await channel.send(**kwargs)
+            first_id = first_id or message.id
+        return first_id
+
+
+# --- the duplicate warning's buttons -----------------------------------------------------------------
+
+
+class DuplicateButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"ideabot:dup:(?P<action>support|post):(?P<pid>[A-Za-z0-9_-]{6,32})(?::(?P<idea>\d+))?",
+):
+    """Survives restarts: everything it needs is in its custom_id and the pending_submissions row."""
+
+    def __init__(self, action: str, pending_id: str, idea_id: int | None = None, number: int | None = None) -> None:
+        custom_id = f"ideabot:dup:{action}:{pending_id}" + (f":{idea_id}" if idea_id is not None else "")
+        if action == "support":
+            label, style = f"Support #{number} instead" if number else "Support it instead", discord.ButtonStyle.primary
+        else:
+            label, style = "Post anyway", discord.ButtonStyle.secondary
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
+        self.action = action
+        self.pending_id = pending_id
+        self.idea_id = idea_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
+    ) -> DuplicateButton:
+        idea = match.group("idea")
+        return cls(match.group("action"), match.group("pid"), int(idea) if idea else None)
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        cog = interaction.client.get_cog(COG_NAME) if isinstance(interaction.client, commands.Bot) else None
+        try:
+            if not isinstance(cog, DigestCog):
+                raise UserFacingError("This button is not available right now; please submit again.")
+            if self.action == "support" and self.idea_id is not None:
+                await cog.support_instead(interaction, self.pending_id, self.idea_id)
+            else:
+                await cog.post_anyway(interaction, self.pending_id)
+        except Exception as exc:
+            await answer_error(interaction, exc)
+
+
+def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
+    lines = [
+        f"**#{m.number}** {discord.utils.escape_markdown(m.title)} · 👍 {m.upvotes} · {round(m.score * 100)}% similar"
+        for m in matches
+    ]
+    embed = discord.Embed(title="Similar ideas already exist", description="\n".join(lines)[:4000], colour=0xFEE75C)
+    embed.set_footer(text="Supporting an existing idea gathers votes in one place.")
+    return embed
+
+
+# --- the cog -------------------------------------------------------------------------------------------
+
+
+@app_commands.guild_only()
+@app_commands.check(moderator_only)
+class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_description="The weekly digest"):
+    def __init__(self, bot: IdeaBot, digests: DigestService, duplicates: DuplicateService, llm: LLMClient | None):
+        self.bot = bot
+        self.digests = digests
+        self.duplicates = duplicates
+        self.llm = llm
+        self.scheduler = DigestScheduler(digests)
+        self.caught_up = asyncio.Event()
+        self._resumes: dict[str, Resume] = {}
+        self._catch_up_task: asyncio.Task[None] | None = None
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        await self.scheduler.start()
+        if self.bot.is_ready():
+            self._start_catch_up()
+
+    async def cog_unload(self) -> None:
+        self.scheduler.shutdown()
+        if self._catch_up_task is not None:
+            self._catch_up_task.cancel()
+        if self.duplicate_gate in self.bot.submission_gates:
+            self.bot.submission_gates.remove(self.duplicate_gate)
+        self.bot.remove_dynamic_items(DuplicateButton)
+        if self.llm is not None:
+            await self.llm.aclose()
+
+    def _start_catch_up(self) -> None:
+        if self._catch_up_task is None:
+            self._catch_up_task = asyncio.create_task(self._catch_up(), name="digest-catch-up")
+
+    async def _catch_up(self) -> None:
+        try:
+            await self.scheduler.catch_up()
+        except Exception:
+            log.exception("digest catch-up failed; the hourly sweep retries")
+        finally:
+            self.caught_up.set()
+
+    @commands.Cog.listener()
+    async def on_ready(self) -> None:
+        self._start_catch_up()
+
+    # --- /digest ---------------------------------------------------------------------------------
+
+    @app_commands.command(name="preview", description="See the digest that the next run would post (only you)")
+    async def preview(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        digest = await self.digests.build(interaction.guild_id)
+        chart = await render_chart(digest)
+        for index, embeds in enumerate(digest_embeds(digest, chart=chart is not None)):
+            kwargs: dict[str, Any] = {"embeds": embeds, "ephemeral": True, "allowed_mentions": NO_MENTIONS}
+            if index == 0 and chart is not None:
+                kwargs["file"] = discord.File(io.BytesIO(chart), filename=CHART_FILENAME)
+            await interaction.followup.send(**kwargs)
+
+    @app_commands.command(name="post", description="Post last week's digest to the digest channel now")
+    async def post(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        result = await self.digests.post(interaction.guild_id, trigger="manual")
+        if result.status == "no_channel":
+            text = "There is no digest channel yet: run /ideamod setup first."
+        elif result.status == "already":
+            text = f"The digest for {result.week} was already posted"
+            if result.channel_id and result.message_id:
+                text += f": https://discord.com/channels/{interaction.guild_id}/{result.channel_id}/{result.message_id}"
+            text += "."
+        else:
+            text = f"Posted the digest for {result.week} in <#{result.channel_id}>."
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+    @app_commands.command(name="schedule", description="When the weekly digest is posted")
+    @app_commands.describe(
+        weekday="Day of the week", hour="Hour of the day, 0-23", timezone="IANA zone, e.g. Europe/Berlin"
+    )
+    @app_commands.choices(weekday=WEEKDAY_CHOICES)
+    async def schedule(
+        self, interaction: discord.Interaction, weekday: str, hour: app_commands.Range[int, 0, 23], timezone: str
+    ) -> None:
+        assert interaction.guild_id is not None
+        try:
+            schedule = await self.digests.set_schedule(interaction.guild_id, weekday, hour, timezone)
+        except DigestRuleError as exc:
+            raise UserFacingError(str(exc)) from None
+        self.scheduler.schedule_guild(interaction.guild_id, schedule)
+        text = f"The weekly digest is now posted {schedule.describe()}."
+        upcoming = self.scheduler.next_run(interaction.guild_id)
+        if upcoming is not None:
+            text += f" Next: <t:{int(upcoming.timestamp())}:F>."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest schedule", text)
+
+    # --- the submission gate -----------------------------------------------------------------------
+
+    async def duplicate_gate(
+        self, interaction: discord.Interaction, pending: PendingSubmission, resume: Resume
+    ) -> bool:
+        try:
+            matches = await self.duplicates.find_similar(pending.guild_id, pending.draft.title, pending.draft.details)
+        except Exception:
+            log.exception("duplicate check failed; letting the submission through")
+            return True
+        if not matches:
+            return True
+        pending_id = await self.duplicates.hold(
+            pending.guild_id,
+            pending.author_id,
+            pending.draft.title,
+            pending.draft.details,
+            pending.draft.category,
+            {k: v for k, v in pending.options.items() if isinstance(v, str | int | float | bool) or v is None},
+        )
+        self._resumes[pending_id] = resume
+        view = discord.ui.View(timeout=None)
+        for match in matches:
+            view.add_item(DuplicateButton("support", pending_id, match.idea_id, match.number))
+        view.add_item(DuplicateButton("post", pending_id))
+        await interaction.response.send_message(
+            "Your idea looks like one that is already on the board. Support it instead, or post yours anyway.",
+            embed=similar_embed(matches),
+            view=view,
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+        return False
+
+    async def support_instead(self, interaction: discord.Interaction, pending_id: str, idea_id: int) -> None:
+        assert interaction.guild_id is not None
+        held = await self.duplicates.peek(pending_id)
+        if held is None:
+            raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
+        if held["author_id"] != interaction.user.id:
+            raise UserFacingError("These buttons belong to the member who wrote the draft.")
+        joined_at = interaction.user.joined_at if isinstance(interaction.user, discord.Member) else None
+        support = await self.duplicates.support(interaction.guild_id, interaction.user.id, idea_id, joined_at)
+        with contextlib.suppress(UserFacingError):
+            await self.duplicates.take(pending_id, interaction.user.id)
+        self._resumes.pop(pending_id, None)
+        idea = support.idea
+        text = (
+            f"Thank you: your support for **#{idea.number}** is recorded (👍 {idea.upvotes}). "
+            "Your draft was not posted."
+            if support.changed
+            else f"You already support **#{idea.number}**. Your draft was not posted."
+        )
+        await interaction.response.edit_message(content=text, embed=None, view=None, allowed_mentions=NO_MENTIONS)
+
+    async def post_anyway(self, interaction: discord.Interaction, pending_id: str) -> None:
+        held = await self.duplicates.take(pending_id, interaction.user.id)
+        resume = self._resumes.pop(pending_id, None)
+        if resume is not None:
+            await resume(interaction)
+            return
+        # After a restart the in-memory continuation is gone: rebuild the submission from the
+        # stored draft and carry on with the gates after this one.
+        ideas_cog = self.bot.get_cog("Ideas")
+        pending = PendingSubmission(
+            held["guild_id"],
+            held["author_id"],
+            IdeaDraft(held["title"], held["details"], held["category"]),
+            dict(held["options"]),
+        )
+        through = getattr(ideas_cog, "_through_gates", None)
+        if through is None:
+            raise UserFacingError("Submitting is not available right now; please try again in a moment.")
+        gates = self.bot.submission_gates
+        after = gates.index(self.duplicate_gate) + 1 if self.duplicate_gate in gates else len(gates)
+        await through(interaction, pending, after)
 
 
 async def setup(bot: IdeaBot) -> None:
-    return None
+    llm = LLMClient.from_settings(bot.settings)
+    digests = DigestService(bot.db, bot.clock, llm, DiscordDigestPublisher(bot))
+    duplicates = DuplicateService(bot.db, bot.board, bot.events, bot.clock, llm)
+    bot.digests = digests  # type: ignore[attr-defined]
+    bot.duplicates = duplicates  # type: ignore[attr-defined]
+    cog = DigestCog(bot, digests, duplicates, llm)
+    bot.add_dynamic_items(DuplicateButton)
+    bot.submission_gates.append(cog.duplicate_gate)
+    await bot.add_cog(cog)

@@ -1,0 +1,355 @@
+"""The weekly digest as data: its period, the schedule rule, and the ranking of what goes in.
+
+Pure: no discord, no SQL, no clock. The service feeds it aggregates (bot/db/digests.py) and
+the current time; the renderers (bot/render_digest.py) turn it into embeds and exports."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.domain.ranking import wilson_lower_bound
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_WEEKDAY = 0
+DEFAULT_HOUR = 9
+DEFAULT_TIMEZONE = "UTC"
+DEFAULT_WAITING_DAYS = 14
+DEFAULT_SUPPORT_THRESHOLD = 10
+TOP_LIMIT = 5
+LIST_LIMIT = 10
+TRENDING_MIN_RECENT = 2
+
+_ISO_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+class DigestRuleError(ValueError):
+    """Bad schedule or week input; the message is shown to the member as it is."""
+
+
+# --- periods -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class IsoWeek:
+    year: int
+    week: int
+
+    def __str__(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+    @classmethod
+    def parse(cls, text: str) -> IsoWeek:
+        match = _ISO_WEEK.match(text.strip())
+        if not match:
+            raise DigestRuleError(f"'{text}' is not an ISO week: use YYYY-Www, e.g. 2025-W07.")
+        year, week = int(match.group(1)), int(match.group(2))
+        try:
+            date.fromisocalendar(year, week, 1)
+        except ValueError:
+            raise DigestRuleError(f"{text} does not exist: {year} has no week {week}.") from None
+        return cls(year, week)
+
+    @classmethod
+    def of(cls, day: date) -> IsoWeek:
+        iso = day.isocalendar()
+        return cls(iso.year, iso.week)
+
+    @property
+    def monday(self) -> date:
+        return date.fromisocalendar(self.year, self.week, 1)
+
+    def shift(self, weeks: int) -> IsoWeek:
+        return IsoWeek.of(self.monday + timedelta(weeks=weeks))
+
+    def previous(self) -> IsoWeek:
+        return self.shift(-1)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise DigestRuleError(f"Unknown time zone '{name}': use an IANA name such as Europe/Berlin or UTC.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """One ISO week in a guild's time zone, as UTC instants [start, end)."""
+
+    week: IsoWeek
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, week: IsoWeek, timezone: str = DEFAULT_TIMEZONE) -> Period:
+        tz = zone(timezone)
+        start = datetime.combine(week.monday, time(0), tz).astimezone(UTC)
+        end = datetime.combine(week.monday + timedelta(days=7), time(0), tz).astimezone(UTC)
+        return cls(week, start, end)
+
+    def day_starts(self, timezone: str) -> list[datetime]:
+        """The UTC instant each local day of the week starts (DST-aware), plus the end."""
+        tz = zone(timezone)
+        return [datetime.combine(self.week.monday + timedelta(days=i), time(0), tz).astimezone(UTC) for i in range(8)]
+
+
+def week_of(moment: datetime, timezone: str = DEFAULT_TIMEZONE) -> IsoWeek:
+    return IsoWeek.of(moment.astimezone(zone(timezone)).date())
+
+
+# --- the schedule rule -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestSchedule:
+    weekday: int = DEFAULT_WEEKDAY  # 0 = Monday
+    hour: int = DEFAULT_HOUR
+    timezone: str = DEFAULT_TIMEZONE
+    waiting_days: int = DEFAULT_WAITING_DAYS
+    support_threshold: int = DEFAULT_SUPPORT_THRESHOLD
+
+    def describe(self) -> str:
+        return f"every {WEEKDAYS[self.weekday].capitalize()} at {self.hour:02d}:00 ({self.timezone})"
+
+
+def parse_schedule(weekday: str | int, hour: int, timezone: str) -> tuple[int, int, str]:
+    """Validate `/digest schedule` input: weekday name (or 0-6, Monday = 0), hour 0-23, IANA zone."""
+    if isinstance(weekday, int) or str(weekday).strip().isdigit():
+        day = int(weekday)
+        if not 0 <= day <= 6:
+            raise DigestRuleError("The weekday must be 0-6 (Monday = 0) or a day name.")
+    else:
+        name = str(weekday).strip().lower()
+        matches = [i for i, full in enumerate(WEEKDAYS) if len(name) >= 2 and full.startswith(name)]
+        if len(matches) != 1:
+            raise DigestRuleError(f"Unknown weekday '{weekday}': use a day name such as Monday.")
+        day = matches[0]
+    if not 0 <= int(hour) <= 23:
+        raise DigestRuleError("The hour must be between 0 and 23.")
+    zone(timezone.strip())
+    return day, int(hour), timezone.strip()
+
+
+def scheduled_time(week: IsoWeek, schedule: DigestSchedule) -> datetime:
+    """When the digest is posted during `week` (UTC)."""
+    tz = zone(schedule.timezone)
+    day = week.monday + timedelta(days=schedule.weekday)
+    return datetime.combine(day, time(schedule.hour), tz).astimezone(UTC)
+
+
+def digest_due(now: datetime, schedule: DigestSchedule, recorded: set[IsoWeek] | frozenset[IsoWeek]) -> IsoWeek | None:
+    """The week whose digest should be posted now, or None.
+
+    A digest posted during week W reports on week W-1 (the last complete week) and is recorded
+    under W-1. It is due once this week's scheduled time has passed and W-1 is not recorded. Weeks
+    missed before that are not posted late: only the latest missed run is caught up, once."""
+    current = week_of(now, schedule.timezone)
+    covered = current.previous()
+    if now < scheduled_time(current, schedule) or covered in recorded:
+        return None
+    return covered
+
+
+def default_week(now: datetime, timezone: str = DEFAULT_TIMEZONE) -> IsoWeek:
+    """The week a digest made `now` reports on: the last complete week."""
+    return week_of(now, timezone).previous()
+
+
+# --- what goes in ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    new_ideas: int = 0
+    votes: int = 0
+    active_members: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IdeaLine:
+    """One idea as the digest mentions it."""
+
+    id: int
+    number: int
+    title: str
+    status: str
+    upvotes: int = 0
+    downvotes: int = 0
+    created_at: datetime | None = None
+    score: float = 0.0
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class VoteActivity:
+    """Votes on one idea: in the week, before it, and upvotes at both ends of the week."""
+
+    idea: IdeaLine
+    recent: int
+    earlier: int
+    ups_before: int
+    ups_at_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChangeLine:
+    idea: IdeaLine
+    old_status: str
+    new_status: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Contributor:
+    user_id: int
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class Promotion:
+    user_id: int
+    role_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Theme:
+    name: str
+    idea_numbers: tuple[int, ...]
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    day: date
+    ideas: int
+    votes: int
+
+
+@dataclass(slots=True)
+class Digest:
+    guild_id: int
+    period: Period
+    timezone: str
+    counts: Counts
+    previous: Counts
+    top_new: list[IdeaLine]
+    trending: list[IdeaLine]
+    status_changes: list[StatusChangeLine]
+    waiting: list[IdeaLine]
+    waiting_total: int
+    waiting_days: int
+    crossed: list[IdeaLine]
+    support_threshold: int
+    contributors: list[Contributor]
+    promotions: list[Promotion]
+    days: list[DayCount]
+    themes: list[Theme] = field(default_factory=list)
+    summary: str | None = None
+    themes_from: str = "keywords"  # llm | keywords
+    fallback_note: str | None = None
+    generated_at: datetime | None = None
+
+    @property
+    def week(self) -> IsoWeek:
+        return self.period.week
+
+    @property
+    def is_quiet(self) -> bool:
+        return self.counts == Counts() and not self.status_changes and not self.waiting_total
+
+
+def change(current: int, previous: int) -> str:
+    """'+3 (+50%)', '−2 (−20%)', '±0', or '+4 (new)' against an empty previous week."""
+    delta = current - previous
+    if delta == 0:
+        return "±0"
+    sign = "+" if delta > 0 else "−"
+    if previous == 0:
+        return f"{sign}{abs(delta)} (new)"
+    return f"{sign}{abs(delta)} ({sign}{abs(round(100 * delta / previous))}%)"
+
+
+def top_new_ideas(ideas: Sequence[IdeaLine], limit: int = TOP_LIMIT) -> list[IdeaLine]:
+    """The week's new ideas by Wilson lower bound (ties: more votes, then older first)."""
+    scored = [_with_score(i, wilson_lower_bound(i.upvotes, i.downvotes)) for i in ideas if i.upvotes > 0]
+    scored.sort(key=lambda i: (-i.score, -(i.upvotes + i.downvotes), i.number))
+    return scored[:limit]
+
+
+def velocity(recent: int, earlier: int, earlier_days: float, window_days: float = 7.0) -> float:
+    """How much faster an idea gathered votes this week than before: (recent + 1) / (expected + 1),
+    where expected is the earlier daily rate over `window_days` (an idea's earlier life counts at
+    least one window, so a young idea with a handful of votes does not look explosive)."""
+    expected = earlier / max(earlier_days, window_days) * window_days
+    return (recent + 1) / (expected + 1)
+
+
+def trending_ideas(
+    activity: Sequence[VoteActivity],
+    period: Period,
+    exclude: set[int] | frozenset[int] = frozenset(),
+    limit: int = TOP_LIMIT,
+) -> list[IdeaLine]:
+    """Older ideas whose votes picked up this week (new ideas are in `top_new`)."""
+    found = []
+    for item in activity:
+        idea = item.idea
+        if idea.id in exclude or item.recent < TRENDING_MIN_RECENT or idea.created_at is None:
+            continue
+        if idea.created_at >= period.start:
+            continue
+        earlier_days = (period.start - idea.created_at).total_seconds() / 86400
+        score = velocity(item.recent, item.earlier, earlier_days)
+        if score <= 1.0:
+            continue
+        note = f"{item.recent} votes this week, {score:.1f}× its earlier pace"
+        found.append(_with_score(idea, score, note))
+    found.sort(key=lambda i: (-i.score, i.number))
+    return found[:limit]
+
+
+def crossed_threshold(activity: Sequence[VoteActivity], threshold: int, limit: int = LIST_LIMIT) -> list[IdeaLine]:
+    """Ideas whose upvotes reached `threshold` during the week."""
+    found = [
+        _with_score(a.idea, a.ups_at_end, f"{a.ups_at_end} upvotes (threshold {threshold})")
+        for a in activity
+        if threshold > 0 and a.ups_before < threshold <= a.ups_at_end
+    ]
+    found.sort(key=lambda i: (-i.score, i.number))
+    return found[:limit]
+
+
+def _with_score(idea: IdeaLine, score: float, note: str = "") -> IdeaLine:
+    return IdeaLine(
+        idea.id,
+        idea.number,
+        idea.title,
+        idea.status,
+        idea.upvotes,
+        idea.downvotes,
+        idea.created_at,
+        score,
+        note or idea.note,
+    )
+
+
+def fill_days(
+    period: Period, timezone: str, ideas_by_day: dict[int, int], votes_by_day: dict[int, int]
+) -> list[DayCount]:
+    """Seven local days, zero-filled; the dicts are keyed by day index 0-6."""
+    return [
+        DayCount(period.week.monday + timedelta(days=i), ideas_by_day.get(i, 0), votes_by_day.get(i, 0))
+        for i in range(7)
+    ]
+
+
+def waiting_note(idea: IdeaLine, since: datetime, now: datetime) -> IdeaLine:
+    days = max(0, math.floor((now - since).total_seconds() / 86400))
+    return _with_score(idea, days, f"waiting {days} days")
