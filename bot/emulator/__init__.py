@@ -1,6 +1,16 @@
 """A local Discord (REST API v10 + gateway) that the real discord.py client can talk to.
 
 Used by the end-to-end tests, `ideabot demo` and the benchmarks. See `story.DiscordEmulator`.
+
+    emu = DiscordEmulator()
+    await emu.start()
+    guild = emu.create_guild("Ideas Lab")
+    guild.create_text_channel("ideas")
+    alice = guild.add_member("alice", account_age=timedelta(days=400))
+    discord.http.Route.BASE = emu.api_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(emu.gateway_url)
+    # start the bot with emu.token, wait_until_ready(), then:
+    reply = await alice.run("/idea submit", title="Dark mode", details="Please")
 """
 
 from .interactions import InteractionError, InteractionTimeout, Reply

@@ -103,7 +103,7 @@ class Gateway:
         self,
         *,
         ready_payload: Callable[[GatewaySession], dict[str, Any]],
-        guild_payloads: Callable[[], list[dict[str, Any]]],
+        guild_payloads: Callable[[GatewaySession], list[dict[str, Any]]],
         token_ok: Callable[[str], bool],
         guild_members: Callable[[int], list[dict[str, Any]]] = lambda guild_id: [],
         heartbeat_interval: int = 41250,
@@ -272,7 +272,7 @@ class Gateway:
         self.sessions[session.id] = session
         self.current = session
         await self._send_dispatch(session, "READY", self._ready_payload(session))
-        for guild in self._guild_payloads():
+        for guild in self._guild_payloads(session):
             await self._send_dispatch(session, "GUILD_CREATE", guild)
         self.ready_event.set()
         return session

@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from .gateway import Gateway, GatewaySession
+from .gateway import GUILD_MEMBERS, Gateway, GatewaySession
 from .interactions import PendingInteraction
 from .ratelimit import EmulatorLimits, RateLimiter, RateLimitStats
 from .spec import SpecValidator, shared_validator
@@ -161,7 +161,7 @@ class EmulatorServer:
         self.settle_deferred_updates = True
         self.gateway = Gateway(
             ready_payload=self._ready_payload,
-            guild_payloads=lambda: [self.world.guild_create_payload(g) for g in self.world.guilds.values()],
+            guild_payloads=self._guild_create_payloads,
             token_ok=self._token_ok,
             guild_members=self._member_payloads,
             heartbeat_interval=heartbeat_interval,
@@ -236,6 +236,16 @@ class EmulatorServer:
         if self.require_token is None:
             return bool(token)
         return token.removeprefix("Bot ") == self.require_token
+
+    def _guild_create_payloads(self, session: GatewaySession) -> list[dict[str, Any]]:
+        """GUILD_CREATE per guild; with GUILD_MEMBERS a small guild lists every member, as on Discord."""
+        payloads = []
+        for guild in self.world.guilds.values():
+            payload = self.world.guild_create_payload(guild)
+            if session.has(GUILD_MEMBERS) and len(guild.members) <= 250:
+                payload["members"] = [m.to_payload() for m in guild.members.values()]
+            payloads.append(payload)
+        return payloads
 
     def _member_payloads(self, guild_id: int) -> list[dict[str, Any]]:
         guild = self.world.guilds.get(guild_id)
