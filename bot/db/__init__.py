@@ -52,7 +52,11 @@ class Database:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute("PRAGMA busy_timeout=5000")
         db = cls(conn, path)
-        await db.migrate()
+        try:
+            await db.migrate()
+        except BaseException:
+            await conn.close()  # its worker thread would otherwise keep the process alive
+            raise
         return db
 
     async def close(self) -> None:
@@ -72,7 +76,12 @@ class Database:
             log.info("applying migration %s", name)
             async with self._write_lock:
                 # executescript commits first; wrap the script so it is all-or-nothing.
-                await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;")
+                try:
+                    await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;")
+                except Exception:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise RuntimeError(f"migration {name} failed; the database is unchanged") from None
             current = version
         return current
 
