@@ -78,10 +78,10 @@ class Database:
                 # executescript commits first; wrap the script so it is all-or-nothing.
                 try:
                     await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;")
-                except Exception:
+                except Exception as exc:
                     if self.conn.in_transaction:
                         await self.conn.execute("ROLLBACK")
-                    raise RuntimeError(f"migration {name} failed; the database is unchanged") from None
+                    raise RuntimeError(f"migration {name} failed ({exc}); the database is unchanged") from None
             current = version
         return current
 
