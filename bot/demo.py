@@ -1,0 +1,229 @@
+"""`ideabot demo`: the real bot, offline, against the local Discord emulator, with a small
+scripted community. Prints a transcript of what the bot did, as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bot.db import Database
+from bot.emulator import DiscordEmulator, InteractionError, Reply, StoryMember
+from bot.emulator.server import RequestRecord
+from bot.testing import Community, FakeClock, build_community, emulator_settings, fast_limits, running_bot, set_up_guild
+
+NAMES = [
+    "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",
+    "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter", "yara",
+]  # fmt: skip
+
+IDEAS = [
+    ("Dark mode", "A dark theme for the dashboard, easier on the eyes at night."),
+    ("Export reports to CSV", "Let us download every report as a CSV file for our own analysis."),
+    ("Keyboard shortcuts", "Shortcuts for the common actions so power users move faster."),
+    ("Offline mode for the mobile app", "Keep working on the train and sync when the connection is back."),
+    ("Night theme", "Please add a night theme to the dashboard for late work."),
+    ("Public roadmap page", "Show what is planned and in progress so we stop asking in chat."),
+    ("Two-factor login with passkeys", "Passkeys instead of SMS codes: safer and quicker."),
+    ("Bulk edit tasks", "Select many tasks and change their owner or due date at once."),
+    ("Weekly summary email", "A short email each Monday with what changed in my projects."),
+    ("Better search filters", "Filter search results by date, owner and status."),
+    ("Calendar integration", "Show due dates in my calendar app."),
+    ("Accessibility audit", "Screen-reader labels and contrast fixes across the app."),
+]
+
+DISCUSSION = [
+    "Yes please, my eyes will thank you.",
+    "We would use this every day.",
+    "Could this work with the API too?",
+    "How would this interact with the existing settings?",
+    "+1, this is the thing I miss most.",
+]
+
+
+class Transcript:
+    """Turns the emulator's log of the bot's requests into readable lines."""
+
+    def __init__(self, emu: DiscordEmulator, echo: Callable[[str], None]) -> None:
+        self.emu = emu
+        self.echo = echo
+        self.seen = 0
+        self.started = time.monotonic()
+
+    def say(self, text: str) -> None:
+        self.echo(f"[{time.monotonic() - self.started:5.1f}s] {text}")
+
+    def _channel_name(self, channel_id: str | None) -> str:
+        channel = self.emu.world.channels.get(int(channel_id)) if channel_id else None
+        if channel is None:
+            return "?"
+        if channel.type == 1:
+            others = [self._user_name(str(u)) for u in channel.recipient_ids if u != self.emu.bot_user.id]
+            return f"DM to {', '.join(others) or '?'}"
+        if channel.parent_id is not None:
+            return f"thread “{channel.name}”"
+        return f"#{channel.name}"
+
+    def _user_name(self, user_id: str | None) -> str:
+        if user_id is None:
+            return "?"
+        user = self.emu.world.users.get(int(user_id))
+        return user.username if user else user_id
+
+    def _describe(self, record: RequestRecord) -> str | None:
+        body = record.json if isinstance(record.json, dict) else {}
+        embeds = body.get("embeds") or []
+        title = embeds[0].get("title", "") if embeds else ""
+        where = self._channel_name(record.params.get("channel_id"))
+        template = record.template or ""
+        if record.status >= 400:
+            return f"  ! {record.method} {template} answered {record.status}"
+        if record.method == "POST" and template == "/channels/{channel_id}/messages":
+            text = title or body.get("content", "")[:80]
+            return f"bot posted in {where}: {text}"
+        if record.method == "PATCH" and template == "/channels/{channel_id}/messages/{message_id}":
+            fields = {f["name"]: f["value"] for f in (embeds[0].get("fields", []) if embeds else [])}
+            votes = fields.get("Votes", "")
+            status = fields.get("Status", "")
+            return f"bot updated card {title.split(' ')[0]}: {votes} · {status}"
+        if template.endswith("/threads"):
+            return f"bot opened a discussion thread: {body.get('name', '')}"
+        if "/roles/" in template:
+            role = self.emu.world.guilds[int(record.params["guild_id"])].roles.get(int(record.params["role_id"]))
+            verb = "gave" if record.method == "PUT" else "took"
+            return f"bot {verb} role {role.name if role else '?'} {'to' if verb == 'gave' else 'from'} " + (
+                self._user_name(record.params.get("user_id"))
+            )
+        if template.startswith("/interactions/") and body.get("type") == 9:
+            return "bot opened a form"
+        return None
+
+    def flush(self) -> None:
+        dms: dict[str, list[str]] = {}  # DMs about one update, told as one line
+        for record in self.emu.requests[self.seen :]:
+            line = self._describe(record)
+            if line and " in DM to " in line:
+                who, what = line.split(" in DM to ", 1)[1].split(": ", 1)
+                dms.setdefault(what, []).append(who)
+            elif line:
+                self.say(line)
+        for what, people in dms.items():
+            self.say(
+                f"bot told {len(people)} people by DM: {what} ({', '.join(people[:6])}{'…' if len(people) > 6 else ''})"
+            )
+        self.seen = len(self.emu.requests)
+
+
+async def _try(transcript: Transcript, who: StoryMember, command: str, **options: Any) -> Reply | None:
+    try:
+        reply = await who.run(command, **options)
+    except InteractionError as exc:  # a feature not present in this build
+        transcript.say(f"(skipped {command}: {exc})")
+        return None
+    transcript.say(f"{who.name} ran {command} → {reply.text.splitlines()[0][:100] if reply.text else 'ok'}")
+    return reply
+
+
+async def submit_anyway(c: Community, transcript: Transcript, author: StoryMember, title: str, details: str) -> Any:
+    """Submit; when the bot points at a similar idea, look at it and post anyway (a moderator
+    merges the two later)."""
+    before = len(c.cards())
+    reply = await author.run("/idea submit", title=title, details=details, channel=c.general)
+    if len(c.cards()) == before and reply.message is not None and reply.message.buttons():
+        transcript.say(f"bot warned {author.name}: {reply.text.splitlines()[0]}")
+        labels = [b.get("label", "") for b in reply.message.buttons()]
+        anyway = next((label for label in labels if "anyway" in label.lower()), None)
+        if anyway is not None:
+            transcript.say(f"{author.name} clicks “{anyway}”")
+            await author.click(reply, label=anyway)
+    c.clock.advance(minutes=5)
+    if len(c.cards()) == before:
+        raise RuntimeError(f"no card was posted for “{title}”: {reply.text}")
+    return c.cards()[-1]
+
+
+async def play(c: Community, transcript: Transcript, ideas: int, pause: float, rng: random.Random) -> None:
+    members = [m for name, m in c.members.items() if name != "newbie"]
+    step = transcript.flush
+
+    async def beat() -> None:
+        await asyncio.sleep(pause)
+        await c.settle()
+        step()
+
+    transcript.say(f"{c.mod.name} sets up the server")
+    await set_up_guild(c)
+    await _try(transcript, c.mod, "/ideamod role add", role=c.guild.create_role("Contributor"), points=6)
+    await beat()
+
+    cards = []
+    for index in range(ideas):
+        title, details = IDEAS[index % len(IDEAS)]
+        author = members[index % len(members)]
+        transcript.say(f"{author.name} submits “{title}”")
+        cards.append(await submit_anyway(c, transcript, author, title, details))
+        await beat()
+
+    transcript.say("the community votes and discusses")
+    for card_index, card in enumerate(cards):
+        popularity = 0.85 if card_index in (0, 3, 5) else rng.uniform(0.2, 0.6)
+        for member in members:
+            if rng.random() < popularity:
+                await member.react(card, "👍" if rng.random() < 0.85 else "👎")
+        thread = c.emu.thread_of(card)
+        if thread is not None:
+            await rng.choice(members).say(rng.choice(DISCUSSION), channel=thread)
+    await c.newbie.react(cards[0], "👍")
+    await beat()
+    await c.settle()
+    step()
+
+    transcript.say("moderators answer")
+    await _try(transcript, c.mod, "/ideamod status", id=1, status="planned", reason="Scheduled for the next release")
+    await _try(transcript, c.mod, "/ideamod merge", source=5, target=1)
+    await _try(transcript, c.mod, "/ideamod status", id=4, status="in_progress")
+    await _try(transcript, c.mod, "/ideamod status", id=2, status="declined", reason="Exports are coming via the API")
+    await _try(transcript, c.mod, "/ideamod status", id=6, status="implemented", reason="Live at /roadmap")
+    await beat()
+    await _try(transcript, c.alice, "/idea top", sort="best")
+    await _try(transcript, c.alice, "/rep show")
+    await _try(transcript, c.mod, "/digest post")
+    await beat()
+
+
+async def run_demo(members: int, ideas: int, pause: float, seed: int, echo: Callable[[str], None]) -> int:
+    logging.getLogger("discord").setLevel(logging.ERROR)
+    rng = random.Random(seed)
+    emu = DiscordEmulator(limits=fast_limits())
+    await emu.start()
+    try:
+        transcript = Transcript(emu, echo)
+        transcript.say(f"emulator listening on {emu.api_url}")
+        with tempfile.TemporaryDirectory(prefix="ideabot-demo-") as folder:
+            path = str(Path(folder) / "demo.sqlite3")
+            db = await Database.open(path)
+            try:
+                clock = FakeClock()
+                settings = emulator_settings(emu, path)
+                names = NAMES[: max(3, min(members, len(NAMES)))]
+                community = await build_community(emu, db, clock, settings, names)
+                async with running_bot(settings, db, clock) as bot:
+                    community.bot = bot
+                    transcript.say(f"the real bot is connected as {bot.user}")
+                    await play(community, transcript, max(6, min(ideas, len(IDEAS))), pause, rng)
+            finally:
+                await db.close()
+    finally:
+        await emu.stop()
+    transcript.flush()
+    served = len(emu.requests)
+    transcript.say(
+        f"done: {served} requests served, {emu.stats.rate_limited} rate-limited, "
+        f"{len(emu.spec_violations)} outside Discord's spec"
+    )
+    return 0 if not emu.spec_violations else 1
