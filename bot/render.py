@@ -43,11 +43,17 @@ def status_text(idea: Idea) -> str:
     text = idea.status.label
     if idea.status_reason:
         text += f": {idea.status_reason}"
+    if idea.archived_at is not None:
+        text += " · archived"
+    elif idea.expired_at is not None:
+        text += " · expired"
     return clip(text, FIELD_VALUE_MAX)
 
 
-def author_text(idea: Idea) -> str:
-    people = " ".join(f"<@{user}>" for user in (idea.author_id, *idea.coauthor_ids))
+def author_text(idea: Idea, reveal: bool = False) -> str:
+    """Anonymous ideas hide their author unless `reveal` (moderators only); co-authors stay credited."""
+    author = "Anonymous" if idea.anonymous and not reveal else f"<@{idea.author_id}>"
+    people = " ".join([author, *(f"<@{user}>" for user in idea.coauthor_ids)])
     return clip(people, FIELD_VALUE_MAX)
 
 
@@ -69,7 +75,7 @@ def card_embed(idea: Idea) -> discord.Embed:
         embed.add_field(name="Category", value=clip(idea.category, FIELD_VALUE_MAX), inline=True)
     if idea.thread_id:
         embed.add_field(name="Discussion", value=thread_link(idea.guild_id, idea.thread_id), inline=False)
-    if idea.status.closes_voting:
+    if idea.voting_closed:
         embed.set_footer(text=f"Idea #{idea.number} · voting closed")
     else:
         embed.set_footer(text=f"Idea #{idea.number} · react {UPVOTE_EMOJI} or {DOWNVOTE_EMOJI} to vote")
@@ -94,8 +100,10 @@ def idea_list_embed(heading: str, ideas: Sequence[Idea], empty: str) -> discord.
     return embed
 
 
-def idea_detail_embed(idea: Idea, history: Sequence[dict[str, object]]) -> discord.Embed:
+def idea_detail_embed(idea: Idea, history: Sequence[dict[str, object]], reveal_author: bool = False) -> discord.Embed:
     embed = card_embed(idea)
+    if idea.anonymous and reveal_author:
+        embed.add_field(name="Submitted anonymously by", value=author_text(idea, reveal=True), inline=False)
     if history:
         steps = []
         for step in history[-5:]:

@@ -10,7 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, answer_error
+from bot.client import IdeaBot, answer_error, is_moderator
 from bot.domain.ideas import (
     DETAILS_MAX,
     MODAL_FIELD_MAX,
@@ -21,6 +21,7 @@ from bot.domain.ideas import (
 )
 from bot.domain.ranking import Period, Sort
 from bot.render import NO_MENTIONS, card_link, idea_detail_embed, idea_list_embed
+from bot.services.programmes import programmes_of
 
 
 @dataclass(slots=True)
@@ -141,8 +142,19 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
     async def _post(self, interaction: discord.Interaction, pending: PendingSubmission) -> None:
         if not interaction.response.is_done():
             await interaction.response.defer(ephemeral=True, thinking=True)
+        challenge_id = pending.options.get("challenge_id")
+        if challenge_id is not None:
+            # It may have closed while the member read the terms.
+            await programmes_of(self.bot).check_challenge_open(challenge_id)
         idea = await self.bot.ideas.submit(
-            pending.guild_id, pending.author_id, pending.draft.title, pending.draft.details, pending.draft.category
+            pending.guild_id,
+            pending.author_id,
+            pending.draft.title,
+            pending.draft.details,
+            pending.draft.category,
+            challenge_id=challenge_id,
+            anonymous=bool(pending.options.get("anonymous", False)),
+            terms_version=pending.options.get("terms_version"),
         )
         await interaction.followup.send(
             f"Your idea **#{idea.number}** is posted: {card_link(idea)}\n"
@@ -153,7 +165,11 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
 
     @app_commands.command(name="submit", description="Submit an idea (leave the options empty for a guided form)")
     @app_commands.describe(
-        title="A short name for your idea", details="What and why, concretely", category="A category, e.g. UX"
+        title="A short name for your idea",
+        details="What and why, concretely",
+        category="A category, e.g. UX",
+        challenge="The number of the challenge this idea answers (see /challenge list)",
+        anonymous="Hide your name on the card (where the server allows it; moderators still see it)",
     )
     async def submit(
         self,
@@ -161,9 +177,14 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         title: str | None = None,
         details: str | None = None,
         category: str | None = None,
+        challenge: app_commands.Range[int, 1] | None = None,
+        anonymous: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
         options: dict[str, Any] = {"category": category}
+        if challenge is not None or anonymous:
+            programme = programmes_of(self.bot)
+            options.update(await programme.submission_options(interaction.guild_id, challenge, anonymous))
         if title is None or details is None:
             # Refuse early (blocked, cooldown, not set up) rather than after the member typed.
             await self.bot.ideas.check_can_submit(interaction.guild_id, interaction.user.id)
@@ -179,8 +200,12 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         assert interaction.guild_id is not None
         idea = await self.bot.ideas.get(interaction.guild_id, id)
         history = await self.bot.ideas.history(idea.id)
+        # The author of an anonymous idea is known to moderators (this reply is ephemeral).
+        reveal = idea.anonymous and is_moderator(
+            interaction, (await self.bot.ideas.settings(interaction.guild_id)).moderator_role_id
+        )
         await interaction.response.send_message(
-            embed=idea_detail_embed(idea, history), ephemeral=True, allowed_mentions=NO_MENTIONS
+            embed=idea_detail_embed(idea, history, reveal_author=reveal), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="top", description="The community's favourite ideas")

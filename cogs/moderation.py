@@ -9,7 +9,11 @@ from discord.ext import commands
 
 from bot.client import IdeaBot, NotModerator, is_moderator
 from bot.domain.ideas import MODERATOR_STATUSES, Status, parse_status
+from bot.domain.programmes import describe_stages
 from bot.render import NO_MENTIONS, card_link
+from bot.render_programmes import review_queue_embed
+from bot.services.programmes import programmes_of
+from cogs.reputation import add_reward_role, remove_reward_role
 
 STATUS_CHOICES = [
     app_commands.Choice(name=status.label, value=status.value)
@@ -30,11 +34,15 @@ async def moderator_only(interaction: discord.Interaction) -> bool:
 
 
 @app_commands.guild_only()
-@app_commands.check(moderator_only)
 class Moderation(commands.GroupCog, group_name="ideamod", group_description="Moderate ideas"):
     def __init__(self, bot: IdeaBot) -> None:
         self.bot = bot
         super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+        # Runs for every command and subcommand group of this cog (a class-level
+        # app_commands.check on a GroupCog does not reach its commands).
+        return await moderator_only(interaction)
 
     async def _done(self, interaction: discord.Interaction, text: str, action: str) -> None:
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
@@ -109,6 +117,82 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, False)
         text = f"{member.mention} can submit ideas again." if changed else f"{member.mention} was not blocked."
         await self._done(interaction, text, "Member unblocked")
+
+    # --- innovation programmes (issue 6; the logic lives in bot/services/programmes.py) ------------
+
+    @app_commands.command(name="queue", description="Ideas awaiting review (reached a support threshold)")
+    async def queue(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        entries = await programmes_of(self.bot).review_queue(interaction.guild_id)
+        await interaction.response.send_message(
+            embed=review_queue_embed([(e.idea, e.stage) for e in entries]),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
+        )
+
+    terms = app_commands.Group(name="terms", description="Contribution terms members accept before submitting")
+
+    @terms.command(name="set", description="Set the terms text and version; members accept each new version")
+    @app_commands.describe(text="The terms members accept", version="A new version name, e.g. 2026-1")
+    async def terms_set(self, interaction: discord.Interaction, text: str, version: str) -> None:
+        assert interaction.guild_id is not None
+        terms = await programmes_of(self.bot).set_terms(interaction.guild_id, interaction.user.id, text, version)
+        text = f"Contribution terms version {terms.version} are in force: members accept them before their next idea."
+        await self._done(interaction, text, "Terms set")
+
+    @app_commands.command(name="revive", description="Reopen an expired or archived idea; its deadlines restart")
+    @app_commands.describe(id="The idea's number")
+    async def revive(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
+        assert interaction.guild_id is not None
+        idea = await programmes_of(self.bot).revive(interaction.guild_id, interaction.user.id, id)
+        await self._done(interaction, f"#{idea.number} is open for votes again. {card_link(idea)}", "Idea revived")
+
+    @app_commands.command(name="anonymous", description="Allow or forbid anonymous ideas in this server")
+    async def anonymous(self, interaction: discord.Interaction, allow: bool) -> None:
+        assert interaction.guild_id is not None
+        changed = await programmes_of(self.bot).set_anonymous(interaction.guild_id, interaction.user.id, allow)
+        state = "allowed" if allow else "not allowed"
+        text = f"Anonymous ideas are {'now' if changed else 'already'} {state}."
+        await self._done(interaction, text, "Anonymous ideas")
+
+    @app_commands.command(name="thresholds", description="Support stages that send ideas to review, e.g. 10/30 25/60")
+    @app_commands.describe(
+        stages="votes/days per stage, e.g. `10/30 25/60`", archive_days="Archive after this many quiet days"
+    )
+    async def thresholds(
+        self,
+        interaction: discord.Interaction,
+        stages: str | None = None,
+        archive_days: app_commands.Range[int, 1, 3650] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        programme = programmes_of(self.bot)
+        if stages is not None:
+            await programme.set_stages(interaction.guild_id, interaction.user.id, stages)
+        if archive_days is not None:
+            await programme.set_archive_days(interaction.guild_id, interaction.user.id, archive_days)
+        settings = await programme.settings(interaction.guild_id)
+        text = (
+            f"Support stages: {describe_stages(settings.stages)}. Quiet ideas are archived after"
+            f" {settings.archive_days} days."
+        )
+        await self._done(interaction, text, "Thresholds")
+
+    # Reward roles (issue 4): the work is in cogs/reputation.py and the reputation service.
+    role = app_commands.Group(name="role", description="Roles members earn with reputation")
+
+    @role.command(name="add", description="Give a role to members who reach a number of points")
+    @app_commands.describe(role="The role to give", points="Reputation needed to get it")
+    @app_commands.check(moderator_only)
+    async def role_add(
+        self, interaction: discord.Interaction, role: discord.Role, points: app_commands.Range[int, 0, 1_000_000]
+    ) -> None:
+        await self._done(interaction, await add_reward_role(self.bot, interaction, role, points), "Reward role set")
+
+    @role.command(name="remove", description="Stop giving a role for reputation")
+    @app_commands.check(moderator_only)
+    async def role_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
+        await self._done(interaction, await remove_reward_role(self.bot, interaction, role), "Reward role removed")
 
 
 async def setup(bot: IdeaBot) -> None:

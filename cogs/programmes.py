@@ -1,9 +1,248 @@
-"""Placeholder: filled in by its feature work."""
+"""Innovation programmes in Discord: the /challenge commands, the contribution-terms gate on
+/idea submit (an "I accept" button that survives restarts), announcements in idea threads and
+the ideas channel, and the periodic job (expiry, archiving, challenge deadlines)."""
 
 from __future__ import annotations
 
-from bot.client import IdeaBot
+import asyncio
+import contextlib
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.client import IdeaBot, answer_error
+from bot.db.programmes import Challenge
+from bot.domain.ideas import Idea
+from bot.domain.programmes import Stage
+from bot.render import NO_MENTIONS
+from bot.render_programmes import (
+    challenge_closed_embed,
+    challenge_list_embed,
+    challenge_opened_embed,
+    idea_expired_embed,
+    stage_reached_embed,
+    terms_embed,
+)
+from bot.services.programmes import ChallengeResult, ProgrammeService
+from cogs.moderation import moderator_only
+
+if TYPE_CHECKING:
+    from cogs.ideas import PendingSubmission, Resume
+
+log = logging.getLogger(__name__)
+
+# How often the periodic job looks at deadlines (expiry, archiving, challenges).
+TICK_SECONDS = 60.0
+
+
+class DiscordAnnouncer:
+    """Implements the service's ProgrammeAnnouncer port with discord.py."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self.client = client
+
+    async def _send(self, channel_id: int | None, embed: discord.Embed) -> None:
+        if channel_id is None:
+            return
+        try:
+            channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+            if isinstance(channel, discord.abc.Messageable):
+                await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("could not announce in channel %s: %r", channel_id, exc)
+
+    async def stage_reached(self, idea: Idea, stage: Stage, upcoming: Stage | None) -> None:
+        await self._send(idea.thread_id, stage_reached_embed(idea, stage, upcoming))
+
+    async def idea_expired(self, idea: Idea, missed: Stage) -> None:
+        await self._send(idea.thread_id, idea_expired_embed(idea, missed))
+
+    async def challenge_opened(self, challenge: Challenge, channel_id: int) -> None:
+        await self._send(channel_id, challenge_opened_embed(challenge))
+
+    async def challenge_closed(self, result: ChallengeResult, channel_id: int) -> None:
+        await self._send(channel_id, challenge_closed_embed(result.challenge, result.winners, result.entries))
+
+
+class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ideabot:terms:(?P<draft>\d+)"):
+    """The "I accept" button. Everything it needs is in the database, keyed by the draft id in its
+    custom_id, so a click after a restart still records consent and posts the idea."""
+
+    def __init__(self, draft_id: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label="I accept", style=discord.ButtonStyle.success, custom_id=f"ideabot:terms:{draft_id}"
+            )
+        )
+        self.draft_id = draft_id
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> AcceptTermsButton:
+        return cls(int(match["draft"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        client = interaction.client
+        cog = client.get_cog("Programmes") if isinstance(client, commands.Bot) else None
+        try:
+            if not isinstance(cog, Programmes):
+                raise RuntimeError("the programmes cog is not loaded")
+            await cog.accepted(interaction, self.draft_id)
+        except Exception as exc:
+            await answer_error(interaction, exc)
+
+
+class TermsGate:
+    """The first submission gate: members accept the guild's current contribution terms once per
+    version; every idea records the version it was submitted under."""
+
+    def __init__(self, service: ProgrammeService) -> None:
+        self.service = service
+        # Waiting drafts of this process: draft id -> (pending submission, resume). After a
+        # restart this is empty and the draft is rebuilt from the database instead.
+        self.waiting: dict[int, tuple[PendingSubmission, Resume]] = {}
+
+    async def __call__(self, interaction: discord.Interaction, pending: PendingSubmission, resume: Resume) -> bool:
+        terms = await self.service.terms(pending.guild_id)
+        if terms is None:
+            return True
+        if await self.service.terms_to_accept(pending.guild_id, pending.author_id) is None:
+            pending.options["terms_version"] = terms.version
+            return True
+        options = {**pending.options, "category": pending.draft.category}
+        draft_id = await self.service.hold_draft(
+            pending.guild_id, pending.author_id, terms.version, pending.draft.title, pending.draft.details, options
+        )
+        self.waiting[draft_id] = (pending, resume)
+        view = discord.ui.View(timeout=None)
+        view.add_item(AcceptTermsButton(draft_id))
+        embed = terms_embed(terms.text, terms.version)
+        if interaction.response.is_done():
+            await interaction.followup.send(embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(
+                embed=embed, view=view, ephemeral=True, allowed_mentions=NO_MENTIONS
+            )
+        return False
+
+
+@app_commands.guild_only()
+class Programmes(commands.GroupCog, group_name="challenge", group_description="Idea challenges with a deadline"):
+    def __init__(self, bot: IdeaBot, service: ProgrammeService, gate: TermsGate) -> None:
+        self.bot = bot
+        self.service = service
+        self.gate = gate
+        self._job: asyncio.Task[None] | None = None
+        super().__init__()
+
+    async def cog_load(self) -> None:
+        self._job = asyncio.create_task(self._periodic(), name="programme-job")
+
+    async def cog_unload(self) -> None:
+        if self._job is not None:
+            self._job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._job
+            self._job = None
+        self.bot.remove_dynamic_items(AcceptTermsButton)
+        if self.gate in self.bot.submission_gates:
+            self.bot.submission_gates.remove(self.gate)
+
+    async def _periodic(self) -> None:
+        await self.bot.wait_until_ready()
+        while True:
+            try:
+                await self.service.tick(self.bot.clock())
+            except Exception:
+                log.exception("the programme job failed; trying again in %s s", TICK_SECONDS)
+            await asyncio.sleep(TICK_SECONDS)
+
+    # --- terms ------------------------------------------------------------------------------
+
+    async def accepted(self, interaction: discord.Interaction, draft_id: int) -> None:
+        draft = await self.service.accept_held_draft(draft_id, interaction.user.id)
+        waiting = self.gate.waiting.pop(draft_id, None)
+        current = await self.service.terms(draft.guild_id)
+        if waiting is not None and current is not None and current.version == draft.terms_version:
+            pending, resume = waiting
+            pending.options["terms_version"] = draft.terms_version
+            await resume(interaction)
+            return
+        # After a restart (or if the terms changed meanwhile): submit the stored draft from the top.
+        ideas = self.bot.get_cog("Ideas")
+        start = getattr(ideas, "start_submission", None)
+        if start is None:
+            raise RuntimeError("the ideas cog is not loaded")
+        options = dict(draft.options)
+        options.pop("terms_version", None)
+        await start(interaction, draft.title, draft.details, options)
+
+    # --- /challenge ---------------------------------------------------------------------------
+
+    async def _moderator(self, interaction: discord.Interaction) -> None:
+        await moderator_only(interaction)
+
+    @app_commands.command(name="open", description="Open a challenge: a brief, a deadline, maybe an award")
+    @app_commands.describe(
+        title="A short name for the challenge",
+        brief="What ideas you are looking for",
+        deadline="YYYY-MM-DD or YYYY-MM-DD HH:MM, in UTC",
+        award="What the winners get (optional)",
+    )
+    async def open_challenge(
+        self, interaction: discord.Interaction, title: str, brief: str, deadline: str, award: str | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        await self._moderator(interaction)
+        challenge = await self.service.open_challenge(
+            interaction.guild_id, interaction.user.id, title, brief, deadline, award
+        )
+        text = (
+            f"Challenge **#{challenge.number}** is open until {challenge.deadline:%Y-%m-%d %H:%M} UTC. Members submit"
+            f" with `/idea submit challenge:{challenge.number}`."
+        )
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Challenge opened", text)
+
+    @app_commands.command(name="close", description="Close a challenge on or after its deadline; winners are announced")
+    @app_commands.describe(id="The challenge's number, e.g. 1")
+    async def close_challenge(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
+        assert interaction.guild_id is not None
+        await self._moderator(interaction)
+        result = await self.service.close_challenge(interaction.guild_id, interaction.user.id, id)
+        places = ", ".join(f"#{idea.number}" for _, idea in result.winners) or "no winner (no upvoted entry)"
+        text = f"Challenge #{result.challenge.number} is closed: {places}. The results are in the ideas channel."
+        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Challenge closed", text)
+
+    @app_commands.command(name="list", description="Open and recent challenges")
+    async def list_challenges(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        challenges = await self.service.list_challenges(interaction.guild_id)
+        await interaction.response.send_message(
+            embed=challenge_list_embed(challenges, self.bot.clock()), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
 
 async def setup(bot: IdeaBot) -> None:
-    return None
+    service = ProgrammeService(
+        bot.db,
+        bot.ideas,
+        bot.board,
+        bot.events,
+        bot.clock,
+        announcer=DiscordAnnouncer(bot),
+        reputation=lambda: getattr(bot, "reputation", None),
+    )
+    service.subscribe()
+    bot.programmes = service  # type: ignore[attr-defined]
+    gate = TermsGate(service)
+    # Terms come first: nothing else (e.g. duplicate detection) should run before consent.
+    bot.submission_gates.insert(0, gate)
+    bot.add_dynamic_items(AcceptTermsButton)
+    await bot.add_cog(Programmes(bot, service, gate))

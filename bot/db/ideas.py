@@ -12,7 +12,15 @@ from bot.domain.ideas import Idea, IdeaDraft, Status
 
 
 async def insert_idea(
-    conn: aiosqlite.Connection, guild_id: int, author_id: int, draft: IdeaDraft, now: datetime
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    author_id: int,
+    draft: IdeaDraft,
+    now: datetime,
+    *,
+    challenge_id: int | None = None,
+    terms_version: str | None = None,
+    anonymous: bool = False,
 ) -> Idea:
     """Insert with the next number in the guild (call inside a transaction)."""
     async with conn.execute("SELECT COALESCE(MAX(number), 0) + 1 FROM ideas WHERE guild_id = ?", (guild_id,)) as cur:
@@ -21,8 +29,22 @@ async def insert_idea(
     ts = to_ts(now)
     cursor = await conn.execute(
         "INSERT INTO ideas (guild_id, number, author_id, title, body, category, status, created_at, updated_at,"
-        " last_activity_at) VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?)",
-        (guild_id, number, author_id, draft.title, draft.details, draft.category, ts, ts, ts),
+        " last_activity_at, challenge_id, terms_version, anonymous)"
+        " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+        (
+            guild_id,
+            number,
+            author_id,
+            draft.title,
+            draft.details,
+            draft.category,
+            ts,
+            ts,
+            ts,
+            challenge_id,
+            terms_version,
+            int(anonymous),
+        ),
     )
     idea_id = cursor.lastrowid
     assert idea_id is not None

@@ -27,7 +27,8 @@ def maybe_dt(value: float | None) -> datetime | None:
 
 IDEA_COLUMNS = (
     "id, guild_id, number, author_id, title, body, category, status, status_reason, channel_id, message_id,"
-    " thread_id, upvotes, downvotes, merged_into, created_at, updated_at, last_activity_at"
+    " thread_id, upvotes, downvotes, merged_into, created_at, updated_at, last_activity_at, challenge_id,"
+    " terms_version, anonymous, archived_at, expired_at"
 )
 
 
@@ -51,4 +52,9 @@ def idea_from_row(row: aiosqlite.Row) -> Idea:
         created_at=from_ts(row["created_at"]),
         updated_at=from_ts(row["updated_at"]),
         last_activity_at=from_ts(row["last_activity_at"]),
+        challenge_id=row["challenge_id"],
+        terms_version=row["terms_version"],
+        anonymous=bool(row["anonymous"]),
+        archived_at=maybe_dt(row["archived_at"]),
+        expired_at=maybe_dt(row["expired_at"]),
     )

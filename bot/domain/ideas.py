@@ -83,10 +83,22 @@ class Idea:
     updated_at: datetime
     last_activity_at: datetime
     coauthor_ids: list[int] = field(default_factory=list)
+    # Innovation programmes (issue 6): the challenge it answers, the contribution terms it was
+    # submitted under, whether the card hides the author, and the programme's closing marks.
+    challenge_id: int | None = None
+    terms_version: str | None = None
+    anonymous: bool = False
+    archived_at: datetime | None = None
+    expired_at: datetime | None = None
 
     @property
     def score(self) -> int:
         return self.upvotes - self.downvotes
+
+    @property
+    def voting_closed(self) -> bool:
+        """Closed by its status, or archived / expired (both can be undone by a moderator)."""
+        return self.status.closes_voting or self.archived_at is not None or self.expired_at is not None
 
 
 def validate_draft(title: str, details: str, category: str | None = None) -> IdeaDraft:

@@ -105,13 +105,33 @@ class IdeaService:
         return settings
 
     async def submit(
-        self, guild_id: int, author_id: int, title: str, details: str, category: str | None = None
+        self,
+        guild_id: int,
+        author_id: int,
+        title: str,
+        details: str,
+        category: str | None = None,
+        *,
+        challenge_id: int | None = None,
+        anonymous: bool = False,
+        terms_version: str | None = None,
     ) -> Idea:
+        """`challenge_id`, `anonymous` and `terms_version` are checked by the programme service
+        before this call (see cogs/ideas.py); they are stored as given."""
         draft = validate_draft(title, details, category)
         settings = await self.check_can_submit(guild_id, author_id)
         assert settings.ideas_channel_id is not None
         async with self.db.transaction() as conn:
-            idea = await idea_queries.insert_idea(conn, guild_id, author_id, draft, self.clock())
+            idea = await idea_queries.insert_idea(
+                conn,
+                guild_id,
+                author_id,
+                draft,
+                self.clock(),
+                challenge_id=challenge_id,
+                terms_version=terms_version,
+                anonymous=anonymous,
+            )
         try:
             card = await self.board.post_card(idea, settings.ideas_channel_id)
         except Exception as exc:

@@ -115,7 +115,7 @@ class VoteService:
                 if event.message_id not in ideas:
                     ideas[event.message_id] = await idea_queries.get_idea_by_message(conn, event.message_id)
                 idea = ideas[event.message_id]
-                if idea is None or idea.status.closes_voting:
+                if idea is None or idea.voting_closed:
                     continue
                 if not vote_counts(event.user_id, author_id=idea.author_id, bot_id=self.bot_user_id):
                     continue
@@ -143,7 +143,7 @@ class VoteService:
         reactions themselves are the truth."""
         total = 0
         for idea in ideas:
-            if idea.channel_id is None or idea.message_id is None or idea.status.closes_voting:
+            if idea.channel_id is None or idea.message_id is None or idea.voting_closed:
                 continue
             snapshot_at = self.clock()
             try:
