@@ -129,24 +129,6 @@ async def _try(transcript: Transcript, who: StoryMember, command: str, **options
     return reply
 
 
-async def submit_anyway(c: Community, transcript: Transcript, author: StoryMember, title: str, details: str) -> Any:
-    """Submit; when the bot points at a similar idea, look at it and post anyway (a moderator
-    merges the two later)."""
-    before = len(c.cards())
-    reply = await author.run("/idea submit", title=title, details=details, channel=c.general)
-    if len(c.cards()) == before and reply.message is not None and reply.message.buttons():
-        transcript.say(f"bot warned {author.name}: {reply.text.splitlines()[0]}")
-        labels = [b.get("label", "") for b in reply.message.buttons()]
-        anyway = next((label for label in labels if "anyway" in label.lower()), None)
-        if anyway is not None:
-            transcript.say(f"{author.name} clicks “{anyway}”")
-            await author.click(reply, label=anyway)
-    c.clock.advance(minutes=5)
-    if len(c.cards()) == before:
-        raise RuntimeError(f"no card was posted for “{title}”: {reply.text}")
-    return c.cards()[-1]
-
-
 async def play(c: Community, transcript: Transcript, ideas: int, pause: float, rng: random.Random) -> None:
     members = [m for name, m in c.members.items() if name != "newbie"]
     step = transcript.flush
@@ -166,7 +148,10 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
         title, details = IDEAS[index % len(IDEAS)]
         author = members[index % len(members)]
         transcript.say(f"{author.name} submits “{title}”")
-        cards.append(await submit_anyway(c, transcript, author, title, details))
+        warned = len(c.warnings)
+        cards.append(await c.submit(author, title=title, details=details))
+        if len(c.warnings) > warned:
+            transcript.say(f"bot warned {author.name}: {c.warnings[-1].splitlines()[0]} ({author.name} posts anyway)")
         await beat()
 
     transcript.say("the community votes and discusses")

@@ -56,7 +56,7 @@ def emulator_settings(emu: DiscordEmulator, database: str, **overrides: Any) -> 
         "vote_batch_seconds": 0.01,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(**values)
 
 
 @contextlib.asynccontextmanager
@@ -125,6 +125,7 @@ class Community:
     mod: StoryMember
     members: dict[str, StoryMember]
     bot: IdeaBot = field(init=False)
+    warnings: list[str] = field(default_factory=list)  # duplicate warnings `submit` clicked through
 
     def __getattr__(self, name: str) -> StoryMember:
         members = self.__dict__.get("members", {})
@@ -139,6 +140,13 @@ class Community:
         await self.bot.board.scheduler.wait_idle()
         await self.bot.notifier.wait_sent()
 
+    async def create_role(self, name: str, permissions: int = 0) -> StoryRole:
+        """A role created while the bot runs; Discord tells the bot with GUILD_ROLE_CREATE."""
+        role = self.guild.create_role(name, permissions=permissions)
+        await self.emu.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.guild.id), "role": role.target.to_payload()})
+        await events_delivered(self.bot, self.emu)
+        return role
+
     def cards(self) -> list[Message]:
         return [m for m in self.emu.messages_in(self.ideas) if m.author_id == self.emu.bot_user.id]
 
@@ -149,9 +157,16 @@ class Community:
         raise KeyError(f"no card #{number}")
 
     async def submit(self, member: StoryMember, title: str, details: str, **options: Any) -> Message:
-        """Submit through the slash command (advancing the clock past the cooldown) and return the card."""
+        """Submit through the slash command and return the card. When the bot points at a similar
+        idea, click "post anyway" (tests of that warning drive it themselves). The clock then
+        moves past the submission cooldown."""
         before = len(self.cards())
         reply = await member.run("/idea submit", title=title, details=details, channel=self.general, **options)
+        if len(self.cards()) == before and reply.message is not None:
+            anyway = [b for b in reply.message.buttons() if "anyway" in str(b.get("label", "")).lower()]
+            if anyway:
+                self.warnings.append(reply.text)
+                reply = await member.click(reply, custom_id=anyway[0]["custom_id"])
         if len(self.cards()) == before:
             raise AssertionError(f"no card was posted: {reply.text}")
         self.clock.advance(minutes=5)

@@ -108,7 +108,7 @@ async def test_moderator_commands_are_refused_to_members(community: Community, c
 
 async def test_the_configured_moderator_role_may_moderate(community: Community) -> None:
     c = community
-    helpers = c.guild.create_role("Helpers")
+    helpers = await c.create_role("Helpers")
     await c.mod.run(
         "/ideamod setup",
         ideas_channel=c.ideas,
