@@ -61,7 +61,11 @@ def emulator_settings(emu: DiscordEmulator, database: str, **overrides: Any) -> 
 
 @contextlib.asynccontextmanager
 async def running_bot(
-    settings: Settings, db: Database, clock: FakeClock | None = None, extensions: tuple[str, ...] = EXTENSIONS
+    settings: Settings,
+    db: Database,
+    clock: FakeClock | None = None,
+    extensions: tuple[str, ...] = EXTENSIONS,
+    token: str = TEST_TOKEN,
 ) -> AsyncIterator[IdeaBot]:
     """Start the real bot against `settings`' Discord URLs; stop it on exit."""
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
@@ -69,7 +73,7 @@ async def running_bot(
     bot = IdeaBot(settings, db, clock=clock or FakeClock(), extensions=extensions, guild_ready_timeout=0.05)
     try:
         async with bot:
-            task = asyncio.create_task(bot.start(TEST_TOKEN), name="bot")
+            task = asyncio.create_task(bot.start(token), name="bot")
             ready = asyncio.create_task(bot.wait_until_ready())
             done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
             if ready not in done:

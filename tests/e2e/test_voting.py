@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from itertools import pairwise
 from pathlib import Path
 
 from bot.db import Database
@@ -53,7 +54,7 @@ async def test_a_burst_of_300_reactions_is_coalesced_into_few_edits(community: C
     # Never two edits of one card within the configured interval.
     interval = c.settings.card_edit_interval_seconds
     times = [r.time for r in edits]
-    assert all(b - a >= interval * 0.9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= interval * 0.9 for a, b in pairwise(times))
     assert c.emu.stats.rate_limited == 0
 
 
