@@ -50,7 +50,7 @@ def describe_stages(stages: Sequence[Stage]) -> str:
 
 def parse_stages(text: str) -> tuple[Stage, ...]:
     """'10/30 25/60' → two stages. Votes and days must both grow from stage to stage."""
-    parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+    parts = [p for p in re.split(r"[\s,;]+", re.sub(r"\s*/\s*", "/", text.strip())) if p]
     if not parts:
         raise IdeaRuleError("Give at least one stage as votes/days, e.g. `10/30 25/60`.")
     if len(parts) > MAX_STAGES:
