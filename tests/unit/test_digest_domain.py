@@ -1,0 +1,138 @@
+"""The digest's pure rules: ISO weeks in a time zone, the 'is a digest due?' decision, ranking."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bot.domain.digest import (
+    DigestRuleError,
+    DigestSchedule,
+    IdeaLine,
+    IsoWeek,
+    Period,
+    VoteActivity,
+    change,
+    crossed_threshold,
+    default_week,
+    digest_due,
+    parse_schedule,
+    scheduled_time,
+    top_new_ideas,
+    trending_ideas,
+    velocity,
+    week_of,
+)
+
+W7 = IsoWeek(2025, 7)  # Mon 10 Feb 2025 .. Sun 16 Feb 2025
+
+
+def test_iso_week_parse_format_and_shift() -> None:
+    assert IsoWeek.parse("2025-W07") == W7
+    assert str(W7) == "2025-W07"
+    assert W7.previous() == IsoWeek(2025, 6)
+    assert IsoWeek(2025, 1).previous() == IsoWeek(2024, 52)
+    assert IsoWeek(2020, 53).shift(1) == IsoWeek(2021, 1)
+    for bad in ("2025-7", "2025W07", "2025-W54", "2025-W00"):
+        with pytest.raises(DigestRuleError):
+            IsoWeek.parse(bad)
+
+
+def test_period_is_local_midnight_to_midnight() -> None:
+    utc = Period.of(W7, "UTC")
+    assert utc.start == datetime(2025, 2, 10, tzinfo=UTC) and utc.end == datetime(2025, 2, 17, tzinfo=UTC)
+    berlin = Period.of(W7, "Europe/Berlin")
+    assert berlin.start == datetime(2025, 2, 9, 23, tzinfo=UTC)
+    # The week containing the spring DST change in Europe is 167 hours long.
+    dst = Period.of(IsoWeek(2025, 13), "Europe/Berlin")
+    assert dst.end - dst.start == timedelta(hours=167)
+    days = dst.day_starts("Europe/Berlin")
+    assert len(days) == 8 and days[-1] == dst.end
+
+
+def test_week_of_uses_the_guild_time_zone() -> None:
+    sunday_late_utc = datetime(2025, 2, 16, 23, 30, tzinfo=UTC)
+    assert week_of(sunday_late_utc, "UTC") == W7
+    assert week_of(sunday_late_utc, "Europe/Berlin") == IsoWeek(2025, 8)  # already Monday in Berlin
+    assert default_week(sunday_late_utc, "UTC") == IsoWeek(2025, 6)
+
+
+def test_scheduled_time_in_zone() -> None:
+    schedule = DigestSchedule(weekday=2, hour=9, timezone="America/New_York")
+    assert scheduled_time(W7, schedule) == datetime(2025, 2, 12, 14, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "recorded", "expected"),
+    [
+        (datetime(2025, 2, 17, 8, 59, tzinfo=UTC), set(), None),  # Monday before 09:00
+        (datetime(2025, 2, 17, 9, 0, tzinfo=UTC), set(), W7),  # on time: last week's digest
+        (datetime(2025, 2, 17, 9, 0, tzinfo=UTC), {W7}, None),  # already posted
+        (datetime(2025, 2, 20, 12, 0, tzinfo=UTC), set(), W7),  # missed on Monday: caught up once
+        (datetime(2025, 2, 20, 12, 0, tzinfo=UTC), {W7}, None),
+        (datetime(2025, 2, 23, 23, 59, tzinfo=UTC), {IsoWeek(2025, 6)}, W7),  # still this week
+    ],
+)
+def test_digest_due(now: datetime, recorded: set[IsoWeek], expected: IsoWeek | None) -> None:
+    assert digest_due(now, DigestSchedule(), recorded) == expected
+
+
+def test_digest_due_after_weeks_down_posts_only_the_latest() -> None:
+    now = datetime(2025, 3, 10, 10, tzinfo=UTC)  # W11, bot down since W7
+    assert digest_due(now, DigestSchedule(), {IsoWeek(2025, 6)}) == IsoWeek(2025, 10)
+
+
+def test_digest_due_respects_zone_and_weekday() -> None:
+    schedule = DigestSchedule(weekday=4, hour=17, timezone="Asia/Tokyo")  # Friday 17:00 JST = 08:00 UTC
+    assert digest_due(datetime(2025, 2, 14, 7, 59, tzinfo=UTC), schedule, set()) is None
+    assert digest_due(datetime(2025, 2, 14, 8, 0, tzinfo=UTC), schedule, set()) == IsoWeek(2025, 6)
+
+
+def test_parse_schedule() -> None:
+    assert parse_schedule("monday", 9, "UTC") == (0, 9, "UTC")
+    assert parse_schedule("Fri", 17, " Europe/Berlin ") == (4, 17, "Europe/Berlin")
+    assert parse_schedule(6, 0, "UTC") == (6, 0, "UTC")
+    for args in (("someday", 9, "UTC"), ("monday", 24, "UTC"), ("monday", 9, "Mars/Olympus"), (7, 9, "UTC")):
+        with pytest.raises(DigestRuleError):
+            parse_schedule(*args)  # type: ignore[arg-type]
+
+
+def test_change_text() -> None:
+    assert change(5, 5) == "±0"
+    assert change(6, 4) == "+2 (+50%)"
+    assert change(3, 4) == "−1 (−25%)"
+    assert change(4, 0) == "+4 (new)"
+
+
+def _line(number: int, ups: int, downs: int, created: datetime) -> IdeaLine:
+    return IdeaLine(number, number, f"Idea {number}", "open", ups, downs, created)
+
+
+def test_top_new_by_wilson_not_raw_score() -> None:
+    start = datetime(2025, 2, 10, tzinfo=UTC)
+    ideas = [_line(1, 1, 0, start), _line(2, 20, 5, start), _line(3, 10, 0, start), _line(4, 0, 3, start)]
+    assert [i.number for i in top_new_ideas(ideas)] == [3, 2, 1]
+
+
+def test_trending_compares_with_the_earlier_pace() -> None:
+    period = Period.of(W7)
+    old = period.start - timedelta(days=70)
+    steady = VoteActivity(_line(1, 30, 0, old), recent=3, earlier=30, ups_before=27, ups_at_end=30)  # 3/week before
+    rising = VoteActivity(_line(2, 12, 0, old), recent=10, earlier=2, ups_before=2, ups_at_end=12)
+    new = VoteActivity(
+        _line(3, 9, 0, period.start + timedelta(days=1)), recent=9, earlier=0, ups_before=0, ups_at_end=9
+    )
+    one = VoteActivity(_line(4, 1, 0, old), recent=1, earlier=0, ups_before=0, ups_at_end=1)
+    found = trending_ideas([steady, rising, new, one], period)
+    assert [i.number for i in found] == [2]
+    assert "10 votes this week" in found[0].note
+    assert velocity(3, 30, 70) == pytest.approx(1.0)
+
+
+def test_crossed_threshold_only_when_crossed_in_the_week() -> None:
+    created = datetime(2025, 1, 1, tzinfo=UTC)
+    crossed = VoteActivity(_line(1, 11, 0, created), 3, 8, ups_before=8, ups_at_end=11)
+    already = VoteActivity(_line(2, 15, 0, created), 2, 13, ups_before=13, ups_at_end=15)
+    below = VoteActivity(_line(3, 9, 0, created), 2, 7, ups_before=7, ups_at_end=9)
+    assert [i.number for i in crossed_threshold([crossed, already, below], 10)] == [1]
