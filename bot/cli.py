@@ -134,5 +134,62 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
         click.echo(f"wrote the {fmt} digest to {out}", err=True)
 
 
+@main.group()
+def digest() -> None:
+    """The weekly digest, for people outside Discord."""
+
+
+def _iso_week_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from bot.domain.digest import DigestRuleError, IsoWeek
+
+    try:
+        return IsoWeek.parse(value)
+    except DigestRuleError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@digest.command("export")
+@click.option("--guild", "guild_id", type=int, required=True, help="The guild (server) id.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), required=True)
+@click.option("--week", callback=_iso_week_option, help="YYYY-Www (default: the last complete week).")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
+    """Export a weekly digest from the database as Markdown, HTML, CSV or JSON."""
+    settings = _settings_or_exit()
+    logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
+    from bot.db import Database
+    from bot.llm.client import LLMClient
+    from bot.render_digest import chart_png
+    from bot.render_digest import export as render_export
+    from bot.services.digest import DigestService
+
+    steps = ["counts", "ideas", "statuses", "people", "themes", "render"]
+
+    async def _export() -> str:
+        database = await Database.open(settings.database)
+        llm = LLMClient.from_settings(settings)
+        try:
+            with click.progressbar(length=len(steps), label="building the digest", file=sys.stderr) as bar:
+                service = DigestService(database, llm=llm)
+                built = await service.build(guild_id, week, progress=lambda step: bar.update(1))
+                chart = await asyncio.to_thread(chart_png, built) if fmt == "html" else None
+                bar.update(1)
+            return render_export(built, fmt, chart)
+        finally:
+            if llm is not None:
+                await llm.aclose()
+            await database.close()
+
+    text = asyncio.run(_export())
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        with open(out, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        click.echo(f"wrote the {fmt} digest to {out}", err=True)
+
+
 if __name__ == "__main__":
     main()
