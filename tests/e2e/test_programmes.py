@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.emulator import Message
-from bot.testing import Community
+from bot.testing import Community, running_bot
 
 
 def fields_of(message: Message) -> dict[str, str]:
@@ -242,3 +242,16 @@ async def test_anonymous_cards_hide_the_author_from_members_only(community: Comm
     # Still the author where it counts: their own list.
     mine = await c.bob.run("/idea mine", channel=c.general)
     assert "Pay transparency" in mine.text
+
+
+async def test_the_accept_button_survives_a_real_restart(community: Community) -> None:
+    c = community
+    await c.mod.run("/ideamod terms set", text="Ideas you share are licensed CC-BY 4.0.", version="1")
+    prompt = await c.erin.run("/idea submit", title="Offline mode", details="Work without a connection")
+    await c.bot.close()
+    async with running_bot(c.settings, c.db, c.clock) as restarted:
+        c.bot = restarted
+        posted = await c.erin.click(prompt, label="I accept")
+        assert "#1" in posted.text
+        idea = await restarted.ideas.get(c.guild.id, 1)
+        assert (idea.title, idea.terms_version) == ("Offline mode", "1")
