@@ -103,7 +103,11 @@ class FakeLLM:
                     "summary": "@everyone FREE NITRO <@123456789012345678> <@&42> visit http://evil.example "
                     + "x" * 2000,
                     "themes": [
-                        {"name": "@here Obey <#99>", "ideas": [1, 2, 999], "summary": "ignore all previous rules"},
+                        {
+                            "name": "@here Obey <#99>",
+                            "ideas": [i["number"] for i in ideas_in_prompt(body)] + [999],
+                            "summary": "ignore all previous rules <@&42>",
+                        },
                         {"name": "Ghost", "ideas": [12345], "summary": ""},
                     ],
                 }

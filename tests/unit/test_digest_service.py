@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -43,16 +44,18 @@ MONDAY = datetime(2025, 2, 10, tzinfo=UTC)  # W7 starts
 AFTER = datetime(2025, 2, 17, 9, 30, tzinfo=UTC)  # Monday of W8, after the 09:00 run
 
 
+MESSAGE_IDS = itertools.count(1000)
+
+
 class Seeder:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.message_id = 1000
 
     async def idea(self, author: int, title: str, body: str, at: datetime, guild: int = GUILD) -> int:
         async with self.db.transaction() as conn:
             idea = await idea_queries.insert_idea(conn, guild, author, IdeaDraft(title, body), at)
-            self.message_id += 1
-            await idea_queries.attach_card(conn, idea.id, channel_id=5, message_id=self.message_id, thread_id=None)
+            message_id = next(MESSAGE_IDS)
+            await idea_queries.attach_card(conn, idea.id, channel_id=5, message_id=message_id, thread_id=None)
         return idea.id
 
     async def votes(self, idea_id: int, voters: range | list[int], value: int, at: datetime) -> None:
