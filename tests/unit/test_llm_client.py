@@ -4,7 +4,6 @@ injection. In every case the digest is produced and correct; failures fall back 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 

@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("llama_cpp")
 
-from bot.llm.client import LLMClient, LLMError  # noqa: E402
-from bot.llm.synthesis import IdeaForPrompt, synthesise  # noqa: E402
+from bot.llm.client import LLMClient, LLMError
+from bot.llm.synthesis import IdeaForPrompt, synthesise
 
 MODEL = os.environ.get("IDEABOT_TEST_GGUF")
 pytestmark = pytest.mark.skipif(not MODEL, reason="set IDEABOT_TEST_GGUF to a GGUF model file")
