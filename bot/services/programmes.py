@@ -17,7 +17,7 @@ from bot.db import guilds as guild_queries
 from bot.db import moderation as moderation_queries
 from bot.db import programmes as queries
 from bot.db.programmes import Challenge, PendingDraft, TrackedIdea, Winner
-from bot.domain.events import IdeaStatusChanged, VoteChanged
+from bot.domain.events import IdeasMerged, IdeaStatusChanged, VoteChanged
 from bot.domain.ideas import Idea, Status
 from bot.domain.programmes import (
     DEFAULT_ARCHIVE_DAYS,
@@ -147,10 +147,18 @@ class ProgrammeService:
         # The reputation service, when one is running: .award(guild_id, user_id, points, reason, source=, idea_id=)
         self.reputation = reputation
         self._tick_lock = asyncio.Lock()
+        # Support stages per guild: cached, replaced when a moderator changes them.
+        self._stages: dict[int, tuple[Stage, ...]] = {}
+        # Ideas seen voting since the last tick: [upvotes, as followed from the vote events; the
+        # upvotes its next stage needs, 0 when it is off the track]. Votes below the next stage
+        # cost no query; reaching it triggers the authoritative check against the database. Any
+        # drift (e.g. a merge moved votes) is corrected by the tick, which also empties this.
+        self._watch: dict[int, list[int]] = {}
 
     def subscribe(self) -> None:
         self.events.subscribe(VoteChanged, self.on_vote_changed)
         self.events.subscribe(IdeaStatusChanged, self.on_status_changed)
+        self.events.subscribe(IdeasMerged, self.on_merged)
 
     # --- settings --------------------------------------------------------------------------
 
@@ -179,6 +187,8 @@ class ProgrammeService:
             await moderation_queries.record_action(
                 conn, guild_id, moderator_id, "thresholds", now, None, format_stages(stages)
             )
+        self._stages[guild_id] = stages
+        self._watch.clear()
         return stages
 
     async def set_archive_days(self, guild_id: int, moderator_id: int, days: int) -> int:
@@ -292,12 +302,23 @@ class ProgrammeService:
     # --- support thresholds ------------------------------------------------------------------
 
     async def on_vote_changed(self, event: VoteChanged) -> None:
-        if event.new_value != 1:
+        watched = self._watch.get(event.idea_id)
+        if watched is not None:
+            watched[0] += (event.new_value == 1) - (event.old_value == 1)
+            if watched[1] == 0 or watched[0] < watched[1]:
+                return
+        elif event.new_value != 1:
             return  # only a new upvote can reach a stage
         await self.check_support(event.idea_id, event.at)
 
+    async def on_merged(self, event: IdeasMerged) -> None:
+        # Votes moved without vote events: look at both again.
+        self._watch.pop(event.source_id, None)
+        self._watch.pop(event.target_id, None)
+
     async def on_status_changed(self, event: IdeaStatusChanged) -> None:
         """A moderator's decision is activity: an expired or archived idea comes back."""
+        self._watch.pop(event.idea_id, None)
         if event.moderator_id is None:
             return
         idea = await self.ideas.get_by_id(event.idea_id)
@@ -310,10 +331,17 @@ class ProgrammeService:
     async def check_support(self, idea_id: int, at: datetime) -> list[Stage]:
         """Record the stages the idea's upvotes reach at `at`; the first moves it to review."""
         tracked = await queries.tracked_idea(self.db.conn, idea_id)
-        if tracked is None or not self._on_track(tracked):
+        if tracked is None:
             return []
-        settings = await self.settings(tracked.idea.guild_id)
-        return await self._climb(tracked, settings.stages, at)
+        guild_id = tracked.idea.guild_id
+        if guild_id not in self._stages:
+            self._stages[guild_id] = (await self.settings(guild_id)).stages
+        stages = self._stages[guild_id]
+        crossed = await self._climb(tracked, stages, at) if self._on_track(tracked) else []
+        upcoming = next_stage(stages, crossed[-1].number if crossed else tracked.stage)
+        on_track = self._on_track(tracked) and upcoming is not None
+        self._watch[idea_id] = [tracked.idea.upvotes, upcoming.votes if on_track and upcoming else 0]
+        return crossed
 
     @staticmethod
     def _on_track(tracked: TrackedIdea) -> bool:
@@ -359,6 +387,7 @@ class ProgrammeService:
         async with self.db.transaction() as conn:
             await queries.reopen(conn, idea.id, now, restart_window=True)
             await moderation_queries.record_action(conn, guild_id, moderator_id, "revive", now, idea.id, None)
+        self._watch.pop(idea.id, None)
         self.board.card_changed(idea.id)
         return await self.ideas.get(guild_id, number)
 
@@ -386,6 +415,7 @@ class ProgrammeService:
                 report.closed_challenges.append(challenge.id)
         async with self.db.transaction() as conn:
             await queries.purge_pending(conn, now - PENDING_DRAFT_TTL)
+        self._watch.clear()
         return report
 
     async def _tick_guild(self, guild_id: int, now: datetime, report: TickReport) -> None:
