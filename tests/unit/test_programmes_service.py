@@ -414,3 +414,14 @@ async def test_anonymous_ideas_only_where_allowed_and_hidden_on_the_card(world: 
     assert str(ALICE) not in str(card.to_dict())
     revealed = idea_detail_embed(stored, [], reveal_author=True)
     assert str(ALICE) in str(revealed.to_dict())
+
+
+async def test_votes_moved_by_a_merge_count_towards_the_next_stage(world: World) -> None:
+    original = await world.submit(ALICE, "Dark mode")
+    duplicate = await world.submit(BOB, "Night theme")
+    await world.upvote(original, 6)
+    await world.upvote(duplicate, 5)
+    await world.ideas.merge(GUILD, MOD, duplicate.number, original.number)
+    assert (await world.get(1)).upvotes == 11 and (await world.get(1)).status is Status.OPEN
+    await world.upvote(original, 1)
+    assert (await world.get(1)).status is Status.UNDER_REVIEW
