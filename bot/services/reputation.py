@@ -101,6 +101,7 @@ class ReputationService:
         self._refusals_reported: dict[tuple[int, int], datetime] = {}
         self.reconciliations = 0
         self.role_calls = 0
+        self._stopping = asyncio.Event()  # set on shutdown: pending role changes go out at once
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -435,8 +436,9 @@ class ReputationService:
 
     async def _reconcile_later(self) -> None:
         while self._dirty:
-            if self.role_delay:
-                await asyncio.sleep(self.role_delay)
+            if self.role_delay and not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=self.role_delay)
             batch, self._dirty = self._dirty, set()
             for guild_id, user_id in sorted(batch):
                 try:
@@ -505,7 +507,8 @@ class ReputationService:
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def stop(self, timeout: float = 5) -> None:
-        """Finish pending work (bounded), then cancel whatever is left."""
+        """Finish pending work (bounded, without the coalescing delay), then cancel whatever is left."""
+        self._stopping.set()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.wait_idle(), timeout=timeout)
         for task in [*self._tasks, self._reconciler]:
