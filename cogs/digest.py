@@ -118,8 +118,12 @@ def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
 
 
 @app_commands.guild_only()
-@app_commands.check(moderator_only)
 class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_description="The weekly digest"):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Every /digest command is for moderators (a class-level app_commands.check on a
+        # GroupCog does not reach its commands).
+        return await moderator_only(interaction)
+
     def __init__(self, bot: IdeaBot, digests: DigestService, duplicates: DuplicateService, llm: LLMClient | None):
         self.bot = bot
         self.digests = digests

@@ -39,7 +39,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         self.bot = bot
         super().__init__()
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:  # type: ignore[override]
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
         # Runs for every command and subcommand group of this cog (a class-level
         # app_commands.check on a GroupCog does not reach its commands).
         return await moderator_only(interaction)

@@ -65,7 +65,7 @@ def test_recount_keeps_a_vote_that_is_still_held(up: bool, down: bool, previous:
     result = vote_from_reactions(up, down, previous)
     if not up and not down:
         assert result is None
-    if previous == 1 and up or previous == -1 and down:
+    if (previous == 1 and up) or (previous == -1 and down):
         assert result == previous
     if result == 1:
         assert up
