@@ -178,6 +178,25 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         )
         await self._done(interaction, text, "Thresholds")
 
+    @app_commands.command(name="limits", description="Cooldown between a member's ideas, and ideas per day")
+    @app_commands.describe(
+        cooldown_seconds="Seconds a member waits between two ideas (0: none)",
+        daily_quota="Ideas a member may submit per 24 hours (0: unlimited)",
+    )
+    async def limits(
+        self,
+        interaction: discord.Interaction,
+        cooldown_seconds: app_commands.Range[int, 0, 86_400],
+        daily_quota: app_commands.Range[int, 0, 1_000],
+    ) -> None:
+        assert interaction.guild_id is not None
+        settings = await self.bot.ideas.set_submission_limits(
+            interaction.guild_id, interaction.user.id, cooldown_seconds, daily_quota
+        )
+        quota = settings.daily_submission_quota or "unlimited"
+        text = f"Members wait {settings.submit_cooldown_seconds} s between ideas and may submit {quota} a day."
+        await self._done(interaction, text, "Submission limits")
+
     # Reward roles (issue 4): the work is in cogs/reputation.py and the reputation service.
     role = app_commands.Group(name="role", description="Roles members earn with reputation")
 

@@ -206,6 +206,20 @@ class IdeaService:
             await moderation_queries.record_action(conn, guild_id, moderator_id, "setup", now)
         return await self.settings(guild_id)
 
+    async def set_submission_limits(
+        self, guild_id: int, moderator_id: int, cooldown_seconds: int, daily_quota: int
+    ) -> GuildSettings:
+        if cooldown_seconds < 0 or daily_quota < 0:
+            raise UserFacingError("Limits cannot be negative.")
+        now = self.clock()
+        async with self.db.transaction() as conn:
+            await guild_queries.save_submission_limits(
+                conn, guild_id, cooldown_seconds=cooldown_seconds, daily_quota=daily_quota, now=now
+            )
+            details = f"cooldown {cooldown_seconds}s, quota {daily_quota}/day"
+            await moderation_queries.record_action(conn, guild_id, moderator_id, "limits", now, None, details)
+        return await self.settings(guild_id)
+
     async def set_status(
         self, guild_id: int, moderator_id: int | None, number: int, status: Status, reason: str | None
     ) -> StatusChange:

@@ -180,3 +180,16 @@ async def test_edit_and_withdraw_by_the_author_only(community: Community) -> Non
     await c.bob.react(c.card(1), "👍")
     await c.settle()
     assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 0
+
+
+async def test_moderators_configure_cooldown_and_quota(community: Community) -> None:
+    c = community
+    reply = await c.mod.run("/ideamod limits", cooldown_seconds=0, daily_quota=2, channel=c.general)
+    assert "may submit 2 a day" in reply.text
+    for n in (1, 2):  # no cooldown: back to back
+        ok = await c.alice.run("/idea submit", title=f"Idea {n}", details="more details here", channel=c.general)
+        assert f"#{n}" in ok.text
+    over = await c.alice.run("/idea submit", title="Idea 3", details="more details here", channel=c.general)
+    assert "today's limit of 2" in over.text
+    refused = await c.alice.run("/ideamod limits", cooldown_seconds=0, daily_quota=0, channel=c.general)
+    assert "for moderators" in refused.text
