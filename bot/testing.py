@@ -134,7 +134,7 @@ class Community:
     def __getattr__(self, name: str) -> StoryMember:
         members = self.__dict__.get("members", {})
         if name in members:
-            return members[name]  # type: ignore[no-any-return]
+            return members[name]
         raise AttributeError(name)
 
     async def settle(self) -> None:
