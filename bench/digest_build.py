@@ -25,10 +25,11 @@ VOTES_PER_IDEA = 10
 GUILD = 1
 END = datetime(2025, 2, 17, 9, 30, tzinfo=UTC)  # Monday of 2025-W08: the digest covers W07
 SPAN = timedelta(days=364)
-WORDS = (
+_WORD_TEXT = (
     "dark mode theme export csv report search faster mobile app notification calendar sync offline upload "
     "image profile banner keyboard shortcut roadmap billing invoice voice channel archive reminder deadline"
-).split()
+)
+WORDS = _WORD_TEXT.split(" ")
 RESULTS = Path(__file__).parent / "results" / "digest_build.json"
 
 
