@@ -158,6 +158,13 @@ class IdeaBot(commands.Bot):
         finally:
             self.recounts += 1
 
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        # discord.py waits 5 s before a fresh IDENTIFY (Discord's identify rate limit); a local
+        # emulator has no such limit, so tests and the demo reconnect at once.
+        if yarl.URL(self.settings.discord_gateway_url).host in ("127.0.0.1", "localhost"):
+            return
+        await super().before_identify_hook(shard_id, initial=initial)
+
     def accept_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
         if payload.guild_id is None:
             return

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
-from bot.db.rows import maybe_dt, maybe_ts, to_ts
+from bot.db.rows import IDEA_COLUMNS, idea_from_row, maybe_dt, maybe_ts, to_ts
+from bot.domain.ideas import Idea
+
+# Row values per statement: far below SQLite's limit on bound parameters (32766).
+_CHUNK = 400
 
 
 async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> int | None:
@@ -81,3 +87,86 @@ async def voters_changed_after(conn: aiosqlite.Connection, idea_id: int, moment:
         "SELECT voter_id FROM votes WHERE idea_id = ? AND updated_at > ?", (idea_id, to_ts(moment))
     ) as cursor:
         return {row[0] for row in await cursor.fetchall()}
+
+
+# --- batched ingest: a handful of statements per batch instead of three per event -----------
+
+
+async def ideas_by_message(conn: aiosqlite.Connection, message_ids: Iterable[int]) -> dict[int, Idea]:
+    """message id -> the idea whose card it is (co-authors are not loaded: voting needs none)."""
+    found: dict[int, Idea] = {}
+    ids = list(dict.fromkeys(message_ids))
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        async with conn.execute(f"SELECT {IDEA_COLUMNS} FROM ideas WHERE message_id IN ({marks})", chunk) as cursor:
+            for row in await cursor.fetchall():
+                idea = idea_from_row(row)
+                if idea.message_id is not None:
+                    found[idea.message_id] = idea
+    return found
+
+
+async def votes_of(conn: aiosqlite.Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+    """(idea id, voter id) -> value, for the pairs that have a vote."""
+    found: dict[tuple[int, int], int] = {}
+    pairs = list(dict.fromkeys(keys))
+    for start in range(0, len(pairs), _CHUNK):
+        chunk = pairs[start : start + _CHUNK]
+        values = ",".join("(?, ?)" for _ in chunk)
+        params = [n for pair in chunk for n in pair]
+        async with conn.execute(
+            f"SELECT idea_id, voter_id, value FROM votes WHERE (idea_id, voter_id) IN (VALUES {values})", params
+        ) as cursor:
+            for row in await cursor.fetchall():
+                found[(row[0], row[1])] = int(row[2])
+    return found
+
+
+@dataclass(slots=True)
+class VoteWrite:
+    """The net effect of a batch on one (idea, voter): from `before` to `after`.
+
+    `recreated`: the vote was withdrawn and cast again within the batch, so its row is new
+    (created now), as if each event had been written on its own."""
+
+    idea_id: int
+    voter_id: int
+    before: int | None
+    after: int | None
+    voter_joined_at: datetime | None
+    recreated: bool = False
+
+
+async def write_votes(conn: aiosqlite.Connection, writes: list[VoteWrite], now: datetime) -> None:
+    """Apply a batch's net vote changes and move each idea's tallies once.
+
+    Every touched pair gets updated_at = now, even when it ends where it started (the recount
+    relies on updated_at to leave alone the votes that changed after its snapshot)."""
+    if not writes:
+        return
+    ts = to_ts(now)
+    deletes = [(w.idea_id, w.voter_id) for w in writes if w.before is not None and (w.after is None or w.recreated)]
+    upserts = [
+        (w.idea_id, w.voter_id, w.after, maybe_ts(w.voter_joined_at), ts, ts) for w in writes if w.after is not None
+    ]
+    if deletes:
+        await conn.executemany("DELETE FROM votes WHERE idea_id = ? AND voter_id = ?", deletes)
+    if upserts:
+        await conn.executemany(
+            "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
+            " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
+            " updated_at = excluded.updated_at",
+            upserts,
+        )
+    tallies: dict[int, list[int]] = {}
+    for w in writes:
+        ups, downs = _tally_delta(w.before, w.after)
+        tally = tallies.setdefault(w.idea_id, [0, 0])
+        tally[0] += ups
+        tally[1] += downs
+    await conn.executemany(
+        "UPDATE ideas SET upvotes = upvotes + ?, downvotes = downvotes + ?, last_activity_at = ? WHERE id = ?",
+        [(ups, downs, ts, idea_id) for idea_id, (ups, downs) in tallies.items()],
+    )

@@ -59,22 +59,28 @@ class VoteService:
         self.bot_user_id = 0
         self._queue: asyncio.Queue[ReactionEvent] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._announce: asyncio.Queue[list[VoteChanged]] = asyncio.Queue()
+        self._publisher: asyncio.Task[None] | None = None
 
     # --- ingest ----------------------------------------------------------------------
 
     def start(self) -> None:
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_batches(), name="vote-writer")
+        if self._publisher is None or self._publisher.done():
+            self._publisher = asyncio.create_task(self._publish_batches(), name="vote-publisher")
 
     async def stop(self) -> None:
         if self._writer is None:
             return
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.flush(), timeout=5)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-        self._writer = None
+        for task in (self._writer, self._publisher):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._writer = self._publisher = None
 
     def accept(self, event: ReactionEvent) -> bool:
         """Queue a reaction event; other emoji and the bot's own reactions are dropped here."""
@@ -84,7 +90,12 @@ class VoteService:
         return True
 
     async def flush(self) -> None:
-        """Wait until every accepted event is durable."""
+        """Wait until every accepted event is durable and its VoteChanged handlers have run."""
+        await self._queue.join()
+        await self._announce.join()
+
+    async def wait_durable(self) -> None:
+        """Wait until every accepted event is durable (its effects may still be running)."""
         await self._queue.join()
 
     @property
@@ -94,7 +105,8 @@ class VoteService:
     async def _write_batches(self) -> None:
         while True:
             batch = [await self._queue.get()]
-            if self.batch_seconds:
+            if self.batch_seconds and self._queue.qsize() < MAX_BATCH:
+                # Gather a burst into one transaction; a backlog is written at once.
                 await asyncio.sleep(self.batch_seconds)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -107,32 +119,73 @@ class VoteService:
                     self._queue.task_done()
 
     async def apply_batch(self, batch: list[ReactionEvent]) -> list[VoteChanged]:
+        """Write a batch in one transaction with a handful of statements, then mark the cards
+        dirty and hand the VoteChanged events (in order) to the publisher."""
+        changes = await self._write_batch(batch)
+        for idea_id in {change.idea_id for change in changes}:
+            self.board.card_changed(idea_id)
+        await self._announce_changes(changes)
+        return changes
+
+    async def _announce_changes(self, changes: list[VoteChanged]) -> None:
+        if not changes:
+            return
+        if self._publisher is None or self._publisher.done():
+            await self.events.publish_all(list(changes))  # not started (unit tests): publish now
+        else:
+            self._announce.put_nowait(changes)
+
+    async def _write_batch(self, batch: list[ReactionEvent]) -> list[VoteChanged]:
         now = self.clock()
         changes: list[VoteChanged] = []
-        ideas: dict[int, Idea | None] = {}
         async with self.db.transaction() as conn:
+            ideas = await vote_queries.ideas_by_message(conn, (event.message_id for event in batch))
+            counted: list[tuple[Idea, ReactionEvent]] = []
             for event in batch:
-                if event.message_id not in ideas:
-                    ideas[event.message_id] = await idea_queries.get_idea_by_message(conn, event.message_id)
-                idea = ideas[event.message_id]
+                idea = ideas.get(event.message_id)
                 if idea is None or idea.voting_closed:
                     continue
                 if not vote_counts(event.user_id, author_id=idea.author_id, bot_id=self.bot_user_id):
                     continue
-                old = await vote_queries.get_vote(conn, idea.id, event.user_id)
+                counted.append((idea, event))
+            stored = await vote_queries.votes_of(conn, ((idea.id, event.user_id) for idea, event in counted))
+            # Replay the events in order over the stored votes; write only each pair's net effect.
+            writes: dict[tuple[int, int], vote_queries.VoteWrite] = {}
+            for idea, event in counted:
+                key = (idea.id, event.user_id)
+                write = writes.get(key)
+                old = write.after if write is not None else stored.get(key)
                 new = vote_after_reaction(old, event.emoji, event.added)
                 if new == old:
                     continue
-                await vote_queries.put_vote(conn, idea.id, event.user_id, old, new, event.member_joined_at, now)
+                if write is None:
+                    write = writes[key] = vote_queries.VoteWrite(idea.id, event.user_id, old, new, None)
+                write.after = new
+                if new is None:
+                    write.voter_joined_at = None
+                else:
+                    if old is None and write.before is not None:
+                        write.recreated = True
+                    write.voter_joined_at = event.member_joined_at or write.voter_joined_at
                 changes.append(
                     VoteChanged(
                         idea.guild_id, idea.id, idea.author_id, event.user_id, old, new, event.member_joined_at, now
                     )
                 )
-        for idea_id in {change.idea_id for change in changes}:
-            self.board.card_changed(idea_id)
-        await self.events.publish_all(list(changes))
+            await vote_queries.write_votes(conn, list(writes.values()), now)
         return changes
+
+    async def _publish_batches(self) -> None:
+        """Runs the VoteChanged handlers (reputation, stage thresholds) after the commit, in
+        order, without holding up the next batch's write."""
+        while True:
+            changes = await self._announce.get()
+            try:
+                await self.events.publish_all(list(changes))
+            except Exception:
+                log.exception("publishing %d vote changes failed", len(changes))
+            finally:
+                self._announce.task_done()
 
     # --- recount -----------------------------------------------------------------------
 
@@ -175,7 +228,7 @@ class VoteService:
         if changes:
             log.info("recount of idea %s fixed %d votes", idea.id, len(changes))
         self.board.card_changed(idea.id)
-        await self.events.publish_all(list(changes))
+        await self._announce_changes(changes)
         return len(changes)
 
     async def recount_recent(self, reader: ReactionReader, since: datetime) -> int:

@@ -1,0 +1,173 @@
+"""Vote ingest: how fast reaction events become durable votes, against the stack's ceiling.
+
+    uv run python -m bench.vote_ingest [--events 20000] [--cards 50] [--members 2000] [--rounds 3]
+                                       [--profile] [--all-cogs]
+
+Each round streams the same plan of reaction events (distinct member x card pairs, 75 % 👍),
+dispatched by the local emulator as fast as it can, to
+  - the bot (real IdeaBot, all cogs, on a fresh SQLite file): timed until every vote is in the
+    votes table (durable), and until every effect (VoteChanged handlers: reputation, stage
+    thresholds) has run;
+  - a bare discord.py Client with the same intents and an on_raw_reaction_add that only counts:
+    the ceiling (gateway parsing + discord.py dispatch + the emulator's own cost).
+The emulator's cost of creating and sending each event is the same in both, so the ratio is fair.
+Writes bench/results/vote_ingest.json (and vote_ingest_profile.txt with --profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    CORE_EXTENSIONS,
+    RESULTS,
+    community_with_cards,
+    median,
+    reaction_plan,
+    running_bare_client,
+    wait_until,
+    write_result,
+)
+from bot.client import EXTENSIONS
+from bot.emulator import DiscordEmulator, EmulatorLimits, Message
+from bot.testing import events_delivered
+
+
+async def count_votes(c: Any) -> int:
+    async with c.db.conn.execute("SELECT COUNT(*) FROM votes") as cursor:
+        row = await cursor.fetchone()
+    return int(row[0])
+
+
+async def bot_round(
+    plan: list[tuple[int, int, str]], cards: int, members: int, profile: bool, all_cogs: bool
+) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        # The bot's real settings: 5 s per card, 5 edits per 5 s per channel, 50 ms batches.
+        async with community_with_cards(
+            Path(tmp),
+            cards=cards,
+            members=members,
+            card_edit_interval_seconds=5.0,
+            channel_edits_per_window=5,
+            channel_edit_window_seconds=5.0,
+            vote_batch_seconds=0.05,
+            extensions=EXTENSIONS if all_cogs else CORE_EXTENSIONS,
+        ) as (c, posted, voters):
+            profiler = None
+            if profile:
+                from pyinstrument import Profiler
+
+                profiler = Profiler(async_mode="disabled")
+                profiler.start()
+            started = time.perf_counter()
+            durable_at: list[float] = []
+
+            async def watch_durable() -> None:
+                while await count_votes(c) < len(plan):
+                    await asyncio.sleep(0.01)
+                durable_at.append(time.perf_counter())
+
+            watcher = asyncio.create_task(watch_durable())
+            for card_index, member_index, emoji in plan:
+                await voters[member_index].react(posted[card_index], emoji)
+            dispatched = time.perf_counter()
+            await events_delivered(c.bot, c.emu, timeout=300)
+            delivered = time.perf_counter()
+            await asyncio.wait_for(watcher, 300)
+            if profiler is not None:  # the profile covers the stream until every vote is durable
+                profiler.stop()
+                (RESULTS / "vote_ingest_profile.txt").write_text(
+                    profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8"
+                )
+            await asyncio.wait_for(c.bot.votes.flush(), 600)
+            settled = time.perf_counter()
+            sums = "SELECT COALESCE(SUM(upvotes), 0), COALESCE(SUM(downvotes), 0) FROM ideas"
+            async with c.db.conn.execute(sums) as cur:
+                ups, downs = await cur.fetchone()
+            want_ups = sum(1 for _, _, e in plan if e == "👍")
+            assert (ups, downs) == (want_ups, len(plan) - want_ups), (ups, downs)
+            return {
+                "dispatch_s": dispatched - started,
+                "delivered_s": delivered - started,
+                "durable_s": durable_at[0] - started,
+                "settled_s": settled - started,
+            }
+
+
+async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int) -> dict[str, float]:
+    emu = DiscordEmulator(limits=EmulatorLimits(enabled=False), validate_spec=False)
+    await emu.start()
+    try:
+        guild = emu.create_guild("Ideas Lab")
+        channel = guild.create_text_channel("ideas")
+        voters = [guild.add_member(f"voter{i}", account_age=timedelta(days=300)) for i in range(members)]
+        messages: list[Message] = [await voters[0].say(f"card {i}", channel=channel) for i in range(cards)]
+        async with running_bare_client(emu) as client:
+            started = time.perf_counter()
+            for card_index, member_index, emoji in plan:
+                await voters[member_index].react(messages[card_index], emoji)
+            dispatched = time.perf_counter()
+            await wait_until(lambda: client.count >= len(plan), 300)
+            received = time.perf_counter()
+            return {"dispatch_s": dispatched - started, "received_s": received - started}
+    finally:
+        await emu.stop()
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    plan = reaction_plan(args.cards, args.members, args.events)
+    bots: list[dict[str, float]] = []
+    bares: list[dict[str, float]] = []
+    for i in range(args.rounds):
+        bares.append(await bare_round(plan, args.cards, args.members))
+        profile = args.profile and i == 0
+        bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+        print(f"round {i + 1}: bare {bares[-1]}  bot {bots[-1]}", flush=True)
+    n = len(plan)
+    ceiling = [n / b["received_s"] for b in bares]
+    durable = [n / b["durable_s"] for b in bots]
+    settled = [n / b["settled_s"] for b in bots]
+    ratios = [d / c for d, c in zip(durable, ceiling, strict=True)]
+    result = {
+        "events": n,
+        "cards": args.cards,
+        "members": args.members,
+        "rounds": args.rounds,
+        "extensions": list(EXTENSIONS if args.all_cogs else CORE_EXTENSIONS),
+        "ceiling_events_per_s": median(ceiling),
+        "bot_durable_events_per_s": median(durable),
+        "bot_all_effects_events_per_s": median(settled),
+        "ratio_durable_to_ceiling": median(ratios),
+        "goal_ratio": 0.9,
+        "pass": median(ratios) >= 0.9,
+        "per_round": {"bare": bares, "bot": bots, "ratios": ratios},
+    }
+    return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--cards", type=int, default=50)
+    parser.add_argument("--members", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="profile the first bot round with pyinstrument")
+    parser.add_argument(
+        "--all-cogs", action="store_true", help="load every feature cog (reputation, stages and their DMs)"
+    )
+    parser.add_argument("--name", default="vote_ingest", help="result file name (bench/results/<name>.json)")
+    arguments = parser.parse_args()
+    outcome = asyncio.run(main(arguments))
+    path = write_result(arguments.name, outcome)
+    print(
+        f"ceiling {outcome['ceiling_events_per_s']:.0f} ev/s, bot durable {outcome['bot_durable_events_per_s']:.0f}"
+        f" ev/s, ratio {outcome['ratio_durable_to_ceiling']:.2f} (goal >= 0.9); all effects"
+        f" {outcome['bot_all_effects_events_per_s']:.0f} ev/s -> {path}"
+    )
