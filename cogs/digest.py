@@ -24,7 +24,7 @@ from bot.scheduler import DigestScheduler
 from bot.services.digest import DigestService
 from bot.services.duplicates import DuplicateService, SimilarIdea
 from bot.services.errors import UserFacingError
-from cogs.ideas import PendingSubmission, Resume
+from cogs.ideas import Ideas, PendingSubmission, Resume
 from cogs.moderation import moderator_only
 
 log = logging.getLogger(__name__)
@@ -287,12 +287,9 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             IdeaDraft(held["title"], held["details"], held["category"]),
             dict(held["options"]),
         )
-        through = getattr(ideas_cog, "_through_gates", None)
-        if through is None:
+        if not isinstance(ideas_cog, Ideas):
             raise UserFacingError("Submitting is not available right now; please try again in a moment.")
-        gates = self.bot.submission_gates
-        after = gates.index(self.duplicate_gate) + 1 if self.duplicate_gate in gates else len(gates)
-        await through(interaction, pending, after)
+        await ideas_cog.continue_submission(interaction, pending, self.duplicate_gate)
 
 
 async def setup(bot: IdeaBot) -> None:

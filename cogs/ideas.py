@@ -125,6 +125,15 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         pending = PendingSubmission(interaction.guild_id, interaction.user.id, draft, options)
         await self._through_gates(interaction, pending, 0)
 
+    async def continue_submission(
+        self, interaction: discord.Interaction, pending: PendingSubmission, after_gate: SubmissionGate
+    ) -> None:
+        """Carry on with the gates after `after_gate`: for a gate whose in-memory `resume` is gone
+        (the bot restarted between its question and the member's answer)."""
+        gates = self.gates()
+        start = gates.index(after_gate) + 1 if after_gate in gates else len(gates)
+        await self._through_gates(interaction, pending, start)
+
     async def _through_gates(self, interaction: discord.Interaction, pending: PendingSubmission, start: int) -> None:
         gates = self.gates()
         for index in range(start, len(gates)):
