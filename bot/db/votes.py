@@ -45,8 +45,11 @@ async def put_vote(
     new: int | None,
     voter_joined_at: datetime | None,
     now: datetime,
+    *,
+    reaction_backed: bool = True,
 ) -> None:
-    """Move one voter from `old` to `new` (None: no vote) and the idea's tallies with it."""
+    """Move one voter from `old` to `new` (None: no vote) and the idea's tallies with it.
+    `reaction_backed=False` for votes with no reaction behind them (merge, support button)."""
     if old == new:
         return
     ts = to_ts(now)
@@ -54,11 +57,11 @@ async def put_vote(
         await conn.execute("DELETE FROM votes WHERE idea_id = ? AND voter_id = ?", (idea_id, voter_id))
     else:
         await conn.execute(
-            "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
+            "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at, reaction_backed)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
             " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
-            " updated_at = excluded.updated_at",
-            (idea_id, voter_id, new, maybe_ts(voter_joined_at), ts, ts),
+            " updated_at = excluded.updated_at, reaction_backed = excluded.reaction_backed",
+            (idea_id, voter_id, new, maybe_ts(voter_joined_at), ts, ts, int(reaction_backed)),
         )
     ups, downs = _tally_delta(old, new)
     await conn.execute(
@@ -157,7 +160,7 @@ async def write_votes(conn: aiosqlite.Connection, writes: list[VoteWrite], now: 
             "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
             " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
-            " updated_at = excluded.updated_at",
+            " updated_at = excluded.updated_at, reaction_backed = 1",
             upserts,
         )
     tallies: dict[int, list[int]] = {}
@@ -170,3 +173,10 @@ async def write_votes(conn: aiosqlite.Connection, writes: list[VoteWrite], now: 
         "UPDATE ideas SET upvotes = upvotes + ?, downvotes = downvotes + ?, last_activity_at = ? WHERE id = ?",
         [(ups, downs, ts, idea_id) for idea_id, (ups, downs) in tallies.items()],
     )
+
+
+async def unbacked_voters(conn: aiosqlite.Connection, idea_id: int) -> set[int]:
+    async with conn.execute(
+        "SELECT voter_id FROM votes WHERE idea_id = ? AND reaction_backed = 0", (idea_id,)
+    ) as cursor:
+        return {row[0] for row in await cursor.fetchall()}

@@ -181,7 +181,7 @@ class DuplicateService:
                 raise UserFacingError(f"#{idea.number} is your own idea: your support is already implied.")
             old = await vote_queries.get_vote(conn, idea.id, user_id)
             if old != 1:
-                await vote_queries.put_vote(conn, idea.id, user_id, old, 1, joined_at, now)
+                await vote_queries.put_vote(conn, idea.id, user_id, old, 1, joined_at, now, reaction_backed=False)
         if old == 1:
             return Support(idea, False)
         self.board.card_changed(idea.id)

@@ -265,7 +265,9 @@ class IdeaService:
                 await vote_queries.put_vote(conn, source.id, voter_id, value, None, joined_at, now)
                 keep = voter_id not in target_votes and voter_id != target.author_id
                 if keep:
-                    await vote_queries.put_vote(conn, target.id, voter_id, None, value, joined_at, now)
+                    await vote_queries.put_vote(
+                        conn, target.id, voter_id, None, value, joined_at, now, reaction_backed=False
+                    )
                 moved.append(MovedVote(voter_id, value, keep, joined_at))
             await idea_queries.set_status(conn, source, Status.DUPLICATE, reason, moderator_id, now, target.id)
             # Both authors are credited on the surviving idea.

@@ -216,7 +216,10 @@ class VoteService:
         async with self.db.transaction() as conn:
             stored = await vote_queries.votes_on(conn, idea.id)
             newer = await vote_queries.voters_changed_after(conn, idea.id, snapshot_at)
-            voters = (ups | downs | set(stored)) - {idea.author_id, self.bot_user_id} - newer
+            # A vote moved by a merge or cast with a button has no reaction behind it: keep it
+            # unless the member now holds a voting reaction, which then decides.
+            unbacked = await vote_queries.unbacked_voters(conn, idea.id) - ups - downs
+            voters = (ups | downs | set(stored)) - {idea.author_id, self.bot_user_id} - newer - unbacked
             for voter in sorted(voters):
                 old, joined_at = stored.get(voter, (None, None))
                 new = vote_from_reactions(voter in ups, voter in downs, old)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from bot.testing import Community
@@ -72,6 +74,14 @@ async def test_merge_moves_votes_without_double_counting(community: Community) -
     assert target.coauthor_ids == [c.bob.id]
     assert str(c.bob.id) in fields_of(c, 1)["Author"]
     assert fields_of(c, 2)["Status"] == "Duplicate: Merged into #1"
+    # The moved votes have no reactions on #1's card; a recount after downtime keeps them.
+    await c.bot.votes.recount_recent(c.bot.reaction_reader, c.clock() - timedelta(days=1))
+    target = await c.bot.ideas.get(c.guild.id, 1)
+    assert (target.upvotes, target.downvotes) == (2, 1)
+    # ...until the member reacts on the target card, when the reaction decides.
+    await c.dave.react(original, "👎")
+    await c.settle()
+    assert (await c.bot.ideas.get(c.guild.id, 1)).downvotes == 2
     # Votes on the merged duplicate no longer count.
     await c.frank.react(duplicate, "👍")
     await c.settle()
