@@ -13,7 +13,18 @@ from bot.domain.programmes import describe_stages
 from bot.render import NO_MENTIONS, card_link
 from bot.render_programmes import review_queue_embed
 from bot.services.programmes import programmes_of
-from cogs.reputation import add_reward_role, remove_reward_role
+from cogs.reputation import add_reward_role, remove_reward_role, reputation_of
+
+RULE_OPTIONS = (
+    "submission_points",
+    "submissions_per_day",
+    "upvote_points",
+    "vote_points_per_day",
+    "planned_points",
+    "implemented_points",
+    "min_account_age_days",
+    "min_member_age_hours",
+)
 
 STATUS_CHOICES = [
     app_commands.Choice(name=status.label, value=status.value)
@@ -196,6 +207,53 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         quota = settings.daily_submission_quota or "unlimited"
         text = f"Members wait {settings.submit_cooldown_seconds} s between ideas and may submit {quota} a day."
         await self._done(interaction, text, "Submission limits")
+
+    @app_commands.command(name="reputation", description="Show or change how reputation is earned here")
+    @app_commands.describe(
+        submission_points="Points per submitted idea",
+        submissions_per_day="Ideas a day that earn points",
+        upvote_points="Points per counted upvote received",
+        vote_points_per_day="Cap on vote-earned points a day",
+        planned_points="Bonus when an idea is planned",
+        implemented_points="Bonus when an idea is implemented",
+        min_account_age_days="Votes from younger accounts earn nothing",
+        min_member_age_hours="Votes from members who joined more recently earn nothing",
+    )
+    async def reputation_rules(
+        self,
+        interaction: discord.Interaction,
+        submission_points: app_commands.Range[int, 0, 1000] | None = None,
+        submissions_per_day: app_commands.Range[int, 0, 100] | None = None,
+        upvote_points: app_commands.Range[int, 0, 1000] | None = None,
+        vote_points_per_day: app_commands.Range[int, 0, 100_000] | None = None,
+        planned_points: app_commands.Range[int, 0, 10_000] | None = None,
+        implemented_points: app_commands.Range[int, 0, 10_000] | None = None,
+        min_account_age_days: app_commands.Range[int, 0, 3650] | None = None,
+        min_member_age_hours: app_commands.Range[int, 0, 87_600] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        given = {
+            "submission_points": submission_points,
+            "submissions_per_day": submissions_per_day,
+            "upvote_points": upvote_points,
+            "vote_points_per_day": vote_points_per_day,
+            "planned_points": planned_points,
+            "implemented_points": implemented_points,
+            "min_account_age_days": min_account_age_days,
+            "min_member_age_hours": min_member_age_hours,
+        }
+        changes = {name: value for name, value in given.items() if value is not None}
+        service = reputation_of(self.bot)
+        rules = (
+            await service.set_rules(interaction.guild_id, **changes)
+            if changes
+            else await service.rules(interaction.guild_id)
+        )
+        text = "Reputation rules: " + ", ".join(f"{name} = {getattr(rules, name)}" for name in RULE_OPTIONS)
+        if changes:
+            await self._done(interaction, text, "Reputation rules")
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # Reward roles (issue 4): the work is in cogs/reputation.py and the reputation service.
     role = app_commands.Group(name="role", description="Roles members earn with reputation")

@@ -161,3 +161,18 @@ async def test_thank_you_in_the_thread_credits_author_and_coauthors(
     assert thanks[0].allowed_mentions == {"parse": []}
     assert await rep.total(c.guild.id, c.alice.id) == 2 + 10
     assert await rep.total(c.guild.id, c.bob.id) == 2 + 10
+
+
+async def test_moderators_change_the_reputation_rules_per_guild(community: Community) -> None:
+    c = community
+    shown = await c.mod.run("/ideamod reputation", channel=c.general)
+    assert "submission_points = 2" in shown.text and "upvote_points = 1" in shown.text
+    changed = await c.mod.run("/ideamod reputation", submission_points=5, upvote_points=3, channel=c.general)
+    assert "submission_points = 5" in changed.text and "upvote_points = 3" in changed.text
+    card = await c.submit(c.alice, title="Rules test", details="Points follow the guild's rules")
+    await c.bob.react(card, "👍")
+    await c.settle()
+    await c.bot.reputation.wait_idle()
+    assert await c.bot.reputation.total(c.guild.id, c.alice.id) == 5 + 3
+    refused = await c.bob.run("/ideamod reputation", upvote_points=100, channel=c.general)
+    assert "for moderators" in refused.text
