@@ -66,13 +66,15 @@ async def bot_round(
 
                 profiler = Profiler(async_mode="disabled")
                 profiler.start()
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             durable_at: list[float] = []
+            durable_cpu: list[float] = []
 
             async def watch_durable() -> None:
                 while await count_votes(c) < len(plan):
                     await asyncio.sleep(0.01)
                 durable_at.append(time.perf_counter())
+                durable_cpu.append(time.process_time())
 
             watcher = asyncio.create_task(watch_durable())
             for card_index, member_index, emoji in plan:
@@ -97,6 +99,7 @@ async def bot_round(
                 "dispatch_s": dispatched - started,
                 "delivered_s": delivered - started,
                 "durable_s": durable_at[0] - started,
+                "durable_cpu_s": durable_cpu[0] - cpu_started,
                 "settled_s": settled - started,
             }
 
@@ -110,13 +113,17 @@ async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int)
         voters = [guild.add_member(f"voter{i}", account_age=timedelta(days=300)) for i in range(members)]
         messages: list[Message] = [await voters[0].say(f"card {i}", channel=channel) for i in range(cards)]
         async with running_bare_client(emu) as client:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             for card_index, member_index, emoji in plan:
                 await voters[member_index].react(messages[card_index], emoji)
             dispatched = time.perf_counter()
             await wait_until(lambda: client.count >= len(plan), 300)
             received = time.perf_counter()
-            return {"dispatch_s": dispatched - started, "received_s": received - started}
+            return {
+                "dispatch_s": dispatched - started,
+                "received_s": received - started,
+                "received_cpu_s": time.process_time() - cpu_started,
+            }
     finally:
         await emu.stop()
 

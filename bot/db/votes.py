@@ -12,7 +12,7 @@ from bot.db.rows import IDEA_COLUMNS, idea_from_row, maybe_dt, maybe_ts, to_ts
 from bot.domain.ideas import Idea
 
 # Row values per statement: far below SQLite's limit on bound parameters (32766).
-_CHUNK = 400
+_CHUNK = 2000
 
 
 async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> int | None:
@@ -118,8 +118,11 @@ async def votes_of(conn: aiosqlite.Connection, keys: Iterable[tuple[int, int]]) 
         chunk = pairs[start : start + _CHUNK]
         values = ",".join("(?, ?)" for _ in chunk)
         params = [n for pair in chunk for n in pair]
+        # A join on the VALUES list: one primary-key lookup per pair.
         async with conn.execute(
-            f"SELECT idea_id, voter_id, value FROM votes WHERE (idea_id, voter_id) IN (VALUES {values})", params
+            f"SELECT v.idea_id, v.voter_id, v.value FROM (VALUES {values}) AS k"
+            " JOIN votes AS v ON v.idea_id = k.column1 AND v.voter_id = k.column2",
+            params,
         ) as cursor:
             for row in await cursor.fetchall():
                 found[(row[0], row[1])] = int(row[2])
