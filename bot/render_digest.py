@@ -8,13 +8,13 @@ import csv
 import html
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import discord
 
-from bot.domain.digest import Digest, IdeaLine, change
+from bot.domain.digest import ChallengeLine, Digest, IdeaLine, change
 from bot.domain.ideas import Status
 from bot.llm.synthesis import clean_untrusted
 
@@ -45,6 +45,25 @@ def _idea(line: IdeaLine, *, note: bool = True) -> str:
     if note and line.note:
         text += f" · {line.note}"
     return text
+
+
+def _more(lines: list[str], shown: int, total: int) -> list[str]:
+    return [*lines, f"… and {total - shown} more"] if total > shown else lines
+
+
+PLACES = {1: "1st", 2: "2nd", 3: "3rd"}
+
+
+def _place(place: int) -> str:
+    return PLACES.get(place, f"{place}th")
+
+
+def _challenge(c: ChallengeLine, idea: Callable[[IdeaLine], str], escape: Callable[[str], str] = str) -> str:
+    """'Challenge #2 Greener office (award: A day off): 1st #12 Solar panels; 2nd …'. Winning ideas
+    only, never their authors (a winner may be anonymous)."""
+    head = f"Challenge #{c.number} {escape(c.title)}" + (f" (award: {escape(c.award)})" if c.award else "")
+    winners = "; ".join(f"{_place(w.place)} {idea(w.idea)} +{w.points} points" for w in c.winners)
+    return f"{head}: {winners or 'no winner (no entry had an upvote)'}"
 
 
 # --- sections: the same content for every format ----------------------------------------------------
@@ -84,9 +103,8 @@ def sections(d: Digest) -> list[Section]:
         f"**{_status_label(s.new_status)}**" + (f" — {discord.utils.escape_markdown(s.reason)}" if s.reason else "")
         for s in d.status_changes
     ]
-    waiting = [_idea(i) for i in d.waiting]
-    if d.waiting_total > len(d.waiting):
-        waiting.append(f"… and {d.waiting_total - len(d.waiting)} more")
+    waiting = _more([_idea(i) for i in d.waiting], len(d.waiting), d.waiting_total)
+    escape = discord.utils.escape_markdown
     themes = [
         f"**{discord.utils.escape_markdown(t.name)}**: "
         + ", ".join(f"#{n}" for n in t.idea_numbers)
@@ -100,7 +118,26 @@ def sections(d: Digest) -> list[Section]:
         Section(
             f"Waiting for an answer (over {d.waiting_days} days)", waiting, "Every idea has had an answer in time."
         ),
-        Section(f"Reached {d.support_threshold} upvotes", [_idea(i, note=False) for i in d.crossed], "None this week."),
+        Section(
+            "Reached a support stage",
+            _more([_idea(c.idea) for c in d.crossed], len(d.crossed), d.crossed_total),
+            "No idea reached a support stage this week.",
+        ),
+        Section(
+            "Archived (no answer and no votes for too long)",
+            _more([_idea(i) for i in d.archived], len(d.archived), d.archived_total),
+            "No idea was archived this week.",
+        ),
+        Section(
+            "Expired (missed a support stage deadline)",
+            _more([_idea(i) for i in d.expired], len(d.expired), d.expired_total),
+            "No idea expired this week.",
+        ),
+        Section(
+            "Challenges closed",
+            [_challenge(c, lambda i: _idea(i, note=False), escape) for c in d.challenges],
+            "No challenge closed this week.",
+        ),
         Section("Top contributors", [f"<@{c.user_id}> · {c.points} points" for c in d.contributors], "—"),
         Section("Role promotions", [f"<@{p.user_id}> → <@&{p.role_id}>" for p in d.promotions], "—"),
         Section("Themes", themes, "Too few ideas this week to group."),
@@ -207,8 +244,12 @@ def chart_png(d: Digest) -> bytes:
 # --- exports ---------------------------------------------------------------------------------------------
 
 
+def _terms(line: IdeaLine) -> str:
+    return f" [terms {line.terms_version}]" if line.terms_version else ""
+
+
 def _plain_idea(line: IdeaLine, note: bool = True) -> str:
-    text = f"#{line.number} {line.title} (👍 {line.upvotes} 👎 {line.downvotes})"
+    text = f"#{line.number} {line.title} (👍 {line.upvotes} 👎 {line.downvotes}){_terms(line)}"
     return text + (f" — {line.note}" if note and line.note else "")
 
 
@@ -219,8 +260,8 @@ def _export_sections(d: Digest) -> list[tuple[str, list[str]]]:
         (
             "Decisions",
             [
-                f"#{s.idea.number} {s.idea.title}: {_status_label(s.old_status)} → {_status_label(s.new_status)}"
-                + (f" — {s.reason}" if s.reason else "")
+                f"#{s.idea.number} {s.idea.title}{_terms(s.idea)}: {_status_label(s.old_status)} →"
+                f" {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else "")
                 for s in d.status_changes
             ],
         ),
@@ -228,7 +269,13 @@ def _export_sections(d: Digest) -> list[tuple[str, list[str]]]:
             f"Waiting for an answer (over {d.waiting_days} days, {d.waiting_total} in all)",
             [_plain_idea(i) for i in d.waiting],
         ),
-        (f"Reached {d.support_threshold} upvotes", [_plain_idea(i, False) for i in d.crossed]),
+        (
+            f"Reached a support stage ({d.crossed_total} in all)",
+            [_plain_idea(c.idea) for c in d.crossed],
+        ),
+        (f"Archived ({d.archived_total} in all)", [_plain_idea(i) for i in d.archived]),
+        (f"Expired: missed a support stage deadline ({d.expired_total} in all)", [_plain_idea(i) for i in d.expired]),
+        ("Challenges closed", [_challenge(c, lambda i: _plain_idea(i, False)) for c in d.challenges]),
         ("Top contributors", [f"user {c.user_id}: {c.points} points" for c in d.contributors]),
         ("Role promotions", [f"user {p.user_id} → role {p.role_id}" for p in d.promotions]),
         (
@@ -290,7 +337,7 @@ def to_html(d: Digest, chart: bytes | None = None) -> str:
     return "\n".join(parts) + "\n"
 
 
-CSV_COLUMNS = ("section", "number", "title", "status", "upvotes", "downvotes", "score", "detail")
+CSV_COLUMNS = ("section", "number", "title", "status", "upvotes", "downvotes", "score", "detail", "terms_version")
 
 
 def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
@@ -300,17 +347,25 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
         ("votes", c.votes, p.votes),
         ("active_members", c.active_members, p.active_members),
     ):
-        yield ("count", "", name, "", "", "", now, f"previous week {before}")
+        yield ("count", "", name, "", "", "", now, f"previous week {before}", "")
+    for name, total, listed in (
+        ("crossed", d.crossed_total, len(d.crossed)),
+        ("archived", d.archived_total, len(d.archived)),
+        ("expired", d.expired_total, len(d.expired)),
+    ):
+        yield ("count", "", name, "", "", "", total, f"listed {listed}", "")
     for day in d.days:
-        yield ("day", "", day.day.isoformat(), "", "", "", day.votes, f"new ideas {day.ideas}")
+        yield ("day", "", day.day.isoformat(), "", "", "", day.votes, f"new ideas {day.ideas}", "")
     for section, lines in (
         ("top_new", d.top_new),
         ("trending", d.trending),
         ("waiting", d.waiting),
-        ("crossed", d.crossed),
+        ("crossed", [c.idea for c in d.crossed]),  # score: the stage; detail: the stage's requirement
+        ("archived", d.archived),
+        ("expired", d.expired),
     ):
         for i in lines:
-            yield (section, i.number, i.title, i.status, i.upvotes, i.downvotes, round(i.score, 4), i.note)
+            yield _csv_idea(section, i, round(i.score, 4), i.note)
     for s in d.status_changes:
         yield (
             "status_change",
@@ -321,11 +376,27 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
             "",
             "",
             f"from {s.old_status}: {s.reason or ''}",
+            s.idea.terms_version or "",
         )
+    for challenge in d.challenges:
+        award = f" (award: {challenge.award})" if challenge.award else ""
+        yield (
+            "challenge",
+            challenge.number,
+            challenge.title,
+            "closed",
+            "",
+            "",
+            len(challenge.winners),
+            f"closed {challenge.closed_at:%Y-%m-%d}{award}",
+            "",
+        )
+        for w in challenge.winners:
+            yield _csv_idea("challenge_winner", w.idea, w.points, f"challenge #{challenge.number}: {_place(w.place)}")
     for contributor in d.contributors:
-        yield ("contributor", "", contributor.user_id, "", "", "", contributor.points, "")
+        yield ("contributor", "", contributor.user_id, "", "", "", contributor.points, "", "")
     for promotion in d.promotions:
-        yield ("promotion", "", promotion.user_id, "", "", "", "", f"role {promotion.role_id}")
+        yield ("promotion", "", promotion.user_id, "", "", "", "", f"role {promotion.role_id}", "")
     for theme in d.themes:
         yield (
             "theme",
@@ -336,7 +407,12 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
             "",
             len(theme.idea_numbers),
             " ".join(f"#{n}" for n in theme.idea_numbers),
+            "",
         )
+
+
+def _csv_idea(section: str, i: IdeaLine, score: Any, detail: str) -> tuple[Any, ...]:
+    return (section, i.number, i.title, i.status, i.upvotes, i.downvotes, score, detail, i.terms_version or "")
 
 
 def _csv_safe(value: Any) -> Any:
@@ -365,6 +441,7 @@ def _line_dict(i: IdeaLine) -> dict[str, Any]:
         "score": round(i.score, 6),
         "note": i.note,
         "created_at": i.created_at.isoformat() if i.created_at else None,
+        "terms_version": i.terms_version,
     }
 
 
@@ -393,11 +470,36 @@ def to_dict(d: Digest) -> dict[str, Any]:
                 "new_status": s.new_status,
                 "reason": s.reason,
                 "at": s.at.isoformat(),
+                "terms_version": s.idea.terms_version,
             }
             for s in d.status_changes
         ],
         "waiting": {"days": d.waiting_days, "total": d.waiting_total, "ideas": [_line_dict(i) for i in d.waiting]},
-        "crossed_threshold": {"threshold": d.support_threshold, "ideas": [_line_dict(i) for i in d.crossed]},
+        "crossed_stages": {
+            "total": d.crossed_total,
+            "crossings": [
+                {
+                    **_line_dict(c.idea),
+                    "stage": c.stage,
+                    "requirement": c.requirement or None,
+                    "upvotes_when_crossed": c.votes,
+                    "at": c.at.isoformat(),
+                }
+                for c in d.crossed
+            ],
+        },
+        "archived": {"total": d.archived_total, "ideas": [_line_dict(i) for i in d.archived]},
+        "expired": {"total": d.expired_total, "ideas": [_line_dict(i) for i in d.expired]},
+        "challenges_closed": [
+            {
+                "number": c.number,
+                "title": c.title,
+                "award": c.award,
+                "closed_at": c.closed_at.isoformat(),
+                "winners": [{"place": w.place, "points": w.points, **_line_dict(w.idea)} for w in c.winners],
+            }
+            for c in d.challenges
+        ],
         "top_contributors": [{"user_id": str(c.user_id), "points": c.points} for c in d.contributors],
         "role_promotions": [
             {"user_id": str(p.user_id), "role_id": str(p.role_id), "at": p.at.isoformat()} for p in d.promotions

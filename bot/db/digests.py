@@ -15,6 +15,7 @@ import aiosqlite
 
 from bot.db.rows import from_ts, to_ts
 from bot.domain.digest import (
+    ChallengeLine,
     Contributor,
     Counts,
     DigestSchedule,
@@ -23,17 +24,25 @@ from bot.domain.digest import (
     Promotion,
     StatusChangeLine,
     VoteActivity,
+    WinnerLine,
 )
 
 POSTED = "message_id IS NOT NULL"
+# The columns of an IdeaLine (ideas aliased i).
+LINE_COLUMNS = "i.id, i.number, i.title, i.status, i.created_at, i.upvotes, i.downvotes, i.terms_version"
 
 
 # --- schedule and record ---------------------------------------------------------------------------
 
 
+# digest_settings.support_threshold (migration 0003) is no longer read or written: the digest
+# reports the support stages recorded in threshold_crossings (issue 6). Dropping the column would
+# need a migration, so it stays, unused.
+
+
 async def get_schedule(conn: aiosqlite.Connection, guild_id: int) -> DigestSchedule:
     async with conn.execute(
-        "SELECT weekday, hour, timezone, waiting_days, support_threshold FROM digest_settings WHERE guild_id = ?",
+        "SELECT weekday, hour, timezone, waiting_days FROM digest_settings WHERE guild_id = ?",
         (guild_id,),
     ) as cursor:
         row = await cursor.fetchone()
@@ -51,28 +60,25 @@ async def save_schedule(
     )
 
 
-async def save_thresholds(
-    conn: aiosqlite.Connection, guild_id: int, waiting_days: int, support_threshold: int, now: datetime
-) -> None:
+async def save_waiting_days(conn: aiosqlite.Connection, guild_id: int, waiting_days: int, now: datetime) -> None:
     await conn.execute(
-        "INSERT INTO digest_settings (guild_id, waiting_days, support_threshold, updated_at) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT(guild_id) DO UPDATE SET waiting_days = excluded.waiting_days,"
-        " support_threshold = excluded.support_threshold, updated_at = excluded.updated_at",
-        (guild_id, waiting_days, support_threshold, to_ts(now)),
+        "INSERT INTO digest_settings (guild_id, waiting_days, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(guild_id) DO UPDATE SET waiting_days = excluded.waiting_days, updated_at = excluded.updated_at",
+        (guild_id, waiting_days, to_ts(now)),
     )
 
 
 async def digest_guilds(conn: aiosqlite.Connection) -> list[tuple[int, int, DigestSchedule]]:
     """(guild id, digest channel id, schedule) of every guild with a digest channel."""
     async with conn.execute(
-        "SELECT g.guild_id, g.digest_channel_id, d.weekday, d.hour, d.timezone, d.waiting_days, d.support_threshold"
+        "SELECT g.guild_id, g.digest_channel_id, d.weekday, d.hour, d.timezone, d.waiting_days"
         " FROM guild_settings g LEFT JOIN digest_settings d ON d.guild_id = g.guild_id"
         " WHERE g.digest_channel_id IS NOT NULL ORDER BY g.guild_id"
     ) as cursor:
         rows = await cursor.fetchall()
     found = []
     for row in rows:
-        schedule = DigestSchedule() if row[2] is None else DigestSchedule(row[2], row[3], row[4], row[5], row[6])
+        schedule = DigestSchedule() if row[2] is None else DigestSchedule(row[2], row[3], row[4], row[5])
         found.append((int(row[0]), int(row[1]), schedule))
     return found
 
@@ -218,13 +224,14 @@ def _line(row: aiosqlite.Row, ups: int | None = None, downs: int | None = None) 
         upvotes=int(row["upvotes"] if ups is None else ups),
         downvotes=int(row["downvotes"] if downs is None else downs),
         created_at=from_ts(row["created_at"]),
+        terms_version=row["terms_version"],
     )
 
 
 async def new_ideas(conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime) -> list[IdeaLine]:
     """Ideas submitted in [start, end) with their tallies as they stood at `end`."""
     async with conn.execute(
-        "SELECT i.id, i.number, i.title, i.status, i.created_at,"
+        "SELECT i.id, i.number, i.title, i.status, i.created_at, i.terms_version,"
         " COALESCE(SUM(v.value = 1), 0) AS upvotes, COALESCE(SUM(v.value = -1), 0) AS downvotes"
         " FROM ideas i LEFT JOIN votes v ON v.idea_id = i.id AND v.created_at < ?"
         " WHERE i.guild_id = ? AND i.created_at >= ? AND i.created_at < ? AND i.message_id IS NOT NULL"
@@ -249,38 +256,28 @@ async def theme_texts(
 async def vote_activity(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime
 ) -> list[VoteActivity]:
-    """Per idea voted on in [start, end): votes in the week, before it, and upvotes before/at end."""
+    """Per idea voted on in [start, end): votes in the week and before it."""
     s, e = to_ts(start), to_ts(end)
     async with conn.execute(
-        "WITH recent AS (SELECT idea_id, COUNT(*) AS n, SUM(value = 1) AS ups FROM votes"
+        "WITH recent AS (SELECT idea_id, COUNT(*) AS n FROM votes"
         "  WHERE created_at >= ? AND created_at < ? GROUP BY idea_id),"
-        " earlier AS (SELECT v.idea_id, COUNT(*) AS n, SUM(v.value = 1) AS ups FROM votes v"
+        " earlier AS (SELECT v.idea_id, COUNT(*) AS n FROM votes v"
         "  JOIN recent r ON r.idea_id = v.idea_id WHERE v.created_at < ? GROUP BY v.idea_id)"
-        " SELECT i.id, i.number, i.title, i.status, i.created_at, i.upvotes, i.downvotes,"
-        " r.n AS recent, r.ups AS recent_ups, COALESCE(e.n, 0) AS earlier, COALESCE(e.ups, 0) AS earlier_ups"
+        f" SELECT {LINE_COLUMNS}, r.n AS recent, COALESCE(e.n, 0) AS earlier"
         " FROM recent r JOIN ideas i ON i.id = r.idea_id LEFT JOIN earlier e ON e.idea_id = r.idea_id"
         " WHERE i.guild_id = ? AND i.message_id IS NOT NULL AND i.status NOT IN ('withdrawn', 'duplicate')",
         (s, e, s, guild_id),
     ) as cursor:
         rows = await cursor.fetchall()
-    return [
-        VoteActivity(
-            _line(row),
-            recent=int(row["recent"]),
-            earlier=int(row["earlier"]),
-            ups_before=int(row["earlier_ups"]),
-            ups_at_end=int(row["earlier_ups"]) + int(row["recent_ups"]),
-        )
-        for row in rows
-    ]
+    return [VoteActivity(_line(row), recent=int(row["recent"]), earlier=int(row["earlier"])) for row in rows]
 
 
 async def status_changes(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[StatusChangeLine]:
     async with conn.execute(
-        "SELECT i.id, i.number, i.title, i.status, i.created_at, i.upvotes, i.downvotes,"
-        " h.old_status, h.new_status, h.reason, h.at FROM status_history h JOIN ideas i ON i.id = h.idea_id"
+        f"SELECT {LINE_COLUMNS}, h.old_status, h.new_status, h.reason, h.at"
+        " FROM status_history h JOIN ideas i ON i.id = h.idea_id"
         " WHERE h.at >= ? AND h.at < ? AND i.guild_id = ? AND h.new_status != 'withdrawn'"
         " ORDER BY h.at, h.id LIMIT ?",
         (to_ts(start), to_ts(end), guild_id, limit),
@@ -302,7 +299,7 @@ async def waiting(
     )
     total = await _one(conn, f"SELECT COUNT(*) FROM ideas i WHERE {where}", (guild_id, c, c))
     async with conn.execute(
-        f"SELECT i.id, i.number, i.title, i.status, i.created_at, i.upvotes, i.downvotes, {since} AS since"
+        f"SELECT {LINE_COLUMNS}, {since} AS since"
         f" FROM ideas i WHERE {where} ORDER BY i.upvotes - i.downvotes DESC, since, i.number LIMIT ?",
         (guild_id, c, c, limit),
     ) as cursor:
@@ -313,12 +310,20 @@ async def waiting(
 async def top_contributors(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[Contributor]:
-    """From the reputation ledger (issue 4) when it exists; empty otherwise."""
+    """From the reputation ledger (issue 4) when it exists; empty otherwise.
+
+    Points an author (or co-author) earned through an anonymous idea are left out: the list is
+    public, and a name next to the week's points must not give away who wrote an anonymous idea.
+    The ledger itself still credits them."""
     if not await table_exists(conn, "reputation_events"):
         return []
     async with conn.execute(
-        "SELECT user_id, SUM(delta) AS points FROM reputation_events WHERE guild_id = ? AND at >= ? AND at < ?"
-        " GROUP BY user_id HAVING points > 0 ORDER BY points DESC, user_id LIMIT ?",
+        "SELECT r.user_id, SUM(r.delta) AS points FROM reputation_events r"
+        " LEFT JOIN ideas a ON a.id = r.idea_id AND a.anonymous = 1"
+        " WHERE r.guild_id = ? AND r.at >= ? AND r.at < ?"
+        " AND NOT (a.id IS NOT NULL AND (a.author_id = r.user_id OR EXISTS"
+        "  (SELECT 1 FROM idea_coauthors c WHERE c.idea_id = a.id AND c.user_id = r.user_id)))"
+        " GROUP BY r.user_id HAVING points > 0 ORDER BY points DESC, r.user_id LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
         return [Contributor(int(row[0]), int(row[1])) for row in await cursor.fetchall()]
@@ -336,6 +341,90 @@ async def promotions(
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
         return [Promotion(int(row[0]), int(row[1]), from_ts(row[2])) for row in await cursor.fetchall()]
+
+
+# --- innovation programmes (issue 6: migration 0004; the queries mirror bot/db/programmes.py) ----------
+
+LISTED = "i.message_id IS NOT NULL AND i.status NOT IN ('withdrawn', 'duplicate')"
+
+
+async def programme_stages(conn: aiosqlite.Connection, guild_id: int) -> str | None:
+    """The guild's support stages as typed ('10/30 25/60'); None: the defaults."""
+    row = await _one(conn, "SELECT stages FROM programme_settings WHERE guild_id = ?", (guild_id,))
+    return None if row is None else row[0]
+
+
+async def crossings(
+    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
+) -> tuple[list[tuple[IdeaLine, int, int, datetime]], int]:
+    """(idea, stage, upvotes when crossed, when) for support stages reached in [start, end), in
+    the order they were reached; and how many there are. Through threshold_crossings_by_guild_time."""
+    where = f"t.guild_id = ? AND t.at >= ? AND t.at < ? AND {LISTED}"
+    params = (guild_id, to_ts(start), to_ts(end))
+    total = await _one(
+        conn, f"SELECT COUNT(*) FROM threshold_crossings t JOIN ideas i ON i.id = t.idea_id WHERE {where}", params
+    )
+    async with conn.execute(
+        f"SELECT {LINE_COLUMNS}, t.stage, t.votes AS crossed_votes, t.at AS crossed_at"
+        f" FROM threshold_crossings t JOIN ideas i ON i.id = t.idea_id WHERE {where}"
+        " ORDER BY t.at, i.number, t.stage LIMIT ?",
+        (*params, limit),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    found = [(_line(r), int(r["stage"]), int(r["crossed_votes"]), from_ts(r["crossed_at"])) for r in rows]
+    return found, int(total[0])
+
+
+_MARKS = {"archived": "archived_at", "expired": "expired_at"}
+
+
+async def marked_between(
+    conn: aiosqlite.Connection, guild_id: int, mark: str, start: datetime, end: datetime, limit: int
+) -> tuple[list[tuple[IdeaLine, datetime]], int]:
+    """Ideas archived (mark 'archived', ideas.archived_at) or expired ('expired', ideas.expired_at)
+    in [start, end), oldest first, with the moment; and how many there are. Archived ideas are
+    found through ideas_by_archived; expired_at has no index (migration 0004), so that one reads
+    the guild's ideas once: about 20 ms for 100k ideas (docs/benchmarks.md)."""
+    column = _MARKS[mark]
+    where = f"i.guild_id = ? AND i.{column} >= ? AND i.{column} < ? AND {LISTED}"
+    params = (guild_id, to_ts(start), to_ts(end))
+    total = await _one(conn, f"SELECT COUNT(*) FROM ideas i WHERE {where}", params)
+    async with conn.execute(
+        f"SELECT {LINE_COLUMNS}, i.{column} AS marked_at FROM ideas i WHERE {where}"
+        f" ORDER BY i.{column}, i.number LIMIT ?",
+        (*params, limit),
+    ) as cursor:
+        rows = await cursor.fetchall()
+    return [(_line(r), from_ts(r["marked_at"])) for r in rows], int(total[0])
+
+
+async def closed_challenges(
+    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
+) -> list[ChallengeLine]:
+    """Challenges closed in [start, end) with their winning ideas by place. Authors are not read:
+    a winner may be anonymous, and the digest names ideas, not their authors."""
+    async with conn.execute(
+        "SELECT id, number, title, award, closed_at FROM challenges"
+        " WHERE guild_id = ? AND closed_at >= ? AND closed_at < ? ORDER BY closed_at, number LIMIT ?",
+        (guild_id, to_ts(start), to_ts(end), limit),
+    ) as cursor:
+        challenges = await cursor.fetchall()
+    if not challenges:
+        return []
+    ids = [int(row["id"]) for row in challenges]
+    winners: dict[int, list[WinnerLine]] = {challenge_id: [] for challenge_id in ids}
+    async with conn.execute(
+        f"SELECT w.challenge_id, w.place, w.points, {LINE_COLUMNS} FROM challenge_winners w"
+        f" JOIN ideas i ON i.id = w.idea_id WHERE w.challenge_id IN ({','.join('?' * len(ids))})"
+        " ORDER BY w.challenge_id, w.place",
+        ids,
+    ) as cursor:
+        for row in await cursor.fetchall():
+            winners[int(row["challenge_id"])].append(WinnerLine(int(row["place"]), _line(row), int(row["points"])))
+    return [
+        ChallengeLine(row["number"], row["title"], row["award"], from_ts(row["closed_at"]), tuple(winners[row["id"]]))
+        for row in challenges
+    ]
 
 
 # --- embeddings ---------------------------------------------------------------------------------------

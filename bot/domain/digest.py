@@ -8,10 +8,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.domain.programmes import Stage
 from bot.domain.ranking import wilson_lower_bound
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -19,7 +20,6 @@ DEFAULT_WEEKDAY = 0
 DEFAULT_HOUR = 9
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_WAITING_DAYS = 14
-DEFAULT_SUPPORT_THRESHOLD = 10
 TOP_LIMIT = 5
 LIST_LIMIT = 10
 TRENDING_MIN_RECENT = 2
@@ -111,7 +111,8 @@ class DigestSchedule:
     hour: int = DEFAULT_HOUR
     timezone: str = DEFAULT_TIMEZONE
     waiting_days: int = DEFAULT_WAITING_DAYS
-    support_threshold: int = DEFAULT_SUPPORT_THRESHOLD
+    # Support thresholds are not a digest setting: the digest reports the stages issue 6 records
+    # in threshold_crossings (the guild's stages live in programme_settings).
 
     def describe(self) -> str:
         return f"every {WEEKDAYS[self.weekday].capitalize()} at {self.hour:02d}:00 ({self.timezone})"
@@ -183,17 +184,16 @@ class IdeaLine:
     created_at: datetime | None = None
     score: float = 0.0
     note: str = ""
+    terms_version: str | None = None  # the contribution terms it was submitted under (issue 6)
 
 
 @dataclass(frozen=True, slots=True)
 class VoteActivity:
-    """Votes on one idea: in the week, before it, and upvotes at both ends of the week."""
+    """Votes on one idea: in the week and before it."""
 
     idea: IdeaLine
     recent: int
     earlier: int
-    ups_before: int
-    ups_at_end: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +203,38 @@ class StatusChangeLine:
     new_status: str
     reason: str | None
     at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CrossingLine:
+    """An idea that reached a support stage during the week (from threshold_crossings)."""
+
+    idea: IdeaLine
+    stage: int
+    votes: int  # upvotes when it crossed
+    at: datetime
+    requirement: str = ""  # e.g. "10 upvotes within 30 days"; empty when the stage is no longer configured
+
+    def describe(self) -> str:
+        return f"stage {self.stage}: {self.requirement}" if self.requirement else f"stage {self.stage}"
+
+
+@dataclass(frozen=True, slots=True)
+class WinnerLine:
+    place: int
+    idea: IdeaLine
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChallengeLine:
+    """A challenge closed during the week, with its winning ideas (never their authors)."""
+
+    number: int
+    title: str
+    award: str | None
+    closed_at: datetime
+    winners: tuple[WinnerLine, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,11 +277,16 @@ class Digest:
     waiting: list[IdeaLine]
     waiting_total: int
     waiting_days: int
-    crossed: list[IdeaLine]
-    support_threshold: int
     contributors: list[Contributor]
     promotions: list[Promotion]
     days: list[DayCount]
+    crossed: list[CrossingLine] = field(default_factory=list)
+    crossed_total: int = 0
+    archived: list[IdeaLine] = field(default_factory=list)
+    archived_total: int = 0
+    expired: list[IdeaLine] = field(default_factory=list)
+    expired_total: int = 0
+    challenges: list[ChallengeLine] = field(default_factory=list)
     themes: list[Theme] = field(default_factory=list)
     summary: str | None = None
     themes_from: str = "keywords"  # llm | keywords
@@ -262,7 +299,12 @@ class Digest:
 
     @property
     def is_quiet(self) -> bool:
-        return self.counts == Counts() and not self.status_changes and not self.waiting_total
+        return (
+            self.counts == Counts()
+            and not self.status_changes
+            and not self.waiting_total
+            and not (self.crossed_total or self.archived_total or self.expired_total or self.challenges)
+        )
 
 
 def change(current: int, previous: int) -> str:
@@ -315,29 +357,27 @@ def trending_ideas(
     return found[:limit]
 
 
-def crossed_threshold(activity: Sequence[VoteActivity], threshold: int, limit: int = LIST_LIMIT) -> list[IdeaLine]:
-    """Ideas whose upvotes reached `threshold` during the week."""
-    found = [
-        _with_score(a.idea, a.ups_at_end, f"{a.ups_at_end} upvotes (threshold {threshold})")
-        for a in activity
-        if threshold > 0 and a.ups_before < threshold <= a.ups_at_end
-    ]
-    found.sort(key=lambda i: (-i.score, i.number))
-    return found[:limit]
+def stage_requirement(stages: Sequence[Stage], number: int) -> str:
+    """'10 upvotes within 30 days' for stage `number` of the guild's stages (the wording of
+    bot.domain.programmes.describe_stages); empty when the guild no longer has that stage."""
+    for stage in stages:
+        if stage.number == number:
+            return f"{stage.votes} upvotes within {stage.days} days"
+    return ""
+
+
+def crossing_line(idea: IdeaLine, stage: int, votes: int, at: datetime, stages: Sequence[Stage]) -> CrossingLine:
+    line = CrossingLine(idea, stage, votes, at, stage_requirement(stages, stage))
+    return replace(line, idea=_with_score(idea, stage, line.describe()))
+
+
+def dated_note(idea: IdeaLine, what: str, at: datetime, timezone: str = DEFAULT_TIMEZONE) -> IdeaLine:
+    """The idea with a note such as 'archived Wed 12 Feb' (the day in the guild's zone)."""
+    return _with_score(idea, idea.score, f"{what} {at.astimezone(zone(timezone)):%a %d %b}")
 
 
 def _with_score(idea: IdeaLine, score: float, note: str = "") -> IdeaLine:
-    return IdeaLine(
-        idea.id,
-        idea.number,
-        idea.title,
-        idea.status,
-        idea.upvotes,
-        idea.downvotes,
-        idea.created_at,
-        score,
-        note or idea.note,
-    )
+    return replace(idea, score=score, note=note or idea.note)
 
 
 def fill_days(

@@ -24,7 +24,8 @@ from bot.domain.digest import (
     IsoWeek,
     Period,
     Theme,
-    crossed_threshold,
+    crossing_line,
+    dated_note,
     default_week,
     digest_due,
     fill_days,
@@ -33,6 +34,7 @@ from bot.domain.digest import (
     trending_ideas,
     waiting_note,
 )
+from bot.domain.programmes import DEFAULT_STAGES, Stage, parse_stages
 from bot.domain.similarity import idea_text, keyword_themes
 from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
@@ -91,12 +93,24 @@ class DigestService:
             await queries.save_schedule(conn, guild_id, day, hour, tz, self.clock())
         return await self.schedule(guild_id)
 
-    async def set_thresholds(self, guild_id: int, *, waiting_days: int, support_threshold: int) -> DigestSchedule:
-        if not 1 <= waiting_days <= 365 or not 1 <= support_threshold <= 100_000:
-            raise UserFacingError("Waiting days must be 1-365 and the support threshold at least 1.")
+    async def set_waiting_days(self, guild_id: int, waiting_days: int) -> DigestSchedule:
+        """How long an idea may wait for an answer before the digest lists it. (Support thresholds
+        are the programme's stages: `/ideamod thresholds`, bot/services/programmes.py.)"""
+        if not 1 <= waiting_days <= 365:
+            raise UserFacingError("Waiting days must be 1-365.")
         async with self.db.transaction() as conn:
-            await queries.save_thresholds(conn, guild_id, waiting_days, support_threshold, self.clock())
+            await queries.save_waiting_days(conn, guild_id, waiting_days, self.clock())
         return await self.schedule(guild_id)
+
+    async def _stages(self, guild_id: int) -> tuple[Stage, ...]:
+        """The guild's support stages, read like ProgrammeService.settings does."""
+        text = await queries.programme_stages(self.db.conn, guild_id)
+        if text:
+            try:
+                return parse_stages(text)
+            except ValueError:
+                log.warning("guild %s has unreadable stages %r; describing the defaults", guild_id, text)
+        return DEFAULT_STAGES
 
     async def guilds(self) -> list[tuple[int, int, DigestSchedule]]:
         return await queries.digest_guilds(self.db.conn)
@@ -125,7 +139,6 @@ class DigestService:
         top_new = top_new_ideas(fresh)
         activity = await queries.vote_activity(conn, guild_id, period.start, period.end)
         trending = trending_ideas(activity, period, exclude={i.id for i in fresh})
-        crossed = crossed_threshold(activity, schedule.support_threshold)
 
         step("statuses")
         changes = await queries.status_changes(conn, guild_id, period.start, period.end, LIST_LIMIT * 3)
@@ -134,6 +147,18 @@ class DigestService:
             conn, guild_id, as_of - timedelta(days=schedule.waiting_days), LIST_LIMIT
         )
         waiting = [waiting_note(idea, since, as_of) for idea, since in waiting_rows]
+
+        step("programmes")
+        stages = await self._stages(guild_id)
+        crossing_rows, crossed_total = await queries.crossings(conn, guild_id, period.start, period.end, LIST_LIMIT)
+        crossed = [crossing_line(idea, stage, votes, at, stages) for idea, stage, votes, at in crossing_rows]
+        archived_rows, archived_total = await queries.marked_between(
+            conn, guild_id, "archived", period.start, period.end, LIST_LIMIT
+        )
+        expired_rows, expired_total = await queries.marked_between(
+            conn, guild_id, "expired", period.start, period.end, LIST_LIMIT
+        )
+        challenges = await queries.closed_challenges(conn, guild_id, period.start, period.end, LIST_LIMIT)
 
         step("people")
         contributors = await queries.top_contributors(conn, guild_id, period.start, period.end, LIST_LIMIT)
@@ -151,11 +176,16 @@ class DigestService:
             waiting=waiting,
             waiting_total=waiting_total,
             waiting_days=schedule.waiting_days,
-            crossed=crossed,
-            support_threshold=schedule.support_threshold,
             contributors=contributors,
             promotions=promotions,
             days=fill_days(period, schedule.timezone, ideas_by_day, votes_by_day),
+            crossed=crossed,
+            crossed_total=crossed_total,
+            archived=[dated_note(idea, "archived", at, schedule.timezone) for idea, at in archived_rows],
+            archived_total=archived_total,
+            expired=[dated_note(idea, "expired", at, schedule.timezone) for idea, at in expired_rows],
+            expired_total=expired_total,
+            challenges=challenges,
             generated_at=now,
         )
         step("themes")

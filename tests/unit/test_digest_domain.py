@@ -14,16 +14,19 @@ from bot.domain.digest import (
     Period,
     VoteActivity,
     change,
-    crossed_threshold,
+    crossing_line,
+    dated_note,
     default_week,
     digest_due,
     parse_schedule,
     scheduled_time,
+    stage_requirement,
     top_new_ideas,
     trending_ideas,
     velocity,
     week_of,
 )
+from bot.domain.programmes import Stage
 
 W7 = IsoWeek(2025, 7)  # Mon 10 Feb 2025 .. Sun 16 Feb 2025
 
@@ -118,21 +121,27 @@ def test_top_new_by_wilson_not_raw_score() -> None:
 def test_trending_compares_with_the_earlier_pace() -> None:
     period = Period.of(W7)
     old = period.start - timedelta(days=70)
-    steady = VoteActivity(_line(1, 30, 0, old), recent=3, earlier=30, ups_before=27, ups_at_end=30)  # 3/week before
-    rising = VoteActivity(_line(2, 12, 0, old), recent=10, earlier=2, ups_before=2, ups_at_end=12)
-    new = VoteActivity(
-        _line(3, 9, 0, period.start + timedelta(days=1)), recent=9, earlier=0, ups_before=0, ups_at_end=9
-    )
-    one = VoteActivity(_line(4, 1, 0, old), recent=1, earlier=0, ups_before=0, ups_at_end=1)
+    steady = VoteActivity(_line(1, 30, 0, old), recent=3, earlier=30)  # 3/week before
+    rising = VoteActivity(_line(2, 12, 0, old), recent=10, earlier=2)
+    new = VoteActivity(_line(3, 9, 0, period.start + timedelta(days=1)), recent=9, earlier=0)
+    one = VoteActivity(_line(4, 1, 0, old), recent=1, earlier=0)
     found = trending_ideas([steady, rising, new, one], period)
     assert [i.number for i in found] == [2]
     assert "10 votes this week" in found[0].note
     assert velocity(3, 30, 70) == pytest.approx(1.0)
 
 
-def test_crossed_threshold_only_when_crossed_in_the_week() -> None:
-    created = datetime(2025, 1, 1, tzinfo=UTC)
-    crossed = VoteActivity(_line(1, 11, 0, created), 3, 8, ups_before=8, ups_at_end=11)
-    already = VoteActivity(_line(2, 15, 0, created), 2, 13, ups_before=13, ups_at_end=15)
-    below = VoteActivity(_line(3, 9, 0, created), 2, 7, ups_before=7, ups_at_end=9)
-    assert [i.number for i in crossed_threshold([crossed, already, below], 10)] == [1]
+def test_crossings_are_described_by_the_guilds_stages() -> None:
+    stages = (Stage(1, 10, 30), Stage(2, 25, 60))
+    assert stage_requirement(stages, 2) == "25 upvotes within 60 days"
+    assert stage_requirement(stages, 3) == ""  # a stage the guild no longer has
+    at = datetime(2025, 2, 12, 10, tzinfo=UTC)
+    line = crossing_line(_line(4, 11, 1, at - timedelta(days=3)), 1, 10, at, stages)
+    assert line.describe() == "stage 1: 10 upvotes within 30 days" and line.idea.note == line.describe()
+    assert crossing_line(_line(5, 30, 0, at), 3, 30, at, stages).describe() == "stage 3"
+
+
+def test_dated_note_uses_the_guild_time_zone() -> None:
+    late = datetime(2025, 2, 12, 23, 30, tzinfo=UTC)  # Wednesday in UTC, Thursday in Berlin
+    assert dated_note(_line(1, 0, 0, late), "archived", late).note == "archived Wed 12 Feb"
+    assert dated_note(_line(1, 0, 0, late), "expired", late, "Europe/Berlin").note == "expired Thu 13 Feb"
