@@ -290,11 +290,13 @@ async def waiting(
     conn: aiosqlite.Connection, guild_id: int, cutoff: datetime, limit: int
 ) -> tuple[list[tuple[IdeaLine, datetime]], int]:
     """Ideas still open or under review whose last answer (or submission) is older than `cutoff`:
-    the most supported first, with the moment they started waiting; and how many there are."""
+    the most supported first, with the moment they started waiting; and how many there are.
+    Archived and expired ideas (issue 6) are out of the pipeline: listed the week it happens, not here."""
     c = to_ts(cutoff)
     since = "COALESCE((SELECT MAX(h.at) FROM status_history h WHERE h.idea_id = i.id), i.created_at)"
     where = (
         "i.guild_id = ? AND i.status IN ('open', 'under_review') AND i.message_id IS NOT NULL"
+        " AND i.archived_at IS NULL AND i.expired_at IS NULL"
         f" AND i.created_at < ? AND {since} < ?"
     )
     total = await _one(conn, f"SELECT COUNT(*) FROM ideas i WHERE {where}", (guild_id, c, c))
