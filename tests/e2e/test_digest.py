@@ -84,7 +84,14 @@ async def test_schedule_command_sets_the_cron_job_in_the_guild_zone(community: C
 
 async def test_post_by_moderator_and_refusal_for_members(community: Community) -> None:
     c = community
-    await a_week_of_ideas(c)
+    # Issue 6's programme feeds the digest: support stage 1 at 3 upvotes, archiving after 90 quiet days.
+    reply = await c.mod.run("/ideamod thresholds", stages="3/30", archive_days=90, channel=c.general)
+    assert reply.ephemeral
+    c.clock.now = TUESDAY - timedelta(days=100)
+    await c.submit(c.erin, title="Printer in the lobby", details="A shared printer downstairs")
+    await a_week_of_ideas(c)  # "Dark mode" gets its third upvote: stage 1, recorded by the programme
+    await c.bot.programmes.tick(c.clock())  # type: ignore[attr-defined]  # the quiet printer idea is archived
+    await c.settle()
     c.clock.now = TUESDAY + timedelta(days=7)
     refused = await c.alice.run("/digest post", channel=c.general)
     assert refused.ephemeral and "moderators" in refused.text
@@ -99,6 +106,12 @@ async def test_post_by_moderator_and_refusal_for_members(community: Community) -
     again = await c.mod.run("/digest post", channel=c.general)
     assert "already posted" in again.text
     assert len(digest_messages(c)) == 1
+    fields = {f["name"]: f["value"] for e in digest_messages(c)[0].embeds for f in e["fields"]}
+    assert fields["Reached a support stage"].startswith("#2 Dark mode")
+    assert "stage 1: 3 upvotes within 30 days" in fields["Reached a support stage"]
+    archived = fields["Archived (no answer and no votes for too long)"]
+    assert archived.startswith("#1 Printer in the lobby") and "archived Tue 05 Mar" in archived
+    assert "Printer" not in fields["Waiting for an answer (over 14 days)"]
 
 
 async def test_long_digest_is_split_across_messages(community: Community) -> None:
