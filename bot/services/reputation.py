@@ -85,6 +85,10 @@ class Profile:
     to_go: int | None
 
 
+# A member's role change that keeps failing is retried this many times, one coalescing delay apart.
+MAX_ROLE_ATTEMPTS = 5
+
+
 class ReputationService:
     def __init__(
         self, db: Database, outlet: ReputationOutlet, clock: Clock = system_clock, role_delay: float = 2.0
@@ -101,6 +105,7 @@ class ReputationService:
         self._refusals_reported: dict[tuple[int, int], datetime] = {}
         self.reconciliations = 0
         self.role_calls = 0
+        self._failed_attempts: dict[tuple[int, int], int] = {}
         self._stopping = asyncio.Event()  # set on shutdown: pending role changes go out at once
 
     # --- reading ---------------------------------------------------------------------------
@@ -440,11 +445,25 @@ class ReputationService:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=self.role_delay)
             batch, self._dirty = self._dirty, set()
-            for guild_id, user_id in sorted(batch):
+            for key in sorted(batch):
+                guild_id, user_id = key
                 try:
                     await self.reconcile(guild_id, user_id)
                 except Exception:
-                    log.exception("reconciling the reward roles of %s in %s failed", user_id, guild_id)
+                    # A transient failure (5xx after discord.py's own retries, a stray 429):
+                    # try again on a later round instead of waiting for the next point change.
+                    attempts = self._failed_attempts.get(key, 0) + 1
+                    if attempts < MAX_ROLE_ATTEMPTS:
+                        self._failed_attempts[key] = attempts
+                        self._dirty.add(key)
+                        log.warning(
+                            "reward roles of %s in %s failed (attempt %d); retrying", user_id, guild_id, attempts
+                        )
+                    else:
+                        self._failed_attempts.pop(key, None)
+                        log.exception("giving up on the reward roles of %s in %s for now", user_id, guild_id)
+                else:
+                    self._failed_attempts.pop(key, None)
 
     async def reconcile(self, guild_id: int, user_id: int) -> None:
         """Give or take reward roles so the member holds exactly those their total reaches.

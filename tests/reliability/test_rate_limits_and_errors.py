@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-import pytest
-
 from bot.emulator import Limit, Message
 from bot.testing import Community
 
@@ -93,12 +91,6 @@ async def test_reward_roles_end_right_after_429s_and_5xx(community: Community) -
     assert successes == ["PUT", "DELETE"], "given, then taken back, in that order"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (bot/services/reputation.py reconcile): a role change that ends in an HTTPException other"
-    " than 403/404 (a 429 without Via, a 5xx after discord.py's retries) is logged and dropped; the member"
-    " is not marked dirty again, so the role waits for their next reputation change",
-)
 async def test_a_role_change_that_fails_for_good_is_retried_later(community: Community) -> None:
     c = community
     c.bot.reputation.role_delay = 0.05  # type: ignore[attr-defined]
