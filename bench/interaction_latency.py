@@ -1,12 +1,13 @@
 """Slash-command acknowledgement latency while votes stream in.
 
-    uv run python -m bench.interaction_latency [--commands 300] [--rate 500] [--all-cogs]
+    uv run python -m bench.interaction_latency [--commands 300] [--rate 500] [--runs 3] [--all-cogs]
 
 A member runs `/idea show id:1` again and again; each sample is the time from the emulator
 dispatching INTERACTION_CREATE to the bot's callback (POST /interactions/{id}/{token}/callback)
 arriving at the emulator, taken from `member.run(...)` (which returns when the callback
 arrived). Meanwhile the emulator streams `--rate` reaction events per second over 20 cards,
-paced in 10 ms slices. The same is measured with no stream (idle) for comparison.
+paced in 10 ms slices, in `--runs` runs (the median p99 is the figure). The same is measured
+with no stream (idle) after a 20-call warm-up; the very first call is reported apart.
 Writes bench/results/interaction_latency.json.
 """
 
@@ -61,7 +62,13 @@ async def sample(member: StoryMember, channel: Any, count: int) -> list[float]:
 
 
 def summary(values: list[float]) -> dict[str, float]:
-    return {"p50_ms": median(values), "p99_ms": percentile(values, 99), "max_ms": max(values), "n": len(values)}
+    return {
+        "p50_ms": median(values),
+        "p90_ms": percentile(values, 90),
+        "p99_ms": percentile(values, 99),
+        "max_ms": max(values),
+        "n": len(values),
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -77,26 +84,38 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             extensions=EXTENSIONS if args.all_cogs else CORE_EXTENSIONS,
         ) as (c, posted, voters):
             member = c.members["author0"]
+            cold = await sample(member, c.general, 1)
+            await sample(member, c.general, 20)  # warm-up: first calls import and compile
             idle = await sample(member, c.general, args.commands // 3)
-            stop = asyncio.Event()
-            sent = [0]
-            streamer = asyncio.create_task(stream_votes(args.rate, posted, voters, stop, sent))
-            await asyncio.sleep(1.0)  # let the stream reach its pace
-            stream_started, sent_before = time.monotonic(), sent[0]
-            loaded = await sample(member, c.general, args.commands)
-            achieved = (sent[0] - sent_before) / (time.monotonic() - stream_started)
-            stop.set()
-            await streamer
-            await c.settle()
+            runs, achieved = [], []
+            for _ in range(args.runs):
+                stop = asyncio.Event()
+                sent = [0]
+                streamer = asyncio.create_task(stream_votes(args.rate, posted, voters, stop, sent))
+                await asyncio.sleep(1.0)  # let the stream reach its pace
+                stream_started, sent_before = time.monotonic(), sent[0]
+                runs.append(summary(await sample(member, c.general, args.commands)))
+                achieved.append((sent[0] - sent_before) / (time.monotonic() - stream_started))
+                stop.set()
+                await streamer
+                await c.settle()
+            p99 = median([run["p99_ms"] for run in runs])
             return {
-                "commands": args.commands,
+                "commands_per_run": args.commands,
+                "runs": args.runs,
                 "target_votes_per_s": args.rate,
-                "achieved_votes_per_s": achieved,
+                "achieved_votes_per_s": median(achieved),
                 "extensions": list(EXTENSIONS if args.all_cogs else CORE_EXTENSIONS),
+                "first_call_ms": cold[0],
                 "idle": summary(idle),
-                "under_load": summary(loaded),
+                "under_load": {
+                    "p50_ms": median([run["p50_ms"] for run in runs]),
+                    "p99_ms": p99,
+                    "worst_run_p99_ms": max(run["p99_ms"] for run in runs),
+                },
+                "per_run": runs,
                 "goal": "p99 < 50 ms under load",
-                "pass": percentile(loaded, 99) < 50,
+                "pass": p99 < 50,
             }
 
 
@@ -104,6 +123,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", type=int, default=300)
     parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3, help="loaded runs; the median p99 is reported")
     parser.add_argument("--all-cogs", action="store_true", help="load every feature cog")
     parser.add_argument("--name", default="interaction_latency")
     arguments = parser.parse_args()
@@ -112,5 +132,6 @@ if __name__ == "__main__":
     load = outcome["under_load"]
     print(
         f"under {outcome['achieved_votes_per_s']:.0f} votes/s: p50 {load['p50_ms']:.1f} ms, p99"
-        f" {load['p99_ms']:.1f} ms (goal < 50); idle p50 {outcome['idle']['p50_ms']:.1f} ms -> {path}"
+        f" {load['p99_ms']:.1f} ms (median of {outcome['runs']} runs; worst {load['worst_run_p99_ms']:.1f});"
+        f" goal < 50; idle p50 {outcome['idle']['p50_ms']:.1f} ms -> {path}"
     )

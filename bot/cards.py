@@ -25,6 +25,7 @@ from bot.services.ports import PostedCard
 log = logging.getLogger(__name__)
 
 THREAD_NAME_MAX = 100
+CHANNEL_WINDOW_MARGIN = 0.02
 
 
 @dataclass(slots=True)
@@ -93,12 +94,15 @@ class CardEditScheduler:
         return best, wait
 
     def _channel_wait(self, channel_id: int, now: float) -> float:
+        # Discord times the bucket from when each request arrives, a few milliseconds after we
+        # send it: keep a small margin so the server never sees budget + 1 edits in a window.
+        window = self.channel_window * (1 + CHANNEL_WINDOW_MARGIN)
         recent = self._channel_edits.setdefault(channel_id, deque())
-        while recent and recent[0] <= now - self.channel_window:
+        while recent and recent[0] <= now - window:
             recent.popleft()
         if len(recent) < self.channel_budget:
             return 0.0
-        return recent[0] + self.channel_window - now
+        return recent[0] + window - now
 
     async def _sleep_or_wake(self, seconds: float) -> None:
         self._wake.clear()
