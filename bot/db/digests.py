@@ -395,7 +395,7 @@ async def marked_between(
         f" ORDER BY i.{column}, i.number LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
-        rows = await cursor.fetchall()
+        rows = list(await cursor.fetchall())
     total = int(rows[0]["total"]) if rows else 0
     return [(_line(r), from_ts(r["marked_at"])) for r in rows], total
 
