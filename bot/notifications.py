@@ -50,7 +50,13 @@ class Notifier:
             return
         embed = status_update_embed(idea, event.old_status, event.reason)
         unreachable: list[int] = []
-        for user_id in await self.ideas.audience(idea, self.max_recipients):
+        if event.moderator_id is None:
+            # An automatic change (a support stage reached) is announced in the thread; only the
+            # authors hear about it by DM. Decisions by moderators go to supporters too.
+            audience = [idea.author_id, *idea.coauthor_ids]
+        else:
+            audience = await self.ideas.audience(idea, self.max_recipients)
+        for user_id in audience:
             try:
                 user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
                 await user.send(embed=embed, allowed_mentions=NO_MENTIONS)

@@ -49,6 +49,8 @@ async def test_support_threshold_escalates_to_review_and_misses_expire(community
     # Stage 1 reached within 30 days: under review, announced in the idea's thread, queued.
     assert fields_of(c.card(1))["Status"].startswith("Under review")
     assert any("reached support stage 1" in text for text in thread_texts(c, popular))
+    # An automatic change: the author hears by DM, supporters follow it in the thread.
+    assert c.emu.dms_to(c.alice) and not c.emu.dms_to(c.bob)
     queue = await c.mod.run("/ideamod queue", channel=c.general)
     assert queue.ephemeral and "#1" in queue.text and "stage 1" in queue.text and "#2" not in queue.text
     async with c.db.conn.execute("SELECT idea_id, stage FROM threshold_crossings") as cursor:
