@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import aiosqlite
 
 from bot.db.rows import IDEA_COLUMNS, idea_from_row, maybe_dt, maybe_ts, to_ts
 from bot.domain.ideas import Idea
+
+R = TypeVar("R")
 
 # Row values per statement: far below SQLite's limit on bound parameters (32766).
 _CHUNK = 2000
@@ -95,22 +99,21 @@ async def voters_changed_after(conn: aiosqlite.Connection, idea_id: int, moment:
 # --- batched ingest: a handful of statements per batch instead of three per event -----------
 
 
-async def ideas_by_message(conn: aiosqlite.Connection, message_ids: Iterable[int]) -> dict[int, Idea]:
+def ideas_by_message(conn: sqlite3.Connection, message_ids: Iterable[int]) -> dict[int, Idea]:
     """message id -> the idea whose card it is (co-authors are not loaded: voting needs none)."""
     found: dict[int, Idea] = {}
     ids = list(dict.fromkeys(message_ids))
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start : start + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        async with conn.execute(f"SELECT {IDEA_COLUMNS} FROM ideas WHERE message_id IN ({marks})", chunk) as cursor:
-            for row in await cursor.fetchall():
-                idea = idea_from_row(row)
-                if idea.message_id is not None:
-                    found[idea.message_id] = idea
+        for row in conn.execute(f"SELECT {IDEA_COLUMNS} FROM ideas WHERE message_id IN ({marks})", chunk):
+            idea = idea_from_row(row)
+            if idea.message_id is not None:
+                found[idea.message_id] = idea
     return found
 
 
-async def votes_of(conn: aiosqlite.Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
+def votes_of(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
     """(idea id, voter id) -> value, for the pairs that have a vote."""
     found: dict[tuple[int, int], int] = {}
     pairs = list(dict.fromkeys(keys))
@@ -119,13 +122,13 @@ async def votes_of(conn: aiosqlite.Connection, keys: Iterable[tuple[int, int]]) 
         values = ",".join("(?, ?)" for _ in chunk)
         params = [n for pair in chunk for n in pair]
         # A join on the VALUES list: one primary-key lookup per pair.
-        async with conn.execute(
+        rows = conn.execute(
             f"SELECT v.idea_id, v.voter_id, v.value FROM (VALUES {values}) AS k"
             " JOIN votes AS v ON v.idea_id = k.column1 AND v.voter_id = k.column2",
             params,
-        ) as cursor:
-            for row in await cursor.fetchall():
-                found[(row[0], row[1])] = int(row[2])
+        )
+        for row in rows:
+            found[(row[0], row[1])] = int(row[2])
     return found
 
 
@@ -144,7 +147,7 @@ class VoteWrite:
     recreated: bool = False
 
 
-async def write_votes(conn: aiosqlite.Connection, writes: list[VoteWrite], now: datetime) -> None:
+def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime) -> None:
     """Apply a batch's net vote changes and move each idea's tallies once.
 
     Every touched pair gets updated_at = now, even when it ends where it started (the recount
@@ -157,9 +160,9 @@ async def write_votes(conn: aiosqlite.Connection, writes: list[VoteWrite], now: 
         (w.idea_id, w.voter_id, w.after, maybe_ts(w.voter_joined_at), ts, ts) for w in writes if w.after is not None
     ]
     if deletes:
-        await conn.executemany("DELETE FROM votes WHERE idea_id = ? AND voter_id = ?", deletes)
+        conn.executemany("DELETE FROM votes WHERE idea_id = ? AND voter_id = ?", deletes)
     if upserts:
-        await conn.executemany(
+        conn.executemany(
             "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
             " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
@@ -172,10 +175,28 @@ async def write_votes(conn: aiosqlite.Connection, writes: list[VoteWrite], now: 
         tally = tallies.setdefault(w.idea_id, [0, 0])
         tally[0] += ups
         tally[1] += downs
-    await conn.executemany(
+    conn.executemany(
         "UPDATE ideas SET upvotes = upvotes + ?, downvotes = downvotes + ?, last_activity_at = ? WHERE id = ?",
         [(ups, downs, ts, idea_id) for idea_id, (ups, downs) in tallies.items()],
     )
+
+
+BatchDecision = Callable[
+    [dict[int, Idea], Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]]],
+    tuple[list[VoteWrite], R],
+]
+
+
+def apply_reaction_batch(
+    conn: sqlite3.Connection, message_ids: Iterable[int], decide: BatchDecision[R], now: datetime
+) -> R:
+    """One batch of reaction events, inside the caller's transaction (see
+    Database.transaction_in_thread): load the cards' ideas, let `decide` read the stored votes
+    it needs and return the writes, write them. Returns what `decide` returned beside them."""
+    ideas = ideas_by_message(conn, message_ids)
+    writes, result = decide(ideas, lambda keys: votes_of(conn, keys))
+    write_votes(conn, writes, now)
+    return result
 
 
 async def unbacked_voters(conn: aiosqlite.Connection, idea_id: int) -> set[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -137,20 +138,24 @@ class VoteService:
 
     async def _write_batch(self, batch: list[ReactionEvent]) -> list[VoteChanged]:
         now = self.clock()
-        changes: list[VoteChanged] = []
-        async with self.db.transaction() as conn:
-            ideas = await vote_queries.ideas_by_message(conn, (event.message_id for event in batch))
+        bot_id = self.bot_user_id
+
+        def decide(
+            ideas: dict[int, Idea], stored_votes: Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]]
+        ) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
+            # Runs on the database thread inside the transaction: pure, touches only its inputs.
             counted: list[tuple[Idea, ReactionEvent]] = []
             for event in batch:
                 idea = ideas.get(event.message_id)
                 if idea is None or idea.voting_closed:
                     continue
-                if not vote_counts(event.user_id, author_id=idea.author_id, bot_id=self.bot_user_id):
+                if not vote_counts(event.user_id, author_id=idea.author_id, bot_id=bot_id):
                     continue
                 counted.append((idea, event))
-            stored = await vote_queries.votes_of(conn, ((idea.id, event.user_id) for idea, event in counted))
+            stored = stored_votes((idea.id, event.user_id) for idea, event in counted)
             # Replay the events in order over the stored votes; write only each pair's net effect.
             writes: dict[tuple[int, int], vote_queries.VoteWrite] = {}
+            changes: list[VoteChanged] = []
             for idea, event in counted:
                 key = (idea.id, event.user_id)
                 write = writes.get(key)
@@ -172,8 +177,12 @@ class VoteService:
                         idea.guild_id, idea.id, idea.author_id, event.user_id, old, new, event.member_joined_at, now
                     )
                 )
-            await vote_queries.write_votes(conn, list(writes.values()), now)
-        return changes
+            return list(writes.values()), changes
+
+        message_ids = [event.message_id for event in batch]
+        return await self.db.transaction_in_thread(
+            lambda conn: vote_queries.apply_reaction_batch(conn, message_ids, decide, now)
+        )
 
     async def _publish_batches(self) -> None:
         """Runs the VoteChanged handlers (reputation, stage thresholds) after the commit, in
