@@ -67,8 +67,3 @@ async def save_submission_limits(
         " daily_submission_quota = excluded.daily_submission_quota, updated_at = excluded.updated_at",
         (guild_id, cooldown_seconds, daily_quota, to_ts(now)),
     )
-
-
-async def configured_guild_ids(conn: aiosqlite.Connection) -> list[int]:
-    async with conn.execute("SELECT guild_id FROM guild_settings WHERE ideas_channel_id IS NOT NULL") as cursor:
-        return [row[0] for row in await cursor.fetchall()]

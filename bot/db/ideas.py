@@ -96,11 +96,6 @@ async def get_idea_by_number(conn: aiosqlite.Connection, guild_id: int, number: 
     return found[0] if found else None
 
 
-async def get_idea_by_message(conn: aiosqlite.Connection, message_id: int) -> Idea | None:
-    found = await _select(conn, "message_id = ?", (message_id,))
-    return found[0] if found else None
-
-
 async def list_posted_ideas(
     conn: aiosqlite.Connection,
     guild_id: int,

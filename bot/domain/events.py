@@ -68,6 +68,3 @@ class IdeasMerged:
     moved_votes: tuple[MovedVote, ...]
     moderator_id: int
     at: datetime
-
-
-DomainEvent = IdeaSubmitted | VoteChanged | IdeaStatusChanged | IdeaWithdrawn | IdeasMerged

@@ -39,8 +39,6 @@ STATUS_LABELS = {
 }
 MODERATOR_STATUSES = tuple(s for s in Status if s is not Status.WITHDRAWN)
 CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.DECLINED, Status.DUPLICATE, Status.WITHDRAWN})
-# Statuses that still count as "waiting for the firm's answer".
-AWAITING_ANSWER = frozenset({Status.OPEN, Status.UNDER_REVIEW})
 
 TITLE_MIN, TITLE_MAX = 4, 100
 DETAILS_MIN, DETAILS_MAX = 10, 2000

@@ -225,9 +225,7 @@ class DigestService:
 
     # --- posting -------------------------------------------------------------------------------------
 
-    async def post(
-        self, guild_id: int, week: IsoWeek | None = None, *, trigger: str = "manual", force: bool = False
-    ) -> PostResult:
+    async def post(self, guild_id: int, week: IsoWeek | None = None, *, trigger: str = "manual") -> PostResult:
         """Post the digest of `week` to the guild's digest channel, at most once per (guild, week)."""
         if self.publisher is None:
             raise RuntimeError("no publisher: the digest cog is not loaded")

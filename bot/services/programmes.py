@@ -59,10 +59,6 @@ class ProgrammeSettings:
     terms_text: str | None = None
     terms_version: str | None = None
 
-    @property
-    def has_terms(self) -> bool:
-        return self.terms_text is not None and self.terms_version is not None
-
 
 @dataclass(frozen=True, slots=True)
 class Terms:
@@ -241,10 +237,6 @@ class ProgrammeService:
         if terms is None or await queries.has_consented(self.db.conn, guild_id, user_id, terms.version):
             return None
         return terms
-
-    async def accept_terms(self, guild_id: int, user_id: int, version: str) -> None:
-        async with self.db.transaction() as conn:
-            await queries.record_consent(conn, guild_id, user_id, version, self.clock())
 
     async def hold_draft(
         self, guild_id: int, user_id: int, version: str, title: str, details: str, options: dict[str, Any]
