@@ -47,7 +47,14 @@ def test_token_never_in_errors(monkeypatch: pytest.MonkeyPatch) -> None:
         load_settings()
     assert "super-secret-token" not in str(info.value)
     assert "IDEABOT_DISCORD_API_URL" in str(info.value)
-    assert "super-secret-token" not in repr(load_settings.__defaults__)
+
+
+def test_token_is_masked_in_the_settings_themselves(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDEABOT_TOKEN", "super-secret-token")
+    settings = load_settings()
+    assert settings.token is not None and settings.token.get_secret_value() == "super-secret-token"
+    assert "super-secret-token" not in repr(settings)
+    assert "super-secret-token" not in str(settings.model_dump())
 
 
 def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
