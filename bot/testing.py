@@ -146,8 +146,7 @@ class Community:
 
     async def create_role(self, name: str, permissions: int = 0) -> StoryRole:
         """A role created while the bot runs; Discord tells the bot with GUILD_ROLE_CREATE."""
-        role = self.guild.create_role(name, permissions=permissions)
-        await self.emu.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.guild.id), "role": role.target.to_payload()})
+        role = await self.guild.create_role_live(name, permissions=permissions)
         await events_delivered(self.bot, self.emu)
         return role
 

@@ -322,6 +322,12 @@ class StoryGuild:
         roles[role.id] = role
         return StoryRole(self, role)
 
+    async def create_role_live(self, name: str, **kwargs: Any) -> StoryRole:
+        """A role created while the bot is connected: dispatches GUILD_ROLE_CREATE, as Discord does."""
+        role = self.create_role(name, **kwargs)
+        await self.emu.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.id), "role": role.target.to_payload()})
+        return role
+
     def role(self, ref: StoryRole | Role | str | int) -> StoryRole:
         if isinstance(ref, StoryRole):
             return ref
