@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from bot.render import NO_MENTIONS
 from bot.services.errors import UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ideas import IdeaService
-from bot.services.votes import ReactionEvent, VoteService
+from bot.services.votes import VoteService
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,8 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.digest",
     "cogs.programmes",
 )
+
+_REACTION_EVENTS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
 
 
 class NotModerator(app_commands.CheckFailure):
@@ -124,6 +126,8 @@ class IdeaBot(commands.Bot):
         self.reaction_reader = DiscordReactionReader(self)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
         self.recounts = 0
+        # Where raw reaction events go (set by the voting cog): (payload, added) -> None.
+        self.reaction_sink: Callable[[discord.RawReactionActionEvent, bool], None] | None = None
         # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
         # feature cogs add theirs in their setup(). See cogs/ideas.py: SubmissionGate.
         self.submission_gates: list[Any] = []
@@ -165,11 +169,16 @@ class IdeaBot(commands.Bot):
             return
         await super().before_identify_hook(shard_id, initial=initial)
 
-    def accept_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
-        if payload.guild_id is None:
-            return
-        joined_at = payload.member.joined_at if payload.member is not None else None
-        self.votes.accept(ReactionEvent(payload.message_id, payload.user_id, str(payload.emoji), added, joined_at))
+    def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
+        # Reactions are the hot path (hundreds a second in a burst on a popular idea): the
+        # reaction sink takes them here, synchronously, instead of through a listener task per
+        # event. Listeners for the same events still run as usual.
+        if self.reaction_sink is not None and event_name in _REACTION_EVENTS:
+            try:
+                self.reaction_sink(args[0], event_name == "raw_reaction_add")
+            except Exception:  # never into discord.py's gateway reader; a recount repairs it
+                log.exception("a reaction event could not be queued")
+        super().dispatch(event_name, *args, **kwargs)
 
     async def close(self) -> None:
         await self.votes.stop()

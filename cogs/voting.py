@@ -6,19 +6,30 @@ import discord
 from discord.ext import commands
 
 from bot.client import IdeaBot
+from bot.services.votes import ReactionEvent
 
 
 class Voting(commands.Cog):
+    """Turns raw reaction events into vote events for the writer. Registered as the bot's
+    reaction sink rather than as listeners: it runs inside the gateway dispatch, with no task
+    per reaction (see IdeaBot.dispatch)."""
+
     def __init__(self, bot: IdeaBot) -> None:
         self.bot = bot
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        self.bot.accept_reaction(payload, added=True)
+    async def cog_load(self) -> None:
+        self.bot.reaction_sink = self.take_reaction
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
-        self.bot.accept_reaction(payload, added=False)
+    async def cog_unload(self) -> None:
+        if self.bot.reaction_sink == self.take_reaction:
+            self.bot.reaction_sink = None
+
+    def take_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
+        if payload.guild_id is None:
+            return
+        member = payload.member
+        joined_at = member.joined_at if member is not None else None
+        self.bot.votes.accept(ReactionEvent(payload.message_id, payload.user_id, str(payload.emoji), added, joined_at))
 
 
 async def setup(bot: IdeaBot) -> None:

@@ -21,6 +21,21 @@ T = TypeVar("T")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
+# UPDATE ... FROM (3.33) and the JSON functions: the vote writer moves a batch's rows as JSON.
+OLDEST_SQLITE = (3, 33, 0)
+
+
+def check_sqlite(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse to start on an SQLite that cannot run our statements, with a clear reason."""
+    if version < OLDEST_SQLITE:
+        needed = ".".join(map(str, OLDEST_SQLITE))
+        found = ".".join(map(str, version))
+        raise RuntimeError(f"SQLite {found} is too old: ideabot needs {needed} or newer (Python's sqlite3 module)")
+    try:
+        sqlite3.connect(":memory:").execute("SELECT json_array(1)").close()
+    except sqlite3.OperationalError:
+        raise RuntimeError("this SQLite was built without its JSON functions, which ideabot needs") from None
+
 
 def migration_scripts() -> list[tuple[int, str, str]]:
     """(version, file name, SQL) of every bundled migration, in order."""
@@ -47,6 +62,7 @@ class Database:
 
     @classmethod
     async def open(cls, path: str) -> Database:
+        check_sqlite()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         conn = await aiosqlite.connect(path, isolation_level=None)

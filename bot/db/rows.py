@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiosqlite
 
 from bot.domain.ideas import Idea, Status
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
 
 def to_ts(moment: datetime) -> float:
     return moment.timestamp()
+
+
+def to_us(moment: datetime) -> int:
+    """Whole microseconds since the epoch (an aware datetime): to_us(m) / 10**6 == to_ts(m)."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 def from_ts(value: float) -> datetime:

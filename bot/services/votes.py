@@ -10,8 +10,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from bot.db import Database
 from bot.db import ideas as idea_queries
@@ -21,21 +21,22 @@ from bot.domain.ideas import Idea
 from bot.domain.votes import (
     DOWNVOTE_EMOJI,
     UPVOTE_EMOJI,
+    VOTE_EMOJI,
     vote_after_reaction,
     vote_counts,
     vote_from_reactions,
-    vote_value,
 )
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ports import IdeaBoard, ReactionReader
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 1000
+MAX_BATCH = 5000
 
 
-@dataclass(frozen=True, slots=True)
-class ReactionEvent:
+class ReactionEvent(NamedTuple):
+    """One raw reaction event (a NamedTuple: built for every reaction, so it should be cheap)."""
+
     message_id: int
     user_id: int
     emoji: str
@@ -58,7 +59,14 @@ class VoteService:
         self.clock = clock
         self.batch_seconds = batch_seconds
         self.bot_user_id = 0
-        self._queue: asyncio.Queue[ReactionEvent] = asyncio.Queue()
+        # Accepted events wait in a plain list (appending is the only work per event on the
+        # gateway's path); the writer takes them in batches. Counters tell waiters when the
+        # events accepted so far are durable.
+        self._inbox: list[ReactionEvent] = []
+        self._inbox_filled = asyncio.Event()
+        self._accepted = 0
+        self._written = 0
+        self._durable_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
         self._announce: asyncio.Queue[list[VoteChanged]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
@@ -83,41 +91,69 @@ class VoteService:
                     await task
         self._writer = self._publisher = None
 
+    def is_vote(self, event: ReactionEvent) -> bool:
+        """Voting emoji from anyone but the bot (the author's own vote is dropped later, with
+        the idea at hand)."""
+        return event.emoji in VOTE_EMOJI and event.user_id != self.bot_user_id
+
     def accept(self, event: ReactionEvent) -> bool:
-        """Queue a reaction event; other emoji and the bot's own reactions are dropped here."""
-        if vote_value(event.emoji) is None or event.user_id == self.bot_user_id:
+        """Queue a reaction event for the writer; other emoji and the bot's own are dropped."""
+        if not self.is_vote(event):
             return False
-        self._queue.put_nowait(event)
+        self._inbox.append(event)
+        self._accepted += 1
+        self._inbox_filled.set()
         return True
 
     async def flush(self) -> None:
         """Wait until every accepted event is durable and its VoteChanged handlers have run."""
-        await self._queue.join()
+        await self.wait_durable()
         await self._announce.join()
 
     async def wait_durable(self) -> None:
-        """Wait until every accepted event is durable (its effects may still be running)."""
-        await self._queue.join()
+        """Wait until every event accepted so far is durable (its effects may still be running)."""
+        target = self._accepted
+        if self._written >= target:
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._durable_waiters.append((target, waiter))
+        await waiter
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Accepted events not yet durable."""
+        return self._accepted - self._written
 
     async def _write_batches(self) -> None:
+        backlog = False
         while True:
-            batch = [await self._queue.get()]
-            if self.batch_seconds and self._queue.qsize() < MAX_BATCH:
-                # Gather a burst into one transaction; a backlog is written at once.
+            await self._inbox_filled.wait()
+            if self.batch_seconds and not backlog:
+                # The first event after a quiet spell: gather the burst it starts into one
+                # transaction. Events that arrived while a batch was being written have waited
+                # long enough: they go at once (group commit).
                 await asyncio.sleep(self.batch_seconds)
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
+            if not self._inbox:
+                self._inbox_filled.clear()
             try:
                 await self.apply_batch(batch)
             except Exception:
                 log.exception("writing a batch of %d reaction events failed; the next recount repairs it", len(batch))
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                self._written += len(batch)
+                self._release_durable_waiters()
+            backlog = bool(self._inbox)
+
+    def _release_durable_waiters(self) -> None:
+        still_waiting = []
+        for target, waiter in self._durable_waiters:
+            if self._written >= target:
+                if not waiter.done():
+                    waiter.set_result(None)
+            else:
+                still_waiting.append((target, waiter))
+        self._durable_waiters = still_waiting
 
     async def apply_batch(self, batch: list[ReactionEvent]) -> list[VoteChanged]:
         """Write a batch in one transaction with a handful of statements, then mark the cards
@@ -141,30 +177,31 @@ class VoteService:
         bot_id = self.bot_user_id
 
         def decide(
-            ideas: dict[int, Idea], stored_votes: Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]]
+            cards: dict[int, vote_queries.VotingCard],
+            stored_votes: Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]],
         ) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
             # Runs on the database thread inside the transaction: pure, touches only its inputs.
-            counted: list[tuple[Idea, ReactionEvent]] = []
+            counted: list[tuple[vote_queries.VotingCard, ReactionEvent]] = []
             for event in batch:
-                idea = ideas.get(event.message_id)
-                if idea is None or idea.voting_closed:
+                card = cards.get(event.message_id)
+                if card is None or card.voting_closed:
                     continue
-                if not vote_counts(event.user_id, author_id=idea.author_id, bot_id=bot_id):
+                if not vote_counts(event.user_id, author_id=card.author_id, bot_id=bot_id):
                     continue
-                counted.append((idea, event))
-            stored = stored_votes((idea.id, event.user_id) for idea, event in counted)
+                counted.append((card, event))
+            stored = stored_votes((card.idea_id, event.user_id) for card, event in counted)
             # Replay the events in order over the stored votes; write only each pair's net effect.
             writes: dict[tuple[int, int], vote_queries.VoteWrite] = {}
             changes: list[VoteChanged] = []
-            for idea, event in counted:
-                key = (idea.id, event.user_id)
+            for card, event in counted:
+                key = (card.idea_id, event.user_id)
                 write = writes.get(key)
                 old = write.after if write is not None else stored.get(key)
                 new = vote_after_reaction(old, event.emoji, event.added)
                 if new == old:
                     continue
                 if write is None:
-                    write = writes[key] = vote_queries.VoteWrite(idea.id, event.user_id, old, new, None)
+                    write = writes[key] = vote_queries.VoteWrite(card.idea_id, event.user_id, old, new, None)
                 write.after = new
                 if new is None:
                     write.voter_joined_at = None
@@ -174,7 +211,14 @@ class VoteService:
                     write.voter_joined_at = event.member_joined_at or write.voter_joined_at
                 changes.append(
                     VoteChanged(
-                        idea.guild_id, idea.id, idea.author_id, event.user_id, old, new, event.member_joined_at, now
+                        card.guild_id,
+                        card.idea_id,
+                        card.author_id,
+                        event.user_id,
+                        old,
+                        new,
+                        event.member_joined_at,
+                        now,
                     )
                 )
             return list(writes.values()), changes

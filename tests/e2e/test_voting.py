@@ -129,3 +129,26 @@ async def test_a_resumed_session_replays_missed_votes(community: Community) -> N
     idea = await c.bot.ideas.get(c.guild.id, 1)
     assert (idea.upvotes, idea.downvotes) == (1, 1)
     assert c.bot.recounts == 1  # a RESUME needs no recount
+
+
+async def test_a_reaction_that_cannot_be_queued_does_not_stop_the_gateway(community: Community) -> None:
+    # Reactions are taken inside discord.py's dispatch (no task per event): a failure there
+    # must stay there, and the next recount repairs the vote it lost.
+    c = community
+    card = await c.submit(c.alice, title="Sturdy intake", details="One bad event must not stop the rest")
+    take_reaction = c.bot.reaction_sink
+
+    def broken(payload: object, added: bool) -> None:
+        raise RuntimeError("cannot queue")
+
+    c.bot.reaction_sink = broken
+    await c.bob.react(card, "👍")
+    await c.settle()
+    c.bot.reaction_sink = take_reaction
+    await c.carol.react(card, "👍")
+    await c.settle()
+    assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 1  # carol's; bob's was lost
+    await c.bot.votes.recount_recent(c.bot.reaction_reader, since=c.clock() - timedelta(days=1))
+    await c.settle()
+    assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 2
+    assert tally_field(c, 1) == "👍 2   👎 0"

@@ -1,9 +1,16 @@
+import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.db import Database, migration_scripts
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.db import Database, check_sqlite, migration_scripts
 from bot.db import ideas as idea_queries
 from bot.db import votes as vote_queries
+from bot.db.rows import to_ts, to_us
 from bot.domain.ideas import IdeaDraft
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
@@ -63,3 +70,42 @@ async def test_search_treats_like_wildcards_literally() -> None:
     assert await idea_queries.search_ideas(db.conn, 1, "_") == []  # a literal underscore, not "any character"
     assert await idea_queries.search_ideas(db.conn, 1, "'; DROP TABLE ideas; --") == []
     await db.close()
+
+
+def test_an_sqlite_too_old_for_the_vote_writer_is_refused_with_the_reason() -> None:
+    check_sqlite((3, 45, 1))  # fine
+    with pytest.raises(RuntimeError, match=r"SQLite 3\.31\.1 is too old: ideabot needs 3\.33\.0 or newer"):
+        check_sqlite((3, 31, 1))
+
+
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+def test_microseconds_divided_in_sqlite_give_exactly_the_stored_timestamp(moment: datetime) -> None:
+    # The vote writer sends voter_joined_at as whole microseconds in JSON and divides in SQL;
+    # the result must be the very float every other path stores (datetime.timestamp()).
+    conn = sqlite3.connect(":memory:")
+    (value,) = conn.execute("SELECT json_extract(?, '$[0]') / 1000000.0", (json.dumps([to_us(moment)]),)).fetchone()
+    conn.close()
+    assert value == to_ts(moment)
+
+
+async def test_a_batch_keeps_the_voters_join_time_exactly(tmp_path: Path) -> None:
+    db = await Database.open(str(tmp_path / "db.sqlite3"))
+    try:
+        await _write_a_batch_and_read_it_back(db)
+    finally:
+        await db.close()
+
+
+async def _write_a_batch_and_read_it_back(db: Database) -> None:
+    joined = datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC)
+    async with db.transaction() as conn:
+        idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
+        await idea_queries.attach_card(conn, idea.id, channel_id=5, message_id=500, thread_id=None)
+    writes = [vote_queries.VoteWrite(idea.id, 20, None, 1, joined), vote_queries.VoteWrite(idea.id, 21, None, -1, None)]
+    await db.transaction_in_thread(lambda conn: vote_queries.write_votes(conn, writes, NOW))
+    async with db.conn.execute("SELECT voter_id, value, voter_joined_at FROM votes ORDER BY voter_id") as cursor:
+        assert [tuple(row) for row in await cursor.fetchall()] == [(20, 1, joined.timestamp()), (21, -1, None)]
+    cards = await db.transaction_in_thread(lambda conn: vote_queries.voting_cards(conn, [500, 501]))
+    assert cards == {500: vote_queries.VotingCard(idea.id, 1, 10, False)}
+    idea_after = await idea_queries.get_idea(db.conn, idea.id)
+    assert idea_after is not None and (idea_after.upvotes, idea_after.downvotes) == (1, 1)
