@@ -31,6 +31,7 @@ from bench.common import (
     median,
     reaction_plan,
     running_bare_client,
+    settled_heap,
     wait_until,
     write_result,
 )
@@ -60,44 +61,45 @@ async def bot_round(
             vote_batch_seconds=0.05,
             extensions=EXTENSIONS if all_cogs else CORE_EXTENSIONS,
         ) as (c, posted, voters):
-            profiler = None
-            if profile:
-                from pyinstrument import Profiler
+            with settled_heap():  # the same starting heap as the bare client's round
+                profiler = None
+                if profile:
+                    from pyinstrument import Profiler
 
-                profiler = Profiler(async_mode="disabled")
-                profiler.start()
-            started, cpu_started = time.perf_counter(), time.process_time()
-            # Durable = every delivered event's batch committed (the writer marks an event done
-            # only after its transaction commits); checked without querying the bot's database,
-            # so the measurement adds no work the bare client does not have.
-            for card_index, member_index, emoji in plan:
-                await voters[member_index].react(posted[card_index], emoji)
-            dispatched = time.perf_counter()
-            await events_delivered(c.bot, c.emu, timeout=300)
-            delivered = time.perf_counter()
-            await asyncio.wait_for(c.bot.votes.wait_durable(), 300)
-            durable_at = [time.perf_counter()]
-            durable_cpu = [time.process_time()]
-            assert await count_votes(c) == len(plan)
-            if profiler is not None:  # the profile covers the stream until every vote is durable
-                profiler.stop()
-                (RESULTS / "vote_ingest_profile.txt").write_text(
-                    profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8"
-                )
-            await asyncio.wait_for(c.bot.votes.flush(), 600)
-            settled = time.perf_counter()
-            sums = "SELECT COALESCE(SUM(upvotes), 0), COALESCE(SUM(downvotes), 0) FROM ideas"
-            async with c.db.conn.execute(sums) as cur:
-                ups, downs = await cur.fetchone()
-            want_ups = sum(1 for _, _, e in plan if e == "👍")
-            assert (ups, downs) == (want_ups, len(plan) - want_ups), (ups, downs)
-            return {
-                "dispatch_s": dispatched - started,
-                "delivered_s": delivered - started,
-                "durable_s": durable_at[0] - started,
-                "durable_cpu_s": durable_cpu[0] - cpu_started,
-                "settled_s": settled - started,
-            }
+                    profiler = Profiler(async_mode="disabled")
+                    profiler.start()
+                started, cpu_started = time.perf_counter(), time.process_time()
+                # Durable = every delivered event's batch committed (the writer marks an event done
+                # only after its transaction commits); checked without querying the bot's database,
+                # so the measurement adds no work the bare client does not have.
+                for card_index, member_index, emoji in plan:
+                    await voters[member_index].react(posted[card_index], emoji)
+                dispatched = time.perf_counter()
+                await events_delivered(c.bot, c.emu, timeout=300)
+                delivered = time.perf_counter()
+                await asyncio.wait_for(c.bot.votes.wait_durable(), 300)
+                durable_at = [time.perf_counter()]
+                durable_cpu = [time.process_time()]
+                assert await count_votes(c) == len(plan)
+                if profiler is not None:  # the profile covers the stream until every vote is durable
+                    profiler.stop()
+                    (RESULTS / "vote_ingest_profile.txt").write_text(
+                        profiler.output_text(unicode=True, color=False, show_all=False), encoding="utf-8"
+                    )
+                await asyncio.wait_for(c.bot.votes.flush(), 600)
+                settled = time.perf_counter()
+                sums = "SELECT COALESCE(SUM(upvotes), 0), COALESCE(SUM(downvotes), 0) FROM ideas"
+                async with c.db.conn.execute(sums) as cur:
+                    ups, downs = await cur.fetchone()
+                want_ups = sum(1 for _, _, e in plan if e == "👍")
+                assert (ups, downs) == (want_ups, len(plan) - want_ups), (ups, downs)
+                return {
+                    "dispatch_s": dispatched - started,
+                    "delivered_s": delivered - started,
+                    "durable_s": durable_at[0] - started,
+                    "durable_cpu_s": durable_cpu[0] - cpu_started,
+                    "settled_s": settled - started,
+                }
 
 
 async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int) -> dict[str, float]:
@@ -109,17 +111,18 @@ async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int)
         voters = [guild.add_member(f"voter{i}", account_age=timedelta(days=300)) for i in range(members)]
         messages: list[Message] = [await voters[0].say(f"card {i}", channel=channel) for i in range(cards)]
         async with running_bare_client(emu) as client:
-            started, cpu_started = time.perf_counter(), time.process_time()
-            for card_index, member_index, emoji in plan:
-                await voters[member_index].react(messages[card_index], emoji)
-            dispatched = time.perf_counter()
-            await wait_until(lambda: client.count >= len(plan), 300)
-            received = time.perf_counter()
-            return {
-                "dispatch_s": dispatched - started,
-                "received_s": received - started,
-                "received_cpu_s": time.process_time() - cpu_started,
-            }
+            with settled_heap():
+                started, cpu_started = time.perf_counter(), time.process_time()
+                for card_index, member_index, emoji in plan:
+                    await voters[member_index].react(messages[card_index], emoji)
+                dispatched = time.perf_counter()
+                await wait_until(lambda: client.count >= len(plan), 300)
+                received = time.perf_counter()
+                return {
+                    "dispatch_s": dispatched - started,
+                    "received_s": received - started,
+                    "received_cpu_s": time.process_time() - cpu_started,
+                }
     finally:
         await emu.stop()
 

@@ -40,4 +40,5 @@ class EventBus:
 
     async def publish_all(self, events: list[object]) -> None:
         for event in events:
-            await self.publish(event)
+            if self._handlers.get(type(event)):  # most vote changes have no subscriber but the card
+                await self.publish(event)
