@@ -9,6 +9,7 @@ import aiosqlite
 from bot.domain.ideas import Idea, Status
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 def to_ts(moment: datetime) -> float:
@@ -17,7 +18,7 @@ def to_ts(moment: datetime) -> float:
 
 def to_us(moment: datetime) -> int:
     """Whole microseconds since the epoch (an aware datetime): to_us(m) / 10**6 == to_ts(m)."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
+    return (moment - EPOCH) // ONE_MICROSECOND
 
 
 def from_ts(value: float) -> datetime:

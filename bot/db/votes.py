@@ -128,12 +128,12 @@ def voting_cards(conn: sqlite3.Connection, message_ids: Iterable[int]) -> dict[i
 
 
 def votes_of(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """(idea id, voter id) -> value, for the pairs that have a vote."""
+    """(idea id, voter id) -> value, for the (distinct) pairs that have a vote."""
     (found,) = conn.execute(
         "SELECT json_group_array(json_array(v.idea_id, v.voter_id, v.value))"
         " FROM json_each(?) AS k JOIN votes AS v"
         " ON v.idea_id = json_extract(k.value, '$[0]') AND v.voter_id = json_extract(k.value, '$[1]')",
-        (json.dumps(list(set(keys))),),
+        (json.dumps(list(keys)),),
     ).fetchone()
     return {(idea_id, voter_id): value for idea_id, voter_id, value in json.loads(found)}
 
@@ -200,10 +200,8 @@ def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime
     )
 
 
-BatchDecision = Callable[
-    [dict[int, VotingCard], Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]]],
-    tuple[list[VoteWrite], R],
-]
+StoredVotes = Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]]
+BatchDecision = Callable[[dict[int, VotingCard], StoredVotes], tuple[list[VoteWrite], R]]
 
 
 def apply_reaction_batch(

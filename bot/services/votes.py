@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -177,51 +176,9 @@ class VoteService:
         bot_id = self.bot_user_id
 
         def decide(
-            cards: dict[int, vote_queries.VotingCard],
-            stored_votes: Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]],
+            cards: dict[int, vote_queries.VotingCard], stored_votes: vote_queries.StoredVotes
         ) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
-            # Runs on the database thread inside the transaction: pure, touches only its inputs.
-            counted: list[tuple[vote_queries.VotingCard, ReactionEvent]] = []
-            for event in batch:
-                card = cards.get(event.message_id)
-                if card is None or card.voting_closed:
-                    continue
-                if not vote_counts(event.user_id, author_id=card.author_id, bot_id=bot_id):
-                    continue
-                counted.append((card, event))
-            stored = stored_votes((card.idea_id, event.user_id) for card, event in counted)
-            # Replay the events in order over the stored votes; write only each pair's net effect.
-            writes: dict[tuple[int, int], vote_queries.VoteWrite] = {}
-            changes: list[VoteChanged] = []
-            for card, event in counted:
-                key = (card.idea_id, event.user_id)
-                write = writes.get(key)
-                old = write.after if write is not None else stored.get(key)
-                new = vote_after_reaction(old, event.emoji, event.added)
-                if new == old:
-                    continue
-                if write is None:
-                    write = writes[key] = vote_queries.VoteWrite(card.idea_id, event.user_id, old, new, None)
-                write.after = new
-                if new is None:
-                    write.voter_joined_at = None
-                else:
-                    if old is None and write.before is not None:
-                        write.recreated = True
-                    write.voter_joined_at = event.member_joined_at or write.voter_joined_at
-                changes.append(
-                    VoteChanged(
-                        card.guild_id,
-                        card.idea_id,
-                        card.author_id,
-                        event.user_id,
-                        old,
-                        new,
-                        event.member_joined_at,
-                        now,
-                    )
-                )
-            return list(writes.values()), changes
+            return replay_reactions(batch, cards, stored_votes, bot_id, now)
 
         message_ids = [event.message_id for event in batch]
         return await self.db.transaction_in_thread(
@@ -290,3 +247,46 @@ class VoteService:
     async def recount_recent(self, reader: ReactionReader, since: datetime) -> int:
         ideas = await idea_queries.recently_active_cards(self.db.conn, since)
         return await self.recount(ideas, reader)
+
+
+def replay_reactions(
+    batch: list[ReactionEvent],
+    cards: dict[int, vote_queries.VotingCard],
+    stored_votes: vote_queries.StoredVotes,
+    bot_id: int,
+    now: datetime,
+) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
+    """Replay a batch of reaction events in order over the stored votes: the net write per
+    (idea, voter) and one VoteChanged per event that changed a vote. Pure; runs on the database
+    thread inside the batch's transaction, once per event in a burst, hence the plain loops."""
+    counted: list[tuple[tuple[int, int], vote_queries.VotingCard, ReactionEvent]] = []
+    for event in batch:
+        card = cards.get(event.message_id)
+        if card is None or card.voting_closed:
+            continue
+        if vote_counts(event.user_id, author_id=card.author_id, bot_id=bot_id):
+            counted.append(((card.idea_id, event.user_id), card, event))
+    stored = stored_votes({key for key, _, _ in counted})
+    writes: dict[tuple[int, int], vote_queries.VoteWrite] = {}
+    changes: list[VoteChanged] = []
+    for key, card, event in counted:
+        write = writes.get(key)
+        old = write.after if write is not None else stored.get(key)
+        new = vote_after_reaction(old, event.emoji, event.added)
+        if new == old:
+            continue
+        joined_at = event.member_joined_at
+        if write is None:
+            kept_joined_at = None if new is None else joined_at
+            writes[key] = vote_queries.VoteWrite(card.idea_id, event.user_id, old, new, kept_joined_at)
+        else:
+            write.after = new
+            if new is None:
+                write.voter_joined_at = None
+            else:
+                if old is None and write.before is not None:
+                    write.recreated = True  # withdrawn and cast again within the batch: a new row
+                write.voter_joined_at = joined_at or write.voter_joined_at
+        voter = event.user_id
+        changes.append(VoteChanged(card.guild_id, card.idea_id, card.author_id, voter, old, new, joined_at, now))
+    return list(writes.values()), changes
