@@ -5,12 +5,15 @@
 
 Each round streams the same plan of reaction events (distinct member x card pairs, 75 % 👍),
 dispatched by the local emulator as fast as it can, to
-  - the bot (real IdeaBot, all cogs, on a fresh SQLite file): timed until every vote is in the
-    votes table (durable), and until every effect (VoteChanged handlers: reputation, stage
-    thresholds) has run;
+  - the bot (real IdeaBot with the vote pipeline's cogs, or every cog with --all-cogs, on a
+    fresh SQLite file): timed until every vote is in the votes table (durable), and until
+    every effect (VoteChanged handlers: reputation, stage thresholds) has run;
   - a bare discord.py Client with the same intents and an on_raw_reaction_add that only counts:
     the ceiling (gateway parsing + discord.py dispatch + the emulator's own cost).
 The emulator's cost of creating and sending each event is the same in both, so the ratio is fair.
+Both sides start each round from a collected, frozen heap (bench.common.settled_heap), and the
+side that goes first alternates between rounds. CPU is reported for the process and for the
+event loop's thread (the rest is the bot's database thread).
 Writes bench/results/vote_ingest.json (and vote_ingest_profile.txt with --profile).
 """
 
@@ -68,7 +71,7 @@ async def bot_round(
 
                     profiler = Profiler(async_mode="disabled")
                     profiler.start()
-                started, cpu_started = time.perf_counter(), time.process_time()
+                started, cpu_started, loop_cpu_started = time.perf_counter(), time.process_time(), time.thread_time()
                 # Durable = every delivered event's batch committed (the writer marks an event done
                 # only after its transaction commits); checked without querying the bot's database,
                 # so the measurement adds no work the bare client does not have.
@@ -80,6 +83,7 @@ async def bot_round(
                 await asyncio.wait_for(c.bot.votes.wait_durable(), 300)
                 durable_at = [time.perf_counter()]
                 durable_cpu = [time.process_time()]
+                durable_loop_cpu = [time.thread_time()]
                 assert await count_votes(c) == len(plan)
                 if profiler is not None:  # the profile covers the stream until every vote is durable
                     profiler.stop()
@@ -98,6 +102,7 @@ async def bot_round(
                     "delivered_s": delivered - started,
                     "durable_s": durable_at[0] - started,
                     "durable_cpu_s": durable_cpu[0] - cpu_started,
+                    "durable_loop_thread_cpu_s": durable_loop_cpu[0] - loop_cpu_started,
                     "settled_s": settled - started,
                 }
 
@@ -112,7 +117,7 @@ async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int)
         messages: list[Message] = [await voters[0].say(f"card {i}", channel=channel) for i in range(cards)]
         async with running_bare_client(emu) as client:
             with settled_heap():
-                started, cpu_started = time.perf_counter(), time.process_time()
+                started, cpu_started, loop_cpu_started = time.perf_counter(), time.process_time(), time.thread_time()
                 for card_index, member_index, emoji in plan:
                     await voters[member_index].react(messages[card_index], emoji)
                 dispatched = time.perf_counter()
@@ -122,6 +127,7 @@ async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int)
                     "dispatch_s": dispatched - started,
                     "received_s": received - started,
                     "received_cpu_s": time.process_time() - cpu_started,
+                    "received_loop_thread_cpu_s": time.thread_time() - loop_cpu_started,
                 }
     finally:
         await emu.stop()
@@ -132,9 +138,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     bots: list[dict[str, float]] = []
     bares: list[dict[str, float]] = []
     for i in range(args.rounds):
-        bares.append(await bare_round(plan, args.cards, args.members))
         profile = args.profile and i == 0
-        bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+        # Alternate which side goes first, so neither always runs in a process warmed by the other.
+        if i % 2:
+            bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+            bares.append(await bare_round(plan, args.cards, args.members))
+        else:
+            bares.append(await bare_round(plan, args.cards, args.members))
+            bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
         print(f"round {i + 1}: bare {bares[-1]}  bot {bots[-1]}", flush=True)
     n = len(plan)
     ceiling = [n / b["received_s"] for b in bares]
