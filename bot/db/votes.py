@@ -153,6 +153,14 @@ class VoteWrite:
     recreated: bool = False
 
 
+# A batch's net writes as a table `w`, unpacked from the JSON document :rows.
+_BATCH_WRITES = (
+    "WITH w(idea_id, voter_id, before, after, joined_us, recreated) AS (SELECT json_extract(value, '$[0]'),"
+    " json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'),"
+    " json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(:rows))"
+)
+
+
 def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime) -> None:
     """Apply a batch's net vote changes and move each idea's tallies once.
 
@@ -160,43 +168,43 @@ def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime
     relies on updated_at to leave alone the votes that changed after its snapshot)."""
     if not writes:
         return
-    ts = to_ts(now)
-    deletes = [(w.idea_id, w.voter_id) for w in writes if w.before is not None and (w.after is None or w.recreated)]
+    # One document for the three statements: [idea, voter, before, after, joined_at, recreated].
     # voter_joined_at travels as integer microseconds: divided by 10^6 in SQLite it is the same
     # double as datetime.timestamp() (both one correctly rounded division); a float through JSON
     # text need not be.
-    upserts = [
-        (w.idea_id, w.voter_id, w.after, None if w.voter_joined_at is None else to_us(w.voter_joined_at))
-        for w in writes
-        if w.after is not None
-    ]
-    if deletes:
-        conn.execute(
-            "DELETE FROM votes WHERE (idea_id, voter_id) IN"
-            " (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))",
-            (json.dumps(deletes),),
-        )
-    if upserts:
-        conn.execute(
-            "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
-            " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
-            " json_extract(value, '$[3]') / 1000000.0, :ts, :ts FROM json_each(:rows) WHERE true"
-            " ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
-            " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
-            " updated_at = excluded.updated_at, reaction_backed = 1",
-            {"ts": ts, "rows": json.dumps(upserts)},
-        )
-    tallies: dict[int, list[int]] = {}
-    for w in writes:
-        ups, downs = _tally_delta(w.before, w.after)
-        tally = tallies.setdefault(w.idea_id, [0, 0])
-        tally[0] += ups
-        tally[1] += downs
+    rows = json.dumps(
+        [
+            (
+                w.idea_id,
+                w.voter_id,
+                w.before,
+                w.after,
+                None if w.voter_joined_at is None else to_us(w.voter_joined_at),
+                w.recreated,
+            )
+            for w in writes
+        ]
+    )
+    # Rows that end without a vote, or that were withdrawn and cast again (a new row).
     conn.execute(
-        "UPDATE ideas SET upvotes = upvotes + json_extract(t.value, '$[1]'),"
-        " downvotes = downvotes + json_extract(t.value, '$[2]'), last_activity_at = ?"
-        " FROM json_each(?) AS t WHERE ideas.id = json_extract(t.value, '$[0]')",
-        (ts, json.dumps([(idea_id, ups, downs) for idea_id, (ups, downs) in tallies.items()])),
+        f"{_BATCH_WRITES} DELETE FROM votes WHERE (idea_id, voter_id) IN"
+        " (SELECT idea_id, voter_id FROM w WHERE before IS NOT NULL AND (after IS NULL OR recreated))",
+        {"rows": rows},
+    )
+    conn.execute(
+        f"{_BATCH_WRITES} INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
+        " SELECT idea_id, voter_id, after, joined_us / 1000000.0, :ts, :ts FROM w WHERE after IS NOT NULL"
+        " ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
+        " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
+        " updated_at = excluded.updated_at, reaction_backed = 1",
+        {"rows": rows, "ts": to_ts(now)},
+    )
+    # Each idea's tallies move once, by the sum of its pairs' changes (as _tally_delta).
+    conn.execute(
+        f"{_BATCH_WRITES} UPDATE ideas SET upvotes = upvotes + t.ups, downvotes = downvotes + t.downs,"
+        " last_activity_at = :ts FROM (SELECT idea_id, SUM((after IS 1) - (before IS 1)) AS ups,"
+        " SUM((after IS -1) - (before IS -1)) AS downs FROM w GROUP BY idea_id) AS t WHERE ideas.id = t.idea_id",
+        {"rows": rows, "ts": to_ts(now)},
     )
 
 
