@@ -186,11 +186,12 @@ def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime
         ]
     )
     # Rows that end without a vote, or that were withdrawn and cast again (a new row).
-    conn.execute(
-        f"{_BATCH_WRITES} DELETE FROM votes WHERE (idea_id, voter_id) IN"
-        " (SELECT idea_id, voter_id FROM w WHERE before IS NOT NULL AND (after IS NULL OR recreated))",
-        {"rows": rows},
-    )
+    if any(w.before is not None and (w.after is None or w.recreated) for w in writes):
+        conn.execute(
+            f"{_BATCH_WRITES} DELETE FROM votes WHERE (idea_id, voter_id) IN"
+            " (SELECT idea_id, voter_id FROM w WHERE before IS NOT NULL AND (after IS NULL OR recreated))",
+            {"rows": rows},
+        )
     conn.execute(
         f"{_BATCH_WRITES} INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
         " SELECT idea_id, voter_id, after, joined_us / 1000000.0, :ts, :ts FROM w WHERE after IS NOT NULL"
