@@ -152,7 +152,7 @@ async def setup(bot: IdeaBot) -> None:
     service = ReputationService(bot.db, DiscordReputationOutlet(bot), bot.clock)
     bot.reputation = service  # type: ignore[attr-defined]
     bot.events.subscribe(IdeaSubmitted, service.on_idea_submitted)
-    bot.events.subscribe(VoteChanged, service.on_vote_changed)
+    bot.events.subscribe_batch(VoteChanged, service.on_votes_changed)
     bot.events.subscribe(IdeaStatusChanged, service.on_status_changed)
     bot.events.subscribe(IdeaWithdrawn, service.on_idea_withdrawn)
     bot.events.subscribe(IdeasMerged, service.on_ideas_merged)

@@ -3,12 +3,16 @@ serial-voting flags. Rows of `reputation_events` are only ever inserted."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import aiosqlite
 
-from bot.db.rows import from_ts, to_ts
+from bot.db.rows import from_ts, to_ts, to_us
 from bot.domain.reputation import DEFAULT_RULES, ReputationRules, RewardRole
 
 
@@ -125,20 +129,6 @@ async def outstanding_on_idea(conn: aiosqlite.Connection, idea_id: int) -> list[
         return [(row[0], row[1], int(row[2])) for row in await cursor.fetchall()]
 
 
-async def outstanding_votes_between(
-    conn: aiosqlite.Connection, guild_id: int, voter_id: int, author_id: int, since: datetime
-) -> list[tuple[int, int]]:
-    """(idea, points still credited) of a voter's credits to an author written since `since`."""
-    async with conn.execute(
-        "SELECT idea_id, SUM(delta) FROM reputation_events WHERE guild_id = ? AND voter_id = ? AND user_id = ?"
-        " AND idea_id IN (SELECT idea_id FROM reputation_events WHERE guild_id = ? AND voter_id = ?"
-        " AND user_id = ? AND delta > 0 AND at > ?)"
-        " GROUP BY idea_id HAVING SUM(delta) != 0 ORDER BY idea_id",
-        (guild_id, voter_id, author_id, guild_id, voter_id, author_id, to_ts(since)),
-    ) as cursor:
-        return [(row[0], int(row[1])) for row in await cursor.fetchall()]
-
-
 async def recent_events(conn: aiosqlite.Connection, guild_id: int, user_id: int, limit: int = 10) -> list[LedgerRow]:
     async with conn.execute(
         f"SELECT {_LEDGER_COLUMNS} FROM reputation_events WHERE guild_id = ? AND user_id = ?"
@@ -214,7 +204,14 @@ async def get_rules(conn: aiosqlite.Connection, guild_id: int) -> ReputationRule
         row = await cursor.fetchone()
     if row is None:
         return DEFAULT_RULES
-    return DEFAULT_RULES.replace(**{name: row[name] for name in names if row[name] is not None})
+    return _rules_from(names, tuple(row))
+
+
+def _rules_from(names: tuple[str, ...], values: tuple[int | None, ...]) -> ReputationRules:
+    """Unset columns keep the defaults."""
+    return DEFAULT_RULES.replace(
+        **{name: value for name, value in zip(names, values, strict=True) if value is not None}
+    )
 
 
 async def save_rules(conn: aiosqlite.Connection, guild_id: int, rules: ReputationRules, now: datetime) -> None:
@@ -303,3 +300,227 @@ async def flagged_since(
         (guild_id, voter_id, author_id, to_ts(since)),
     )
     return count > 0
+
+
+# --- a batch of vote changes: one transaction on the connection's own thread ---------------
+#
+# Like the vote writer (bot/db/votes.py): Python's sqlite3 releases the GIL around every step
+# of a statement, and under a burst each re-acquire waits ~5 ms, so the rows a batch needs come
+# out, and its new rows go in, as one JSON document per statement. Times travel as integer
+# microseconds: divided by 10^6 they are the very doubles stored (a float through JSON text
+# need not be), and `_at_us` turns a stored double back into its microseconds exactly.
+
+
+def _at_us(column: str) -> str:
+    return f"CAST({column} * 1000000 + 0.5 AS INTEGER)"
+
+
+def _dt(us: int) -> datetime:
+    return from_ts(us / 1_000_000)
+
+
+def _one_document(conn: sqlite3.Connection, sql: str, *params: object) -> list[list[object]]:
+    (found,) = conn.execute(sql, params).fetchone()
+    rows: list[list[object]] = json.loads(found)
+    return rows
+
+
+def rules_of(conn: sqlite3.Connection, guild_ids: Iterable[int]) -> dict[int, ReputationRules]:
+    """Each guild's rules (the defaults where it has none)."""
+    guild_ids = set(guild_ids)
+    names = ReputationRules.names()
+    found = _one_document(
+        conn,
+        f"SELECT json_group_array(json_array(guild_id, {', '.join(names)})) FROM reputation_rules"
+        " WHERE guild_id IN (SELECT value FROM json_each(?))",
+        json.dumps(list(guild_ids)),
+    )
+    rules = dict.fromkeys(guild_ids, DEFAULT_RULES)
+    for guild_id, *values in found:
+        assert isinstance(guild_id, int)
+        rules[guild_id] = _rules_from(names, tuple(values))  # type: ignore[arg-type]
+    return rules
+
+
+def idea_numbers(conn: sqlite3.Connection, idea_ids: Iterable[int]) -> dict[int, int]:
+    found = _one_document(
+        conn,
+        "SELECT json_group_array(json_array(id, number)) FROM ideas WHERE id IN (SELECT value FROM json_each(?))",
+        json.dumps(list(set(idea_ids))),
+    )
+    return {idea_id: number for idea_id, number in found}  # type: ignore[misc]
+
+
+def vote_credits(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int, int], int]:
+    """(idea, voter, user) -> what that vote currently credits the user (`vote_credit`), for
+    every key asked about (0 when it credits nothing)."""
+    keys = set(keys)
+    found = _one_document(
+        conn,
+        "SELECT json_group_array(json_array(idea_id, voter_id, user_id, points)) FROM ("
+        " SELECT k.idea_id AS idea_id, k.voter_id AS voter_id, k.user_id AS user_id, SUM(r.delta) AS points"
+        " FROM (SELECT json_extract(value, '$[0]') AS idea_id, json_extract(value, '$[1]') AS voter_id,"
+        " json_extract(value, '$[2]') AS user_id FROM json_each(?)) AS k"
+        " JOIN reputation_events AS r"
+        " ON r.idea_id = k.idea_id AND r.voter_id = k.voter_id AND r.user_id = k.user_id"
+        " GROUP BY k.idea_id, k.voter_id, k.user_id)",
+        json.dumps(list(keys)),
+    )
+    credits = dict.fromkeys(keys, 0)
+    for idea_id, voter_id, user_id, points in found:
+        credits[(idea_id, voter_id, user_id)] = points  # type: ignore[index,assignment]
+    return credits
+
+
+def vote_points_by_moment(
+    conn: sqlite3.Connection, since: dict[tuple[int, int], datetime]
+) -> dict[tuple[int, int], list[tuple[datetime, int]]]:
+    """(guild, user) -> [(moment, net vote points written then)] after each pair's `since`:
+    the rows `vote_points_since` sums, one entry per moment (a batch writes its rows at one)."""
+    found = _one_document(
+        conn,
+        "SELECT json_group_array(json_array(guild_id, user_id, at_us, points)) FROM ("
+        f" SELECT k.guild_id AS guild_id, k.user_id AS user_id, {_at_us('r.at')} AS at_us, SUM(r.delta) AS points"
+        " FROM (SELECT json_extract(value, '$[0]') AS guild_id, json_extract(value, '$[1]') AS user_id,"
+        " json_extract(value, '$[2]') / 1000000.0 AS since FROM json_each(?)) AS k"
+        " JOIN reputation_events AS r ON r.guild_id = k.guild_id AND r.user_id = k.user_id AND r.at > k.since"
+        " WHERE r.voter_id IS NOT NULL GROUP BY k.guild_id, k.user_id, r.at)",
+        json.dumps([(guild_id, user_id, to_us(moment)) for (guild_id, user_id), moment in since.items()]),
+    )
+    points: dict[tuple[int, int], list[tuple[datetime, int]]] = {key: [] for key in since}
+    for guild_id, user_id, at_us, delta in found:
+        points[(guild_id, user_id)].append((_dt(at_us), delta))  # type: ignore[index,arg-type]
+    return points
+
+
+def latest_serial_flags(
+    conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int]]
+) -> dict[tuple[int, int, int], datetime]:
+    """(guild, voter, author) -> when serial voting was last flagged, for the flagged keys."""
+    found = _one_document(
+        conn,
+        f"SELECT json_group_array(json_array(guild_id, voter_id, author_id, {_at_us('at')})) FROM ("
+        " SELECT f.guild_id AS guild_id, f.voter_id AS voter_id, f.author_id AS author_id, MAX(f.at) AS at"
+        " FROM (SELECT json_extract(value, '$[0]') AS guild_id, json_extract(value, '$[1]') AS voter_id,"
+        " json_extract(value, '$[2]') AS author_id FROM json_each(?)) AS k"
+        " JOIN serial_voting_flags AS f"
+        " ON f.guild_id = k.guild_id AND f.voter_id = k.voter_id AND f.author_id = k.author_id"
+        " GROUP BY f.guild_id, f.voter_id, f.author_id)",
+        json.dumps(list(set(keys))),
+    )
+    return {(guild_id, voter_id, author_id): _dt(at_us) for guild_id, voter_id, author_id, at_us in found}  # type: ignore[misc,arg-type]
+
+
+def upvote_times_by_pair(
+    conn: sqlite3.Connection, since: dict[tuple[int, int, int], datetime]
+) -> dict[tuple[int, int, int], list[datetime]]:
+    """(guild, voter, author) -> `upvote_times_between` after each key's `since`."""
+    found = _one_document(
+        conn,
+        f"SELECT json_group_array(json_array(k.guild_id, k.voter_id, k.author_id, {_at_us('v.updated_at')}))"
+        " FROM (SELECT json_extract(value, '$[0]') AS guild_id, json_extract(value, '$[1]') AS voter_id,"
+        " json_extract(value, '$[2]') AS author_id, json_extract(value, '$[3]') / 1000000.0 AS since"
+        " FROM json_each(?)) AS k"
+        " JOIN ideas AS i ON i.guild_id = k.guild_id AND i.author_id = k.author_id"
+        " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id"
+        " WHERE v.value = 1 AND v.updated_at > k.since",
+        json.dumps([(*key, to_us(moment)) for key, moment in since.items()]),
+    )
+    times: dict[tuple[int, int, int], list[datetime]] = {key: [] for key in since}
+    for guild_id, voter_id, author_id, at_us in found:
+        times[(guild_id, voter_id, author_id)].append(_dt(at_us))  # type: ignore[index,arg-type]
+    return times
+
+
+def ideas_posted_by_author(
+    conn: sqlite3.Connection, since: dict[tuple[int, int], datetime]
+) -> dict[tuple[int, int], list[datetime]]:
+    """(guild, author) -> when each idea `ideas_posted_since` counts was created, after `since`."""
+    found = _one_document(
+        conn,
+        f"SELECT json_group_array(json_array(k.guild_id, k.author_id, {_at_us('i.created_at')}))"
+        " FROM (SELECT json_extract(value, '$[0]') AS guild_id, json_extract(value, '$[1]') AS author_id,"
+        " json_extract(value, '$[2]') / 1000000.0 AS since FROM json_each(?)) AS k"
+        " JOIN ideas AS i ON i.guild_id = k.guild_id AND i.author_id = k.author_id AND i.created_at > k.since"
+        " WHERE i.message_id IS NOT NULL AND i.status != 'withdrawn'",
+        json.dumps([(*key, to_us(moment)) for key, moment in since.items()]),
+    )
+    created: dict[tuple[int, int], list[datetime]] = {key: [] for key in since}
+    for guild_id, author_id, at_us in found:
+        created[(guild_id, author_id)].append(_dt(at_us))  # type: ignore[index,arg-type]
+    return created
+
+
+class NewLedgerRow(NamedTuple):
+    guild_id: int
+    user_id: int
+    delta: int
+    reason: str
+    source: str
+    at: datetime
+    idea_id: int | None = None
+    voter_id: int | None = None
+
+
+def append_rows(conn: sqlite3.Connection, rows: list[NewLedgerRow]) -> None:
+    """Append rows to the ledger in their order (ids ascending), as `append` would one by one."""
+    if not rows:
+        return
+    conn.execute(
+        "INSERT INTO reputation_events (guild_id, user_id, delta, reason, idea_id, source, voter_id, at)"
+        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+        " json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),"
+        " json_extract(value, '$[6]'), json_extract(value, '$[7]') / 1000000.0 FROM json_each(?) ORDER BY key",
+        (
+            json.dumps(
+                [
+                    (
+                        row.guild_id,
+                        row.user_id,
+                        row.delta,
+                        row.reason,
+                        row.idea_id,
+                        row.source,
+                        row.voter_id,
+                        to_us(row.at),
+                    )
+                    for row in rows
+                ],
+                ensure_ascii=False,
+            ),
+        ),
+    )
+
+
+class SerialFlag(NamedTuple):
+    guild_id: int
+    voter_id: int
+    author_id: int
+    votes: int
+    at: datetime
+
+
+def flag_serial_votings(conn: sqlite3.Connection, flags: list[SerialFlag]) -> None:
+    if not flags:
+        return
+    conn.execute(
+        "INSERT INTO serial_voting_flags (guild_id, voter_id, author_id, votes, at)"
+        " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),"
+        " json_extract(value, '$[3]'), json_extract(value, '$[4]') / 1000000.0 FROM json_each(?) ORDER BY key",
+        (json.dumps([(*flag[:4], to_us(flag.at)) for flag in flags]),),
+    )
+
+
+def outstanding_votes_between(
+    conn: sqlite3.Connection, guild_id: int, voter_id: int, author_id: int, since: datetime
+) -> list[tuple[int, int]]:
+    """(idea, points still credited) of a voter's credits to an author written since `since`.
+    Asked inside a batch's transaction only when serial voting is found, so one at a time."""
+    rows = conn.execute(
+        "SELECT idea_id, SUM(delta) FROM reputation_events WHERE guild_id = ? AND voter_id = ? AND user_id = ?"
+        " AND idea_id IN (SELECT idea_id FROM reputation_events WHERE guild_id = ? AND voter_id = ?"
+        " AND user_id = ? AND delta > 0 AND at > ?)"
+        " GROUP BY idea_id HAVING SUM(delta) != 0 ORDER BY idea_id",
+        (guild_id, voter_id, author_id, guild_id, voter_id, author_id, to_ts(since)),
+    ).fetchall()
+    return [(idea_id, int(points)) for idea_id, points in rows]

@@ -224,3 +224,28 @@ def next_role(total: int, roles: Iterable[RewardRole]) -> tuple[RewardRole, int]
 def rank_of(total: int, others: Sequence[int]) -> int:
     """1 + how many members have strictly more points (ties share a rank)."""
     return 1 + sum(1 for other in others if other > total)
+
+
+# --- windows over a batch ------------------------------------------------------------------
+
+
+class SumAfter:
+    """Values stamped with a moment, summed over those after a given moment. A batch asks
+    about the same moment again and again (its events share one), so the last answer is kept
+    and moved along as values are added."""
+
+    def __init__(self, entries: Iterable[tuple[datetime, int]] = ()) -> None:
+        self._entries = list(entries)
+        self._since: datetime | None = None
+        self._sum = 0
+
+    def after(self, since: datetime) -> int:
+        if since != self._since:
+            self._since = since
+            self._sum = sum(value for moment, value in self._entries if moment > since)
+        return self._sum
+
+    def add(self, moment: datetime, value: int) -> None:
+        self._entries.append((moment, value))
+        if self._since is not None and moment > self._since:
+            self._sum += value

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ import aiosqlite
 from bot.db import Database
 from bot.db import ideas as idea_queries
 from bot.db import reputation as rep_queries
-from bot.db.reputation import LedgerRow
+from bot.db.reputation import LedgerRow, NewLedgerRow, SerialFlag
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
 from bot.domain.ideas import Idea, Status
 from bot.domain.ranking import Period
@@ -29,7 +30,9 @@ from bot.domain.reputation import (
     ReputationRules,
     RewardRole,
     Source,
+    SumAfter,
     Trust,
+    VoteCredit,
     is_serial_voting,
     next_role,
     rank_of,
@@ -83,6 +86,172 @@ class Profile:
     reached: list[RewardRole]
     next_role: RewardRole | None
     to_go: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class SerialVoting:
+    guild_id: int
+    voter_id: int
+    author_id: int
+    votes: int
+
+
+def _vote_reason(credit: VoteCredit, event: VoteChanged, number: int) -> str:
+    if credit.source is Source.UPVOTE:
+        return f"Upvote on #{number}"
+    if event.new_value == -1:
+        return f"Vote on #{number} switched to 👎"
+    return f"Upvote on #{number} withdrawn"
+
+
+class VoteBatchReplay:
+    """A batch of vote changes credited in one transaction on the database thread.
+
+    Everything the events read is loaded up front in a fixed handful of statements and kept
+    current in memory as rows are written, so each event sees what the ones before it wrote
+    (outstanding credit, the rolling daily cap, serial-voting flags), exactly as if each were
+    handled in a transaction of its own. The new rows go in with one statement at the end."""
+
+    def __init__(self, conn: sqlite3.Connection, events: list[VoteChanged]) -> None:
+        self.conn = conn
+        self.events = events
+        self.rules = rep_queries.rules_of(conn, {event.guild_id for event in events})
+        self.numbers = rep_queries.idea_numbers(conn, {event.idea_id for event in events})
+        self.credits = rep_queries.vote_credits(conn, {(e.idea_id, e.voter_id, e.author_id) for e in events})
+        day_starts: dict[tuple[int, int], datetime] = {}
+        for event in events:
+            _keep_earliest(day_starts, (event.guild_id, event.author_id), event.at - DAY)
+        self.vote_points = {
+            key: SumAfter(entries) for key, entries in rep_queries.vote_points_by_moment(conn, day_starts).items()
+        }
+        self.flagged: dict[tuple[int, int, int], datetime] = {}
+        self.upvote_times: dict[tuple[int, int, int], list[datetime]] = {}
+        self.ideas_posted: dict[tuple[int, int], SumAfter] = {}
+        self._load_serial_inputs()
+        self.rows: list[NewLedgerRow] = []
+        self.flags: list[SerialFlag] = []
+        self.changed: set[tuple[int, int]] = set()
+        self.serial: list[SerialVoting] = []
+
+    def _load_serial_inputs(self) -> None:
+        """What the serial-voting check reads, for every upvote that may reach it."""
+        window_starts: dict[tuple[int, int, int], datetime] = {}
+        recent_starts: dict[tuple[int, int], datetime] = {}
+        for event in self.events:
+            rules = self.rules[event.guild_id]
+            if event.new_value != 1 or rules.serial_min_votes <= 0:
+                continue
+            if vote_trust(event.voter_id, event.voter_joined_at, event.at, rules) is not Trust.TRUSTED:
+                continue
+            window = timedelta(minutes=rules.serial_window_minutes)
+            _keep_earliest(window_starts, (event.guild_id, event.voter_id, event.author_id), event.at - window)
+            recent = timedelta(days=rules.serial_recent_days)
+            _keep_earliest(recent_starts, (event.guild_id, event.author_id), event.at - recent)
+        if not window_starts:
+            return
+        self.flagged = rep_queries.latest_serial_flags(self.conn, window_starts)
+        self.upvote_times = rep_queries.upvote_times_by_pair(self.conn, window_starts)
+        self.ideas_posted = {
+            key: SumAfter((moment, 1) for moment in created)
+            for key, created in rep_queries.ideas_posted_by_author(self.conn, recent_starts).items()
+        }
+
+    def run(self) -> VoteBatchReplay:
+        for event in self.events:
+            self._replay(event)
+        rep_queries.append_rows(self.conn, self.rows)
+        rep_queries.flag_serial_votings(self.conn, self.flags)
+        return self
+
+    def _replay(self, event: VoteChanged) -> None:
+        rules = self.rules[event.guild_id]
+        outstanding = self.credits[(event.idea_id, event.voter_id, event.author_id)]
+        earns = False
+        if event.new_value == 1 and outstanding <= 0:
+            earns, serial = self._upvote_earns(rules, event)
+            if serial is not None:
+                self._take_back_serial(rules, event)
+                self.serial.append(SerialVoting(event.guild_id, event.voter_id, event.author_id, serial))
+        credit = vote_change_credit(
+            event.old_value,
+            event.new_value,
+            outstanding,
+            earns=earns,
+            rules=rules,
+            vote_points_last_day=self.vote_points[(event.guild_id, event.author_id)].after(event.at - DAY),
+        )
+        if credit.source is not None:
+            reason = _vote_reason(credit, event, self.numbers.get(event.idea_id, 0))
+            self._append(
+                NewLedgerRow(
+                    event.guild_id,
+                    event.author_id,
+                    credit.delta,
+                    reason,
+                    credit.source,
+                    event.at,
+                    event.idea_id,
+                    event.voter_id,
+                )
+            )
+
+    def _upvote_earns(self, rules: ReputationRules, event: VoteChanged) -> tuple[bool, int | None]:
+        """(earns, votes) where votes is set when this upvote newly reveals serial voting."""
+        if vote_trust(event.voter_id, event.voter_joined_at, event.at, rules) is not Trust.TRUSTED:
+            return False, None
+        if rules.serial_min_votes <= 0:
+            return True, None
+        pair = (event.guild_id, event.voter_id, event.author_id)
+        flagged = self.flagged.get(pair)
+        if flagged is not None and flagged > event.at - timedelta(hours=rules.serial_block_hours):
+            return False, None
+        window_start = event.at - timedelta(minutes=rules.serial_window_minutes)
+        times = [moment for moment in self.upvote_times[pair] if moment > window_start]
+        recent_ideas = self.ideas_posted[(event.guild_id, event.author_id)].after(
+            event.at - timedelta(days=rules.serial_recent_days)
+        )
+        if not is_serial_voting(times, recent_ideas, event.at, rules):
+            return True, None
+        self.flags.append(SerialFlag(*pair, len(times), event.at))
+        self.flagged[pair] = max(event.at, flagged) if flagged is not None else event.at
+        return False, len(times)
+
+    def _take_back_serial(self, rules: ReputationRules, event: VoteChanged) -> None:
+        """Upvotes from a serial voter already credited in the window earn nothing either.
+        Rare, so it asks the database, with the rows so far written first."""
+        rep_queries.append_rows(self.conn, self.rows)
+        self.rows = []
+        since = event.at - timedelta(minutes=rules.serial_window_minutes)
+        for idea_id, outstanding in rep_queries.outstanding_votes_between(
+            self.conn, event.guild_id, event.voter_id, event.author_id, since
+        ):
+            self._append(
+                NewLedgerRow(
+                    event.guild_id,
+                    event.author_id,
+                    -outstanding,
+                    "Serial voting detected: those upvotes earn nothing",
+                    Source.REVERSAL,
+                    event.at,
+                    idea_id,
+                    event.voter_id,
+                )
+            )
+
+    def _append(self, row: NewLedgerRow) -> None:
+        self.rows.append(row)
+        self.changed.add((row.guild_id, row.user_id))
+        key = (row.idea_id, row.voter_id, row.user_id)
+        if key in self.credits:
+            self.credits[key] += row.delta
+        points = self.vote_points.get((row.guild_id, row.user_id))
+        if points is not None:
+            points.add(row.at, row.delta)
+
+
+def _keep_earliest(earliest: dict[Any, datetime], key: Any, moment: datetime) -> None:
+    if key not in earliest or moment < earliest[key]:
+        earliest[key] = moment
 
 
 # A member's role change that keeps failing is retried this many times, one coalescing delay apart.
@@ -192,54 +361,15 @@ class ReputationService:
         if points:
             self.mark_dirty(event.guild_id, event.author_id)
 
-    async def on_vote_changed(self, event: VoteChanged) -> None:
-        rules = await self.rules(event.guild_id)
-        serial: int | None = None
-        changed: set[int] = set()
-        async with self.db.transaction() as conn:
-            idea = await idea_queries.get_idea(conn, event.idea_id)
-            number = idea.number if idea else 0
-            outstanding = await rep_queries.vote_credit(conn, event.idea_id, event.voter_id, event.author_id)
-            earns = False
-            if event.new_value == 1 and outstanding <= 0:
-                earns, serial = await self._upvote_earns(
-                    conn, rules, event.guild_id, event.voter_id, event.author_id, event.voter_joined_at, event.at
-                )
-                if serial is not None:
-                    changed |= await self._take_back_serial(conn, rules, event, number)
-            credit = vote_change_credit(
-                event.old_value,
-                event.new_value,
-                outstanding,
-                earns=earns,
-                rules=rules,
-                vote_points_last_day=await rep_queries.vote_points_since(
-                    conn, event.guild_id, event.author_id, event.at - DAY
-                ),
-            )
-            if credit.source is not None:
-                if credit.source is Source.UPVOTE:
-                    reason = f"Upvote on #{number}"
-                elif event.new_value == -1:
-                    reason = f"Vote on #{number} switched to 👎"
-                else:
-                    reason = f"Upvote on #{number} withdrawn"
-                await rep_queries.append(
-                    conn,
-                    event.guild_id,
-                    event.author_id,
-                    credit.delta,
-                    reason,
-                    credit.source,
-                    event.at,
-                    idea_id=event.idea_id,
-                    voter_id=event.voter_id,
-                )
-                changed.add(event.author_id)
-        for user_id in changed:
-            self.mark_dirty(event.guild_id, user_id)
-        if serial is not None:
-            self._spawn(self.outlet.report_serial_voting(event.guild_id, event.voter_id, event.author_id, serial))
+    async def on_votes_changed(self, events: list[VoteChanged]) -> None:
+        """A batch of vote changes (in order) in one transaction; see VoteBatchReplay."""
+        if not events:
+            return
+        replay = await self.db.transaction_in_thread(lambda conn: VoteBatchReplay(conn, events).run())
+        for guild_id, user_id in replay.changed:
+            self.mark_dirty(guild_id, user_id)
+        for found in replay.serial:
+            self._spawn(self.outlet.report_serial_voting(found.guild_id, found.voter_id, found.author_id, found.votes))
 
     async def _upvote_earns(
         self,
@@ -269,26 +399,6 @@ class ReputationService:
             return True, None
         await rep_queries.flag_serial_voting(conn, guild_id, voter_id, author_id, len(times), at)
         return False, len(times)
-
-    async def _take_back_serial(
-        self, conn: aiosqlite.Connection, rules: ReputationRules, event: VoteChanged, number: int
-    ) -> set[int]:
-        """Upvotes from a serial voter already credited in the window earn nothing either."""
-        since = event.at - timedelta(minutes=rules.serial_window_minutes)
-        rows = await rep_queries.outstanding_votes_between(conn, event.guild_id, event.voter_id, event.author_id, since)
-        for idea_id, outstanding in rows:
-            await rep_queries.append(
-                conn,
-                event.guild_id,
-                event.author_id,
-                -outstanding,
-                "Serial voting detected: those upvotes earn nothing",
-                Source.REVERSAL,
-                event.at,
-                idea_id=idea_id,
-                voter_id=event.voter_id,
-            )
-        return {event.author_id} if rows else set()
 
     async def on_status_changed(self, event: IdeaStatusChanged) -> None:
         rules = await self.rules(event.guild_id)

@@ -103,8 +103,8 @@ class World:
             self.votes.pop((idea.id, voter), None)
         else:
             self.votes[(idea.id, voter)] = new
-        await self.svc.on_vote_changed(
-            VoteChanged(GUILD, idea.id, idea.author_id, voter, old, new, joined_at, self.now)
+        await self.svc.on_votes_changed(
+            [VoteChanged(GUILD, idea.id, idea.author_id, voter, old, new, joined_at, self.now)]
         )
 
     async def status(self, idea: Idea, new: Status) -> None:
