@@ -152,7 +152,7 @@ class ProgrammeService:
         self._watch: dict[int, list[int]] = {}
 
     def subscribe(self) -> None:
-        self.events.subscribe(VoteChanged, self.on_vote_changed)
+        self.events.subscribe_batch(VoteChanged, self.on_votes_changed)
         self.events.subscribe(IdeaStatusChanged, self.on_status_changed)
         self.events.subscribe(IdeasMerged, self.on_merged)
 
@@ -293,15 +293,27 @@ class ProgrammeService:
 
     # --- support thresholds ------------------------------------------------------------------
 
-    async def on_vote_changed(self, event: VoteChanged) -> None:
-        watched = self._watch.get(event.idea_id)
-        if watched is not None:
-            watched[0] += (event.new_value == 1) - (event.old_value == 1)
-            if watched[1] == 0 or watched[0] < watched[1]:
-                return
-        elif event.new_value != 1:
-            return  # only a new upvote can reach a stage
-        await self.check_support(event.idea_id, event.at)
+    async def on_votes_changed(self, events: list[VoteChanged]) -> None:
+        """Check each idea whose votes may have reached a stage once per batch. The check reads
+        the idea's upvotes from the database, which already count the whole batch, so checking
+        again after a later event of the same batch could find nothing more."""
+        due: dict[int, datetime] = {}  # idea -> the moment of the first event that calls for a check
+        for event in events:
+            if event.idea_id in due:
+                continue
+            watched = self._watch.get(event.idea_id)
+            if watched is not None:
+                watched[0] += (event.new_value == 1) - (event.old_value == 1)
+                if watched[1] == 0 or watched[0] < watched[1]:
+                    continue
+            elif event.new_value != 1:
+                continue  # only a new upvote can reach a stage
+            due[event.idea_id] = event.at
+        for idea_id, at in due.items():
+            try:
+                await self.check_support(idea_id, at)
+            except Exception:
+                log.exception("checking the support stages of idea %s failed; the tick tries again", idea_id)
 
     async def on_merged(self, event: IdeasMerged) -> None:
         # Votes moved without vote events: look at both again.
