@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 
@@ -249,7 +249,10 @@ class VoteBatchReplay:
             points.add(row.at, row.delta)
 
 
-def _keep_earliest(earliest: dict[Any, datetime], key: Any, moment: datetime) -> None:
+K = TypeVar("K")
+
+
+def _keep_earliest(earliest: dict[K, datetime], key: K, moment: datetime) -> None:
     if key not in earliest or moment < earliest[key]:
         earliest[key] = moment
 
