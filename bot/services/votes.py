@@ -124,17 +124,19 @@ class VoteService:
         return self._accepted - self._written
 
     async def _write_batches(self) -> None:
-        backlog = False
+        loop = asyncio.get_running_loop()
+        waited_enough = False
         while True:
             await self._inbox_filled.wait()
-            if self.batch_seconds and not backlog:
-                # The first event after a quiet spell: gather the burst it starts into one
-                # transaction. Events that arrived while a batch was being written have waited
-                # long enough: they go at once (group commit).
+            if self.batch_seconds and not waited_enough:
+                # Gather what arrives within batch_seconds into one transaction. When the last
+                # write itself took that long (a burst), the events that came in meanwhile have
+                # waited enough: they go at once (group commit).
                 await asyncio.sleep(self.batch_seconds)
             batch, self._inbox = self._inbox[:MAX_BATCH], self._inbox[MAX_BATCH:]
             if not self._inbox:
                 self._inbox_filled.clear()
+            started = loop.time()
             try:
                 await self.apply_batch(batch)
             except Exception:
@@ -142,7 +144,7 @@ class VoteService:
             finally:
                 self._written += len(batch)
                 self._release_durable_waiters()
-            backlog = bool(self._inbox)
+            waited_enough = bool(self._inbox) and loop.time() - started >= self.batch_seconds
 
     def _release_durable_waiters(self) -> None:
         still_waiting = []
