@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
 import aiosqlite
 
 from bot.db.rows import maybe_dt, maybe_ts, to_ts, to_us
 from bot.domain.ideas import Status
-
-R = TypeVar("R")
 
 
 async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> int | None:
@@ -113,29 +111,44 @@ class VotingCard(NamedTuple):
     voting_closed: bool
 
 
-def voting_cards(conn: sqlite3.Connection, message_ids: Iterable[int]) -> dict[int, VotingCard]:
-    """message id -> the idea whose card it is."""
-    (found,) = conn.execute(
+class BatchReads(NamedTuple):
+    """What a batch of reaction events reads, as the JSON text SQLite produced (parsed by the
+    caller, on the event loop: see Database.transaction_read_then_write)."""
+
+    cards: str
+    votes: str
+
+
+def read_batch(conn: sqlite3.Connection, reactions: Iterable[tuple[int, int]]) -> BatchReads:
+    """The cards behind the batch's (message id, member id) reactions, and the members'
+    stored votes on them: two statements, two JSON documents."""
+    reactions = list(set(reactions))
+    (cards,) = conn.execute(
         "SELECT json_group_array(json_array(message_id, id, guild_id, author_id, status,"
         " archived_at IS NOT NULL OR expired_at IS NOT NULL))"
-        " FROM ideas WHERE message_id IN (SELECT value FROM json_each(?))",
-        (json.dumps(list(set(message_ids))),),
+        " FROM ideas WHERE message_id IN (SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?))",
+        (json.dumps(reactions),),
     ).fetchone()
+    (votes,) = conn.execute(
+        "SELECT json_group_array(json_array(v.idea_id, v.voter_id, v.value)) FROM json_each(?) AS k"
+        " JOIN ideas AS i ON i.message_id = json_extract(k.value, '$[0]')"
+        " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = json_extract(k.value, '$[1]')",
+        (json.dumps(reactions),),
+    ).fetchone()
+    return BatchReads(cards, votes)
+
+
+def parse_cards(document: str) -> dict[int, VotingCard]:
+    """message id -> the idea whose card it is."""
     return {
         message_id: VotingCard(idea_id, guild_id, author_id, bool(shelved) or Status(status).closes_voting)
-        for message_id, idea_id, guild_id, author_id, status, shelved in json.loads(found)
+        for message_id, idea_id, guild_id, author_id, status, shelved in json.loads(document)
     }
 
 
-def votes_of(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
-    """(idea id, voter id) -> value, for the (distinct) pairs that have a vote."""
-    (found,) = conn.execute(
-        "SELECT json_group_array(json_array(v.idea_id, v.voter_id, v.value))"
-        " FROM json_each(?) AS k JOIN votes AS v"
-        " ON v.idea_id = json_extract(k.value, '$[0]') AND v.voter_id = json_extract(k.value, '$[1]')",
-        (json.dumps(list(keys)),),
-    ).fetchone()
-    return {(idea_id, voter_id): value for idea_id, voter_id, value in json.loads(found)}
+def parse_votes(document: str) -> dict[tuple[int, int], int]:
+    """(idea id, voter id) -> value, for the pairs that have a vote."""
+    return {(idea_id, voter_id): value for idea_id, voter_id, value in json.loads(document)}
 
 
 @dataclass(slots=True)
@@ -161,36 +174,57 @@ _BATCH_WRITES = (
 )
 
 
-def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime) -> None:
-    """Apply a batch's net vote changes and move each idea's tallies once.
+class PreparedWrites(NamedTuple):
+    """A batch's net writes as the documents its statements read (see execute_writes)."""
+
+    rows: str  # [[idea, voter, before, after, joined_at in microseconds, recreated], ...]
+    tallies: str  # [[idea, upvotes moved, downvotes moved], ...]
+    deletes: bool
+    ts: float
+
+
+def prepare_writes(writes: list[VoteWrite], now: datetime) -> PreparedWrites:
+    """Pure: the documents for execute_writes.
+
+    voter_joined_at travels as integer microseconds: divided by 10^6 in SQLite it is the same
+    double as datetime.timestamp() (both one correctly rounded division); a float through JSON
+    text need not be. Tallies are summed here (a GROUP BY over the document in SQLite cost
+    four times as much)."""
+    tallies: dict[int, list[int]] = {}
+    for w in writes:
+        ups, downs = _tally_delta(w.before, w.after)
+        tally = tallies.setdefault(w.idea_id, [0, 0])
+        tally[0] += ups
+        tally[1] += downs
+    rows = [
+        (
+            w.idea_id,
+            w.voter_id,
+            w.before,
+            w.after,
+            None if w.voter_joined_at is None else to_us(w.voter_joined_at),
+            w.recreated,
+        )
+        for w in writes
+    ]
+    return PreparedWrites(
+        json.dumps(rows),
+        json.dumps([(idea_id, ups, downs) for idea_id, (ups, downs) in tallies.items()]),
+        any(w.before is not None and (w.after is None or w.recreated) for w in writes),
+        to_ts(now),
+    )
+
+
+def execute_writes(conn: sqlite3.Connection, prepared: PreparedWrites) -> None:
+    """Apply a batch's net vote changes and move each idea's tallies once: three statements.
 
     Every touched pair gets updated_at = now, even when it ends where it started (the recount
     relies on updated_at to leave alone the votes that changed after its snapshot)."""
-    if not writes:
-        return
-    # One document for the three statements: [idea, voter, before, after, joined_at, recreated].
-    # voter_joined_at travels as integer microseconds: divided by 10^6 in SQLite it is the same
-    # double as datetime.timestamp() (both one correctly rounded division); a float through JSON
-    # text need not be.
-    rows = json.dumps(
-        [
-            (
-                w.idea_id,
-                w.voter_id,
-                w.before,
-                w.after,
-                None if w.voter_joined_at is None else to_us(w.voter_joined_at),
-                w.recreated,
-            )
-            for w in writes
-        ]
-    )
-    # Rows that end without a vote, or that were withdrawn and cast again (a new row).
-    if any(w.before is not None and (w.after is None or w.recreated) for w in writes):
+    if prepared.deletes:  # rows that end without a vote, or withdrawn and cast again (a new row)
         conn.execute(
             f"{_BATCH_WRITES} DELETE FROM votes WHERE (idea_id, voter_id) IN"
             " (SELECT idea_id, voter_id FROM w WHERE before IS NOT NULL AND (after IS NULL OR recreated))",
-            {"rows": rows},
+            {"rows": prepared.rows},
         )
     conn.execute(
         f"{_BATCH_WRITES} INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
@@ -198,38 +232,20 @@ def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime
         " ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
         " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
         " updated_at = excluded.updated_at, reaction_backed = 1",
-        {"rows": rows, "ts": to_ts(now)},
+        {"rows": prepared.rows, "ts": prepared.ts},
     )
-    # Each idea's tallies move once, by the sum of its pairs' changes (summed here: a GROUP BY
-    # over the document in SQL cost four times as much).
-    tallies: dict[int, list[int]] = {}
-    for w in writes:
-        ups, downs = _tally_delta(w.before, w.after)
-        tally = tallies.setdefault(w.idea_id, [0, 0])
-        tally[0] += ups
-        tally[1] += downs
     conn.execute(
         "UPDATE ideas SET upvotes = upvotes + json_extract(t.value, '$[1]'),"
         " downvotes = downvotes + json_extract(t.value, '$[2]'), last_activity_at = ?"
         " FROM json_each(?) AS t WHERE ideas.id = json_extract(t.value, '$[0]')",
-        (to_ts(now), json.dumps([(idea_id, ups, downs) for idea_id, (ups, downs) in tallies.items()])),
+        (prepared.ts, prepared.tallies),
     )
 
 
-StoredVotes = Callable[[Iterable[tuple[int, int]]], dict[tuple[int, int], int]]
-BatchDecision = Callable[[dict[int, VotingCard], StoredVotes], tuple[list[VoteWrite], R]]
-
-
-def apply_reaction_batch(
-    conn: sqlite3.Connection, message_ids: Iterable[int], decide: BatchDecision[R], now: datetime
-) -> R:
-    """One batch of reaction events, inside the caller's transaction (see
-    Database.transaction_in_thread): load the cards, let `decide` read the stored votes it
-    needs and return the writes, write them. Returns what `decide` returned beside them."""
-    cards = voting_cards(conn, message_ids)
-    writes, result = decide(cards, lambda keys: votes_of(conn, keys))
-    write_votes(conn, writes, now)
-    return result
+def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime) -> None:
+    """prepare_writes and execute_writes in one go (inside the caller's transaction)."""
+    if writes:
+        execute_writes(conn, prepare_writes(writes, now))
 
 
 async def unbacked_voters(conn: aiosqlite.Connection, idea_id: int) -> set[int]:

@@ -177,14 +177,14 @@ class VoteService:
         now = self.clock()
         bot_id = self.bot_user_id
 
-        def decide(
-            cards: dict[int, vote_queries.VotingCard], stored_votes: vote_queries.StoredVotes
-        ) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
-            return replay_reactions(batch, cards, stored_votes, bot_id, now)
+        def decide(reads: vote_queries.BatchReads) -> tuple[list[VoteChanged], vote_queries.PreparedWrites]:
+            cards, stored = vote_queries.parse_cards(reads.cards), vote_queries.parse_votes(reads.votes)
+            writes, changes = replay_reactions(batch, cards, stored, bot_id, now)
+            return changes, vote_queries.prepare_writes(writes, now)
 
-        message_ids = [event.message_id for event in batch]
-        return await self.db.transaction_in_thread(
-            lambda conn: vote_queries.apply_reaction_batch(conn, message_ids, decide, now)
+        reactions = [(event.message_id, event.user_id) for event in batch]
+        return await self.db.transaction_read_then_write(
+            lambda conn: vote_queries.read_batch(conn, reactions), decide, vote_queries.execute_writes
         )
 
     async def _publish_batches(self) -> None:
@@ -254,13 +254,13 @@ class VoteService:
 def replay_reactions(
     batch: list[ReactionEvent],
     cards: dict[int, vote_queries.VotingCard],
-    stored_votes: vote_queries.StoredVotes,
+    stored: dict[tuple[int, int], int],
     bot_id: int,
     now: datetime,
 ) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
     """Replay a batch of reaction events in order over the stored votes: the net write per
-    (idea, voter) and one VoteChanged per event that changed a vote. Pure; runs on the database
-    thread inside the batch's transaction, once per event in a burst, hence the plain loops."""
+    (idea, voter) and one VoteChanged per event that changed a vote. Pure; runs for every
+    reaction in a burst, hence the plain loops."""
     counted: list[tuple[tuple[int, int], vote_queries.VotingCard, ReactionEvent]] = []
     for event in batch:
         card = cards.get(event.message_id)
@@ -268,7 +268,6 @@ def replay_reactions(
             continue
         if vote_counts(event.user_id, author_id=card.author_id, bot_id=bot_id):
             counted.append(((card.idea_id, event.user_id), card, event))
-    stored = stored_votes({key for key, _, _ in counted})
     writes: dict[tuple[int, int], vote_queries.VoteWrite] = {}
     changes: list[VoteChanged] = []
     for key, card, event in counted:

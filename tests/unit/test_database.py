@@ -105,7 +105,44 @@ async def _write_a_batch_and_read_it_back(db: Database) -> None:
     await db.transaction_in_thread(lambda conn: vote_queries.write_votes(conn, writes, NOW))
     async with db.conn.execute("SELECT voter_id, value, voter_joined_at FROM votes ORDER BY voter_id") as cursor:
         assert [tuple(row) for row in await cursor.fetchall()] == [(20, 1, joined.timestamp()), (21, -1, None)]
-    cards = await db.transaction_in_thread(lambda conn: vote_queries.voting_cards(conn, [500, 501]))
-    assert cards == {500: vote_queries.VotingCard(idea.id, 1, 10, False)}
+    reads = await db.transaction_in_thread(
+        lambda conn: vote_queries.read_batch(conn, [(500, 20), (500, 22), (501, 20)])
+    )
+    assert vote_queries.parse_cards(reads.cards) == {500: vote_queries.VotingCard(idea.id, 1, 10, False)}
+    assert vote_queries.parse_votes(reads.votes) == {(idea.id, 20): 1}
     idea_after = await idea_queries.get_idea(db.conn, idea.id)
     assert idea_after is not None and (idea_after.upvotes, idea_after.downvotes) == (1, 1)
+
+
+async def test_a_read_then_write_transaction_that_fails_midway_writes_nothing() -> None:
+    db = await Database.open(":memory:")
+    try:
+        async with db.transaction() as conn:
+            idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
+
+        def read(conn: sqlite3.Connection) -> int:
+            conn.execute("UPDATE ideas SET upvotes = 7 WHERE id = ?", (idea.id,))
+            return 7
+
+        def decide(found: int) -> tuple[int, int]:
+            raise ValueError("the decision failed")
+
+        with pytest.raises(ValueError):
+            await db.transaction_read_then_write(read, decide, lambda conn, writes: None)
+
+        def fail_to_write(conn: sqlite3.Connection, writes: int) -> None:
+            conn.execute("UPDATE ideas SET downvotes = ? WHERE id = ?", (writes, idea.id))
+            raise sqlite3.IntegrityError("the write failed")
+
+        with pytest.raises(sqlite3.IntegrityError):
+            await db.transaction_read_then_write(read, lambda found: (found, found), fail_to_write)
+        decided = await db.transaction_read_then_write(
+            lambda conn: 2,
+            lambda found: ("done", found),
+            lambda conn, n: conn.execute("UPDATE ideas SET downvotes = ?", (n,)),
+        )
+        assert decided == "done"
+        stored = await idea_queries.get_idea(db.conn, idea.id)
+        assert stored is not None and (stored.upvotes, stored.downvotes) == (0, 2)
+    finally:
+        await db.close()
