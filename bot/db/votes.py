@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import aiosqlite
 
-from bot.db.rows import maybe_dt, maybe_ts, to_ts, to_us
+from bot.db.rows import from_ts, maybe_dt, maybe_ts, to_ts, to_us
 from bot.domain.ideas import Status
 
 
@@ -75,21 +75,6 @@ async def supporters(conn: aiosqlite.Connection, idea_id: int, limit: int) -> li
         "SELECT voter_id FROM votes WHERE idea_id = ? AND value = 1 ORDER BY created_at LIMIT ?", (idea_id, limit)
     ) as cursor:
         return [row[0] for row in await cursor.fetchall()]
-
-
-async def recompute_tallies(conn: aiosqlite.Connection, idea_id: int) -> None:
-    await conn.execute(
-        "UPDATE ideas SET upvotes = (SELECT COUNT(*) FROM votes WHERE idea_id = ideas.id AND value = 1),"
-        " downvotes = (SELECT COUNT(*) FROM votes WHERE idea_id = ideas.id AND value = -1) WHERE id = ?",
-        (idea_id,),
-    )
-
-
-async def voters_changed_after(conn: aiosqlite.Connection, idea_id: int, moment: datetime) -> set[int]:
-    async with conn.execute(
-        "SELECT voter_id FROM votes WHERE idea_id = ? AND updated_at > ?", (idea_id, to_ts(moment))
-    ) as cursor:
-        return {row[0] for row in await cursor.fetchall()}
 
 
 # --- batched ingest: a fixed handful of statements per batch, whatever its size ---------------
@@ -248,8 +233,39 @@ def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime
         execute_writes(conn, prepare_writes(writes, now))
 
 
-async def unbacked_voters(conn: aiosqlite.Connection, idea_id: int) -> set[int]:
-    async with conn.execute(
-        "SELECT voter_id FROM votes WHERE idea_id = ? AND reaction_backed = 0", (idea_id,)
-    ) as cursor:
-        return {row[0] for row in await cursor.fetchall()}
+# --- recount: one card's stored votes against its reactions -----------------------------------
+
+
+class StoredVote(NamedTuple):
+    value: int
+    voter_joined_at: datetime | None
+    changed_after_snapshot: bool
+    reaction_backed: bool
+
+
+def read_card_votes(conn: sqlite3.Connection, idea_id: int, snapshot_at: datetime) -> str:
+    """Every stored vote on the idea as one JSON document (see parse_card_votes). The join time
+    is printed with 17 significant digits (SQLite's JSON gives 15), so it reads back exactly."""
+    (found,) = conn.execute(
+        "SELECT json_group_array(json_array(voter_id, value,"
+        " CASE WHEN voter_joined_at IS NOT NULL THEN printf('%!.17g', voter_joined_at) END,"
+        " updated_at > ?, reaction_backed)) FROM votes WHERE idea_id = ?",
+        (to_ts(snapshot_at), idea_id),
+    ).fetchone()
+    return str(found)
+
+
+def parse_card_votes(document: str) -> dict[int, StoredVote]:
+    return {
+        voter_id: StoredVote(value, None if joined_at is None else from_ts(float(joined_at)), bool(newer), bool(backed))
+        for voter_id, value, joined_at, newer, backed in json.loads(document)
+    }
+
+
+def recount_tallies(conn: sqlite3.Connection, idea_id: int) -> None:
+    """The idea's tallies counted again from its votes."""
+    conn.execute(
+        "UPDATE ideas SET upvotes = (SELECT COUNT(*) FROM votes WHERE idea_id = ideas.id AND value = 1),"
+        " downvotes = (SELECT COUNT(*) FROM votes WHERE idea_id = ideas.id AND value = -1) WHERE id = ?",
+        (idea_id,),
+    )

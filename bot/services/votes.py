@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from datetime import datetime
 from typing import NamedTuple
 
@@ -224,22 +225,38 @@ class VoteService:
 
     async def _apply_recount(self, idea: Idea, ups: set[int], downs: set[int], snapshot_at: datetime) -> int:
         now = self.clock()
-        changes: list[VoteChanged] = []
-        async with self.db.transaction() as conn:
-            stored = await vote_queries.votes_on(conn, idea.id)
-            newer = await vote_queries.voters_changed_after(conn, idea.id, snapshot_at)
-            # A vote moved by a merge or cast with a button has no reaction behind it: keep it
-            # unless the member now holds a voting reaction, which then decides.
-            unbacked = await vote_queries.unbacked_voters(conn, idea.id) - ups - downs
-            voters = (ups | downs | set(stored)) - {idea.author_id, self.bot_user_id} - newer - unbacked
-            for voter in sorted(voters):
-                old, joined_at = stored.get(voter, (None, None))
+        ignored = {idea.author_id, self.bot_user_id}
+
+        def decide(document: str) -> tuple[list[VoteChanged], vote_queries.PreparedWrites]:
+            stored = vote_queries.parse_card_votes(document)
+            # Votes changed after the snapshot are newer than it. A vote moved by a merge or cast
+            # with a button has no reaction behind it: kept unless the member now holds a voting
+            # reaction, which then decides.
+            skipped = {
+                voter
+                for voter, vote in stored.items()
+                if vote.changed_after_snapshot or (not vote.reaction_backed and voter not in ups | downs)
+            }
+            writes: list[vote_queries.VoteWrite] = []
+            changes: list[VoteChanged] = []
+            for voter in sorted((ups | downs | set(stored)) - ignored - skipped):
+                vote = stored.get(voter)
+                old, joined_at = (vote.value, vote.voter_joined_at) if vote is not None else (None, None)
                 new = vote_from_reactions(voter in ups, voter in downs, old)
                 if new == old:
                     continue
-                await vote_queries.put_vote(conn, idea.id, voter, old, new, joined_at, now)
+                # No join time written: the stored one is kept (COALESCE), as a new vote has none.
+                writes.append(vote_queries.VoteWrite(idea.id, voter, old, new, None))
                 changes.append(VoteChanged(idea.guild_id, idea.id, idea.author_id, voter, old, new, joined_at, now))
-            await vote_queries.recompute_tallies(conn, idea.id)
+            return changes, vote_queries.prepare_writes(writes, now)
+
+        def write(conn: sqlite3.Connection, prepared: vote_queries.PreparedWrites) -> None:
+            vote_queries.execute_writes(conn, prepared)
+            vote_queries.recount_tallies(conn, idea.id)
+
+        changes = await self.db.transaction_read_then_write(
+            lambda conn: vote_queries.read_card_votes(conn, idea.id, snapshot_at), decide, write
+        )
         if changes:
             log.info("recount of idea %s fixed %d votes", idea.id, len(changes))
         self.board.card_changed(idea.id)

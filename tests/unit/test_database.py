@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.db import Database, check_sqlite, migration_scripts
@@ -144,5 +144,23 @@ async def test_a_read_then_write_transaction_that_fails_midway_writes_nothing() 
         assert decided == "done"
         stored = await idea_queries.get_idea(db.conn, idea.id)
         assert stored is not None and (stored.upvotes, stored.downvotes) == (0, 2)
+    finally:
+        await db.close()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
+async def test_a_recount_reads_the_stored_join_time_exactly(joined: datetime) -> None:
+    db = await Database.open(":memory:")
+    try:
+        async with db.transaction() as conn:
+            idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
+            await vote_queries.put_vote(conn, idea.id, 20, None, 1, joined, NOW)
+            await vote_queries.put_vote(conn, idea.id, 21, None, -1, None, NOW)
+        document = await db.transaction_in_thread(lambda conn: vote_queries.read_card_votes(conn, idea.id, NOW))
+        assert vote_queries.parse_card_votes(document) == {
+            20: vote_queries.StoredVote(1, joined, changed_after_snapshot=False, reaction_backed=True),
+            21: vote_queries.StoredVote(-1, None, changed_after_snapshot=False, reaction_backed=True),
+        }
     finally:
         await db.close()
