@@ -1,5 +1,7 @@
+import asyncio
 import json
 import sqlite3
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -162,5 +164,33 @@ async def test_a_recount_reads_the_stored_join_time_exactly(joined: datetime) ->
             20: vote_queries.StoredVote(1, joined, changed_after_snapshot=False, reaction_backed=True),
             21: vote_queries.StoredVote(-1, None, changed_after_snapshot=False, reaction_backed=True),
         }
+    finally:
+        await db.close()
+
+
+async def test_a_read_then_write_transaction_cancelled_midway_leaves_the_database_usable() -> None:
+    db = await Database.open(":memory:")
+    try:
+        async with db.transaction() as conn:
+            idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
+        reading = asyncio.Event()
+        loop = asyncio.get_running_loop()
+
+        def slow_read(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE ideas SET upvotes = 5 WHERE id = ?", (idea.id,))
+            loop.call_soon_threadsafe(reading.set)
+            time.sleep(0.2)  # on the database thread: the caller is cancelled meanwhile
+
+        task = asyncio.create_task(
+            db.transaction_read_then_write(slow_read, lambda found: (found, found), lambda conn, writes: None)
+        )
+        await reading.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        async with db.transaction() as conn:  # no transaction left open
+            await conn.execute("UPDATE ideas SET downvotes = 1 WHERE id = ?", (idea.id,))
+        stored = await idea_queries.get_idea(db.conn, idea.id)
+        assert stored is not None and (stored.upvotes, stored.downvotes) == (0, 1)
     finally:
         await db.close()
