@@ -31,6 +31,8 @@ from bot.services.ports import IdeaBoard, ReactionReader
 
 log = logging.getLogger(__name__)
 
+# Events per transaction at most: bounds a batch's JSON documents (a few hundred KB) and its time
+# on the database thread; under a burst the writer takes whatever arrived during the last write.
 MAX_BATCH = 5000
 
 
