@@ -107,18 +107,18 @@ class BatchReads(NamedTuple):
 def read_batch(conn: sqlite3.Connection, reactions: Iterable[tuple[int, int]]) -> BatchReads:
     """The cards behind the batch's (message id, member id) reactions, and the members'
     stored votes on them: two statements, two JSON documents."""
-    reactions = list(set(reactions))
+    document = json.dumps(list(set(reactions)))
     (cards,) = conn.execute(
         "SELECT json_group_array(json_array(message_id, id, guild_id, author_id, status,"
         " archived_at IS NOT NULL OR expired_at IS NOT NULL))"
         " FROM ideas WHERE message_id IN (SELECT DISTINCT json_extract(value, '$[0]') FROM json_each(?))",
-        (json.dumps(reactions),),
+        (document,),
     ).fetchone()
     (votes,) = conn.execute(
         "SELECT json_group_array(json_array(v.idea_id, v.voter_id, v.value)) FROM json_each(?) AS k"
         " JOIN ideas AS i ON i.message_id = json_extract(k.value, '$[0]')"
         " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = json_extract(k.value, '$[1]')",
-        (json.dumps(reactions),),
+        (document,),
     ).fetchone()
     return BatchReads(cards, votes)
 
