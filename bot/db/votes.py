@@ -227,12 +227,6 @@ def execute_writes(conn: sqlite3.Connection, prepared: PreparedWrites) -> None:
     )
 
 
-def write_votes(conn: sqlite3.Connection, writes: list[VoteWrite], now: datetime) -> None:
-    """prepare_writes and execute_writes in one go (inside the caller's transaction)."""
-    if writes:
-        execute_writes(conn, prepare_writes(writes, now))
-
-
 # --- recount: one card's stored votes against its reactions -----------------------------------
 
 

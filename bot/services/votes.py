@@ -121,11 +121,6 @@ class VoteService:
         self._durable_waiters.append((target, waiter))
         await waiter
 
-    @property
-    def pending(self) -> int:
-        """Accepted events not yet durable."""
-        return self._accepted - self._written
-
     async def _write_batches(self) -> None:
         loop = asyncio.get_running_loop()
         waited_enough = False

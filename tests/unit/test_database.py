@@ -104,7 +104,8 @@ async def _write_a_batch_and_read_it_back(db: Database) -> None:
         idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
         await idea_queries.attach_card(conn, idea.id, channel_id=5, message_id=500, thread_id=None)
     writes = [vote_queries.VoteWrite(idea.id, 20, None, 1, joined), vote_queries.VoteWrite(idea.id, 21, None, -1, None)]
-    await db.transaction_in_thread(lambda conn: vote_queries.write_votes(conn, writes, NOW))
+    prepared = vote_queries.prepare_writes(writes, NOW)
+    await db.transaction_in_thread(lambda conn: vote_queries.execute_writes(conn, prepared))
     async with db.conn.execute("SELECT voter_id, value, voter_joined_at FROM votes ORDER BY voter_id") as cursor:
         assert [tuple(row) for row in await cursor.fetchall()] == [(20, 1, joined.timestamp()), (21, -1, None)]
     reads = await db.transaction_in_thread(
