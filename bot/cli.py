@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -18,12 +19,6 @@ def _settings_or_exit(**overrides: object) -> Settings:
     except SettingsError as exc:
         click.echo(f"ideabot: configuration error: {exc}", err=True)
         sys.exit(2)
-
-
-def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    # discord.http logs request routes at DEBUG; keep it quieter (it never logs the token).
-    logging.getLogger("discord.http").setLevel(logging.WARNING)
 
 
 @click.group()
@@ -38,7 +33,7 @@ def run() -> None:
     if settings.token is None or not settings.token.get_secret_value().strip():
         click.echo("ideabot: configuration error: IDEABOT_TOKEN: required to connect to Discord", err=True)
         sys.exit(2)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     from bot.runner import run_bot
 
     asyncio.run(run_bot(settings))

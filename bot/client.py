@@ -16,6 +16,7 @@ from bot.cards import CardBoard, DiscordReactionReader
 from bot.db import Database
 from bot.domain.events import IdeaStatusChanged
 from bot.domain.ideas import IdeaRuleError
+from bot.metrics import CountersCollector, Metrics
 from bot.notifications import ModLog, Notifier
 from bot.render import NO_MENTIONS
 from bot.services.errors import UserFacingError
@@ -74,11 +75,19 @@ class IdeaCommandTree(app_commands.CommandTree["IdeaBot"]):
         await answer_error(interaction, original)
 
 
+def interaction_name(interaction: discord.Interaction) -> str:
+    if interaction.command is not None:
+        return interaction.command.qualified_name
+    return "component" if interaction.type is discord.InteractionType.component else interaction.type.name
+
+
 async def answer_error(interaction: discord.Interaction, error: BaseException) -> None:
     text = user_message(error)
+    if isinstance(interaction.client, IdeaBot):
+        outcome = "refused" if text is not None else "error"
+        interaction.client.metrics.interactions.labels(interaction_name(interaction), outcome).inc()
     if text is None:
-        command = interaction.command.qualified_name if interaction.command else "interaction"
-        log.error("unexpected error in %s", command, exc_info=error)
+        log.error("unexpected error in %s", interaction_name(interaction), exc_info=error)
         text = "Something went wrong on our side. Nothing was changed; please try again in a moment."
     try:
         await reply_ephemeral(interaction, text)
@@ -99,12 +108,16 @@ class IdeaBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True  # votes are reactions: the only event stream we need
+        # The bot never joins voice: discord.py's start-up warnings about voice libraries are noise.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        self.metrics = Metrics()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=IdeaCommandTree,
             allowed_mentions=NO_MENTIONS,
             help_command=None,
+            http_trace=self.metrics.http_trace(),
             **options,
         )
         self.settings = settings
@@ -121,11 +134,24 @@ class IdeaBot(commands.Bot):
         )
         self.ideas = IdeaService(db, self.board, self.events, clock)
         self.votes = VoteService(db, self.board, self.events, clock, settings.vote_batch_seconds)
+        self.votes.on_batch_written = self.metrics.vote_batch.observe
         self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients)
         self.modlog = ModLog(self, self._log_channel_of)
         self.reaction_reader = DiscordReactionReader(self)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
         self.recounts = 0
+        self.metrics.registry.register(
+            CountersCollector(
+                {
+                    "ideabot_votes_ingested": ("Reaction events written as votes", lambda: self.votes.written),
+                    "ideabot_card_edits": ("Card edits sent to Discord", lambda: self.board.scheduler.stats.edits),
+                    "ideabot_card_edit_failures": (
+                        "Card edits Discord refused (retried)",
+                        lambda: self.board.scheduler.stats.failures,
+                    ),
+                }
+            )
+        )
         # Where raw reaction events go (set by the voting cog): (payload, added) -> None.
         self.reaction_sink: Callable[[discord.RawReactionActionEvent, bool], None] | None = None
         # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
@@ -145,6 +171,10 @@ class IdeaBot(commands.Bot):
             await self.load_extension(name)
         if self.settings.sync_commands:
             await self.tree.sync()
+        address = self.settings.metrics_host_port
+        if address is not None:
+            port = self.metrics.serve(*address)
+            log.info("metrics at http://%s:%d/metrics", address[0], port)
         self.votes.start()
         self.board.scheduler.start()
 
@@ -153,14 +183,24 @@ class IdeaBot(commands.Bot):
         # missed, so recount the reactions of recently active cards.
         assert self.user is not None
         self.votes.bot_user_id = self.user.id
+        self.metrics.gateway_sessions.labels("ready").inc()
         since = self.clock() - timedelta(days=self.settings.recount_active_days)
         try:
             changed = await self.votes.recount_recent(self.reaction_reader, since)
+            self.metrics.recounted_votes.inc(changed)
             log.info("ready as %s (%s); recount fixed %d votes", self.user, self.user.id, changed)
         except Exception:
             log.exception("recount after READY failed; votes are recounted at the next READY")
         finally:
             self.recounts += 1
+
+    async def on_resumed(self) -> None:
+        self.metrics.gateway_sessions.labels("resumed").inc()
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction, command: app_commands.Command[Any, ..., Any] | app_commands.ContextMenu
+    ) -> None:
+        self.metrics.interactions.labels(command.qualified_name, "ok").inc()
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         # discord.py waits 5 s before a fresh IDENTIFY (Discord's identify rate limit); a local
@@ -178,12 +218,15 @@ class IdeaBot(commands.Bot):
                 self.reaction_sink(args[0], event_name == "raw_reaction_add")
             except Exception:  # never into discord.py's gateway reader; a recount repairs it
                 log.exception("a reaction event could not be queued")
+        elif event_name == "interaction":
+            self.metrics.interaction_received(args[0].id)
         super().dispatch(event_name, *args, **kwargs)
 
     async def close(self) -> None:
         await self.votes.stop()
         await self.board.scheduler.stop()
         await self.notifier.wait_sent()
+        self.metrics.stop()
         await super().close()
 
 

@@ -16,6 +16,7 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG_PATH = Path("config/ideabot.toml")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(Exception):
@@ -35,6 +36,8 @@ class Settings(BaseSettings):
     llm_embedding_model: str | None = None
     llm_api_key: SecretStr | None = None
     log_level: str = "INFO"
+    log_format: str = "text"
+    metrics_address: str | None = None
 
     # Operational knobs (documented in config/ideabot.toml).
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
@@ -56,6 +59,31 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return upper
 
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        lower = value.lower()
+        if lower not in LOG_FORMATS:
+            raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
+        return lower
+
+    @field_validator("metrics_address")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:9108")
+        return value
+
+    @property
+    def metrics_host_port(self) -> tuple[str, int] | None:
+        if self.metrics_address is None:
+            return None
+        host, _, port = self.metrics_address.rpartition(":")
+        return host.strip("[]"), int(port)
+
     @field_validator("discord_api_url", "llm_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -69,6 +97,10 @@ class Settings(BaseSettings):
         if not value.startswith(("ws://", "wss://")):
             raise ValueError("must start with ws:// or wss://")
         return value
+
+    def secret_values(self) -> list[str]:
+        """Every secret the process holds, for masking in logs."""
+        return [secret.get_secret_value() for secret in (self.token, self.llm_api_key) if secret is not None]
 
     @property
     def llm_enabled(self) -> bool:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
@@ -72,6 +73,13 @@ class VoteService:
         self._writer: asyncio.Task[None] | None = None
         self._announce: asyncio.Queue[list[VoteChanged]] = asyncio.Queue()
         self._publisher: asyncio.Task[None] | None = None
+        # Told how long each batch's write took (metrics); a no-op by default.
+        self.on_batch_written: Callable[[float], None] = lambda seconds: None
+
+    @property
+    def written(self) -> int:
+        """Reaction events written so far (including those that changed nothing)."""
+        return self._written
 
     # --- ingest ----------------------------------------------------------------------
 
@@ -142,6 +150,7 @@ class VoteService:
             finally:
                 self._written += len(batch)
                 self._release_durable_waiters()
+                self.on_batch_written(loop.time() - started)
             waited_enough = bool(self._inbox) and loop.time() - started >= self.batch_seconds
 
     def _release_durable_waiters(self) -> None:
