@@ -52,7 +52,7 @@ def test_a_bad_log_format_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> 
     from bot.settings import SettingsError, load_settings
 
     monkeypatch.setenv("IDEABOT_LOG_FORMAT", "xml")
-    with pytest.raises(SettingsError, match="^IDEABOT_LOG_FORMAT:"):
+    with pytest.raises(SettingsError, match=r"^IDEABOT_LOG_FORMAT:"):
         load_settings()
 
 
