@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from discord_emulator.server import RequestRecord
+
 from bench.common import CORE_EXTENSIONS, community_with_cards, reaction_plan, write_result
-from bot.emulator import EmulatorLimits, Limit
-from bot.emulator.server import RequestRecord
+from discord_emulator import EmulatorLimits, Limit
 
 EDIT_ROUTE = "/channels/{channel_id}/messages/{message_id}"
 

@@ -26,8 +26,8 @@ import yarl
 
 from bot.client import EXTENSIONS
 from bot.db import Database
-from bot.emulator import DiscordEmulator, EmulatorLimits, Message, StoryMember
 from bot.testing import TEST_TOKEN, Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator, EmulatorLimits, Message, StoryMember
 
 # The vote pipeline alone: /idea, /ideamod and the reaction listener (no reputation, no stages).
 CORE_EXTENSIONS = ("cogs.ideas", "cogs.moderation", "cogs.voting")

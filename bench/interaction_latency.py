@@ -23,7 +23,7 @@ from typing import Any
 
 from bench.common import CORE_EXTENSIONS, community_with_cards, median, percentile, write_result
 from bot.client import EXTENSIONS
-from bot.emulator import Message, StoryMember
+from discord_emulator import Message, StoryMember
 
 
 async def stream_votes(

@@ -21,7 +21,7 @@ from typing import Any
 
 from bench.common import CORE_EXTENSIONS, community_with_cards, write_result
 from bot.db import ideas as idea_queries
-from bot.emulator import EmulatorLimits
+from discord_emulator import EmulatorLimits
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:

@@ -39,8 +39,8 @@ from bench.common import (
     write_result,
 )
 from bot.client import EXTENSIONS
-from bot.emulator import DiscordEmulator, EmulatorLimits, Message
 from bot.testing import events_delivered
+from discord_emulator import DiscordEmulator, EmulatorLimits, Message
 
 
 async def count_votes(c: Any) -> int:

@@ -46,7 +46,12 @@ def run() -> None:
 @click.option("--seed", default=7, show_default=True, help="Seed for the simulated community's choices.")
 def demo(members: int, ideas: int, pause: float, seed: int) -> None:
     """Run the real bot offline against the local Discord emulator with a simulated community."""
-    from bot.demo import run_demo
+    try:
+        from bot.demo import run_demo
+    except ModuleNotFoundError:
+        # The emulator is a development package: installed wheels do not carry the demo.
+        click.echo("ideabot: the demo runs from a source checkout: git clone ..., then `uv run ideabot demo`", err=True)
+        sys.exit(2)
 
     sys.exit(asyncio.run(run_demo(members, ideas, pause, seed, click.echo)))
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from discord_emulator.server import RequestRecord
+
 from bot.db import Database
-from bot.emulator import DiscordEmulator, InteractionError, Reply, StoryMember
-from bot.emulator.server import RequestRecord
 from bot.testing import Community, FakeClock, build_community, emulator_settings, fast_limits, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator, InteractionError, Reply, StoryMember
 
 NAMES = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj",

@@ -14,8 +14,8 @@ import yarl
 
 from bot.client import EXTENSIONS, IdeaBot, point_discord_at
 from bot.db import Database
-from bot.emulator import DiscordEmulator, EmulatorLimits, Limit, Message, StoryChannel, StoryMember, StoryRole
 from bot.settings import Settings
+from discord_emulator import DiscordEmulator, EmulatorLimits, Limit, Message, StoryChannel, StoryMember, StoryRole
 
 TEST_TOKEN = "emulator-bot-token"  # noqa: S105 - the emulator accepts any token
 MANAGE_GUILD = 1 << 5

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.db import Database
-from bot.emulator import DiscordEmulator
 from bot.testing import Community, FakeClock, build_community, emulator_settings, fast_limits, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator
 
 MEMBER_NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 

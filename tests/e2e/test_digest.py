@@ -9,11 +9,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from discord_emulator.state import Message
+
 from bot.db import Database
 from bot.domain.ideas import Status
-from bot.emulator import DiscordEmulator
-from bot.emulator.state import Message
 from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator
 from tests.unit.test_digest_service import Seeder
 
 TUESDAY = datetime(2030, 3, 5, 12, tzinfo=UTC)  # ISO week 2030-W10

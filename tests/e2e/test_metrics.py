@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.db import Database
-from bot.emulator import DiscordEmulator
 from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator
 
 
 @pytest.fixture

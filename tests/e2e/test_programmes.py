@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.emulator import Message
 from bot.testing import Community, running_bot
+from discord_emulator import Message
 
 
 def fields_of(message: Message) -> dict[str, str]:

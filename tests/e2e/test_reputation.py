@@ -8,8 +8,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from discord_emulator.state import MANAGE_ROLES
 
-from bot.emulator.state import MANAGE_ROLES
 from bot.services.reputation import ReputationService
 from bot.testing import Community
 from cogs.reputation import reputation_of

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot.db import Database
-from bot.emulator import DiscordEmulator
 from bot.testing import FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator
 
 SECRET = "MTIz.secret-token-that-must-not-leak"
 

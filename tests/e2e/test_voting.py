@@ -8,8 +8,8 @@ from itertools import pairwise
 from pathlib import Path
 
 from bot.db import Database
-from bot.emulator import DiscordEmulator
 from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from discord_emulator import DiscordEmulator
 
 EDIT_ROUTE = "/channels/{channel_id}/messages/{message_id}"
 

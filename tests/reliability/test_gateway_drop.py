@@ -9,8 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.emulator import Message
 from bot.testing import Community
+from discord_emulator import Message
 
 UP, DOWN = "👍", "👎"
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.emulator import Reply
 from bot.testing import Community
+from discord_emulator import Reply
 
 CRASH = "something went wrong"
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.emulator import DiscordEmulator, Message, StoryMember
 from bot.testing import MANAGE_GUILD
+from discord_emulator import DiscordEmulator, Message, StoryMember
 
 ROOT = Path(__file__).resolve().parents[2]
 UP, DOWN = "👍", "👎"

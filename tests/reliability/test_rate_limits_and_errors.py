@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.emulator import Limit, Message
 from bot.testing import Community
+from discord_emulator import Limit, Message
 
 EDIT_ROUTE = "/channels/{channel_id}/messages/{message_id}"
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"

@@ -43,7 +43,7 @@ def test_json_format_writes_one_object_per_line_with_the_token_masked(capsys: py
 
 def test_text_format_masks_secrets_too(capsys: pytest.CaptureFixture[str]) -> None:
     setup_logging("DEBUG", "text", [SECRET])
-    logging.getLogger("discord.gateway").debug("IDENTIFY %s", {"token": SECRET})
+    logging.getLogger("ideabot.identify").debug("IDENTIFY %s", {"token": SECRET})
     err = capsys.readouterr().err
     assert MASK in err and SECRET not in err
 

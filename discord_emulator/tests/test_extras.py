@@ -9,10 +9,9 @@ import discord
 import pytest
 from discord import app_commands
 from discord.ext import commands
+from sample_bot import Recorder, build_bot, running
 
-from bot.emulator import DiscordEmulator, InteractionError, StoryGuild
-
-from .conftest import Recorder, build_bot, running
+from discord_emulator import DiscordEmulator, InteractionError, StoryGuild
 
 
 async def test_file_uploads_are_stored(emu: DiscordEmulator, guild: StoryGuild, bot: commands.Bot) -> None:

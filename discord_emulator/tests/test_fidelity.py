@@ -7,10 +7,9 @@ import asyncio
 import discord
 import pytest
 from discord.ext import commands
+from sample_bot import Recorder
 
-from bot.emulator import DiscordEmulator, InteractionError, StoryGuild
-
-from .conftest import Recorder
+from discord_emulator import DiscordEmulator, InteractionError, StoryGuild
 
 
 async def test_ready_guild_create_and_sync(emu: DiscordEmulator, guild: StoryGuild, bot: commands.Bot) -> None:

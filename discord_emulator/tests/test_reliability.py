@@ -8,10 +8,9 @@ import time
 import discord
 import pytest
 from discord.ext import commands
+from sample_bot import Recorder
 
-from bot.emulator import DiscordEmulator, EmulatorLimits, Limit, StoryGuild
-
-from .conftest import Recorder
+from discord_emulator import DiscordEmulator, EmulatorLimits, Limit, StoryGuild
 
 EDIT_ROUTE = "/channels/{channel_id}/messages/{message_id}"
 

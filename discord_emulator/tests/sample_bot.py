@@ -1,4 +1,5 @@
-"""Fixtures: a started emulator with one guild, and a small real discord.py bot running against it."""
+"""A small real discord.py bot (a slash command, a modal, a button, reaction listeners) for
+testing the emulator with, and a helper that runs it against an emulator."""
 
 from __future__ import annotations
 
@@ -6,15 +7,12 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 
 import discord
-import pytest
-import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.emulator import DiscordEmulator, EmulatorLimits, StoryGuild
+from discord_emulator import DiscordEmulator
 
 
 @dataclass
@@ -137,40 +135,6 @@ def build_bot(recorder: Recorder, *, intents: discord.Intents | None = None) -> 
     return bot
 
 
-@pytest.fixture
-def limits() -> EmulatorLimits:
-    return EmulatorLimits()
-
-
-@pytest.fixture
-async def emu(limits: EmulatorLimits, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[DiscordEmulator]:
-    emulator = DiscordEmulator(limits=limits)
-    await emulator.start()
-    # monkeypatch restores both class attributes after the test.
-    monkeypatch.setattr(discord.http.Route, "BASE", emulator.api_url)
-    monkeypatch.setattr(discord.gateway.DiscordWebSocket, "DEFAULT_GATEWAY", yarl.URL(emulator.gateway_url))
-    try:
-        yield emulator
-    finally:
-        await emulator.stop()
-
-
-@pytest.fixture
-def guild(emu: DiscordEmulator) -> StoryGuild:
-    lab = emu.create_guild("Ideas Lab")
-    lab.create_text_channel("ideas")
-    lab.create_text_channel("digest")
-    lab.create_role("Moderators", permissions=1 << 5)
-    lab.add_member("alice", account_age=timedelta(days=400), joined_ago=timedelta(days=100))
-    lab.add_member("bob", account_age=timedelta(days=3), joined_ago=timedelta(days=1))
-    return lab
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
-
-
 BotFactory = Callable[..., "contextlib.AbstractAsyncContextManager[commands.Bot]"]
 
 
@@ -185,9 +149,3 @@ async def running(bot: commands.Bot, emu: DiscordEmulator) -> AsyncIterator[comm
             await bot.close()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=2)
-
-
-@pytest.fixture
-async def bot(emu: DiscordEmulator, guild: StoryGuild, recorder: Recorder) -> AsyncIterator[commands.Bot]:
-    async with running(build_bot(recorder), emu) as started:
-        yield started
