@@ -36,7 +36,12 @@ def run() -> None:
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     from bot.runner import run_bot
 
-    asyncio.run(run_bot(settings))
+    if settings.uvloop and sys.platform != "win32":
+        import uvloop
+
+        uvloop.run(run_bot(settings))
+    else:
+        asyncio.run(run_bot(settings))
 
 
 @main.command()

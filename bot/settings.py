@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     recount_active_days: int = Field(default=30, ge=1)
     notify_max_recipients: int = Field(default=200, ge=0)
     sync_commands: bool = True
+    uvloop: bool = True
 
     @field_validator("log_level")
     @classmethod
