@@ -310,11 +310,14 @@ class ReputationService:
 
     async def profile(self, guild_id: int, user_id: int, recent: int = 8, viewer: Viewer = PUBLIC) -> Profile:
         """`user_id`'s reputation as `viewer` may see it: others see neither the rows nor the
-        points of ideas `user_id` is behind anonymously; they and moderators see everything."""
+        points of ideas `user_id` is behind anonymously; they and moderators see everything.
+        The rank compares with everyone else's points as `viewer` may see them."""
         conn = self.db.conn
         full = sees_all_credit_of(viewer, user_id)
         total = await rep_queries.total(conn, guild_id, user_id, include_anonymous=full)
-        everyone = [points for _, points in await rep_queries.totals(conn, guild_id, include_anonymous=full)]
+        board = dict(await rep_queries.totals(conn, guild_id, include_anonymous=sees_everyone(viewer)))
+        board.pop(user_id, None)
+        everyone = [*board.values(), total] if total > 0 else list(board.values())
         roles = await rep_queries.reward_roles(conn, guild_id)
         upcoming = next_role(total, roles)
         rows = await rep_queries.recent_events(conn, guild_id, user_id, recent, include_anonymous=full)

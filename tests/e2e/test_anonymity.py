@@ -47,9 +47,11 @@ async def test_rep_show_of_an_anonymous_author_hides_the_idea_from_other_members
     seen_by_carol = await c.carol.run("/rep show", member=c.bob, channel=c.general)
     assert seen_by_carol.ephemeral
     assert not names_idea(seen_by_carol.text, 1), seen_by_carol.text
+    assert "**0** points" in seen_by_carol.text and "not ranked yet" in seen_by_carol.text
     # The author sees their own ledger in full, and so do moderators; the points stay theirs.
     own = await c.bob.run("/rep show", channel=c.general)
     assert "Submitted idea #1" in own.text and "Upvote on #1" in own.text and "**4** points" in own.text
+    assert "rank #1 of 1" in own.text
     moderator = await c.mod.run("/rep show", member=c.bob, channel=c.general)
     assert "Submitted idea #1" in moderator.text
     assert await c.bot.reputation.total(c.guild.id, c.bob.id) == 4  # type: ignore[attr-defined]
