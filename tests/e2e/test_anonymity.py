@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from bot.domain.digest import IsoWeek
 from bot.emulator import Message
+from bot.render_digest import export
+from bot.services.digest import DigestService
 from bot.testing import Community
 
 
@@ -100,6 +103,11 @@ async def test_merged_anonymous_author_is_not_a_visible_coauthor(community: Comm
     seen_by_carol = await c.carol.run("/rep show", member=c.bob, channel=c.general)
     assert not names_idea(seen_by_carol.text, 1) and not names_idea(seen_by_carol.text, 2), seen_by_carol.text
     assert "#1 planned" in (await c.bob.run("/rep show", channel=c.general)).text
+    # The week's contributors in the digest and every export: alice, not bob.
+    digest = await DigestService(c.db, c.clock).build(c.guild.id, IsoWeek.of(c.clock().date()), use_llm=False)
+    assert [person.user_id for person in digest.contributors] == [c.alice.id]
+    for fmt in ("md", "html", "csv", "json"):
+        assert str(c.bob.id) not in export(digest, fmt), fmt
     # Moderators still see who is behind it.
     shown = await c.mod.run("/idea show", id=1, channel=c.general)
     assert f"<@{c.bob.id}>" in shown.text
