@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import discord
 
 from bot.domain.events import IdeaStatusChanged
+from bot.domain.privacy import may_ping_in_public
 from bot.render import NO_MENTIONS, mod_log_embed, status_update_embed
 from bot.services.ideas import IdeaService
 
@@ -62,7 +63,9 @@ class Notifier:
                 await user.send(embed=embed, allowed_mentions=NO_MENTIONS)
                 self.sent_dms += 1
             except discord.HTTPException:
-                unreachable.append(user_id)
+                # A ping next to the idea would name someone behind it anonymously: they miss it.
+                if may_ping_in_public(idea, user_id):
+                    unreachable.append(user_id)
         if idea.thread_id is None:
             return
         thread = await self._channel(idea.thread_id)

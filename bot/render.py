@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import discord
 
 from bot.domain.ideas import Idea, Status
+from bot.domain.privacy import PUBLIC, Viewer, credit, hidden_people
 from bot.domain.votes import DOWNVOTE_EMOJI, UPVOTE_EMOJI
 
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -50,11 +51,14 @@ def status_text(idea: Idea) -> str:
     return clip(text, FIELD_VALUE_MAX)
 
 
-def author_text(idea: Idea, reveal: bool = False) -> str:
-    """Anonymous ideas hide their author unless `reveal` (moderators only); co-authors stay credited."""
-    author = "Anonymous" if idea.anonymous and not reveal else f"<@{idea.author_id}>"
-    people = " ".join([author, *(f"<@{user}>" for user in idea.coauthor_ids)])
-    return clip(people, FIELD_VALUE_MAX)
+def author_text(idea: Idea, viewer: Viewer = PUBLIC) -> str:
+    """The author and co-authors as `viewer` may see them; anyone hidden shows as "Anonymous"."""
+    seen = credit(idea, viewer)
+    people = [f"<@{user}>" for user in seen.shown]
+    if seen.hidden:
+        # Where the author is hidden, "Anonymous" keeps their place at the front.
+        people.insert(0 if idea.author_id not in seen.shown else len(people), "Anonymous")
+    return clip(" ".join(people), FIELD_VALUE_MAX)
 
 
 def thread_link(guild_id: int, thread_id: int) -> str:
@@ -101,9 +105,12 @@ def idea_list_embed(heading: str, ideas: Sequence[Idea], empty: str) -> discord.
 
 
 def idea_detail_embed(idea: Idea, history: Sequence[dict[str, object]], reveal_author: bool = False) -> discord.Embed:
+    """`reveal_author`: the viewer is a moderator, who is told who is behind an anonymous idea."""
     embed = card_embed(idea)
-    if idea.anonymous and reveal_author:
-        embed.add_field(name="Submitted anonymously by", value=author_text(idea, reveal=True), inline=False)
+    hidden = hidden_people(idea)
+    if hidden and reveal_author:
+        names = " ".join(f"<@{user}>" for user in hidden)
+        embed.add_field(name="Submitted anonymously by", value=clip(names, FIELD_VALUE_MAX), inline=False)
     if history:
         steps = []
         for step in history[-5:]:

@@ -10,11 +10,13 @@ import discord
 
 from bot.db.programmes import Challenge, Winner
 from bot.domain.ideas import Idea
+from bot.domain.privacy import PUBLIC
 from bot.domain.programmes import Stage
 from bot.render import (
     EMBED_DESCRIPTION_MAX,
     EMBED_TITLE_MAX,
     FIELD_VALUE_MAX,
+    author_text,
     card_link,
     clip,
     idea_line,
@@ -108,7 +110,8 @@ def challenge_list_embed(challenges: Sequence[Challenge], now: datetime) -> disc
 
 
 def author_mention(idea: Idea) -> str:
-    return "Anonymous" if idea.anonymous else f"<@{idea.author_id}>"
+    """The people behind a winning idea, as the public may see them."""
+    return author_text(idea, PUBLIC)
 
 
 def challenge_closed_embed(challenge: Challenge, winners: Sequence[tuple[Winner, Idea]], entries: int) -> discord.Embed:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.domain.ideas import Idea, Status
+from bot.domain.privacy import PUBLIC, credit
 from bot.domain.ranking import Period
 from bot.render import EMBED_DESCRIPTION_MAX, FIELD_VALUE_MAX, clip
 from bot.services.reputation import Profile
@@ -56,7 +57,12 @@ def leaderboard_embed(period: Period, rows: list[tuple[int, int]]) -> discord.Em
 
 
 def thank_you_text(idea: Idea, status: Status, people: list[int]) -> str:
-    names = ", ".join(f"<@{user_id}>" for user_id in people)
+    """Posted in the idea's public thread: people behind it anonymously are thanked unnamed."""
+    seen = credit(idea, PUBLIC, people)
+    credited = [f"<@{user_id}>" for user_id in seen.shown]
+    if seen.hidden:
+        credited.append("its anonymous author" if seen.hidden == 1 else "its anonymous authors")
+    names = ", ".join(credited)
     if status is Status.IMPLEMENTED:
         return f"🎉 #{idea.number} is implemented! Thank you {names} for bringing it to the community."
     return f"🙌 #{idea.number} is planned. Thank you {names}: the community backed it and it is on the way."

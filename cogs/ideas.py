@@ -209,10 +209,8 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         assert interaction.guild_id is not None
         idea = await self.bot.ideas.get(interaction.guild_id, id)
         history = await self.bot.ideas.history(idea.id)
-        # The author of an anonymous idea is known to moderators (this reply is ephemeral).
-        reveal = idea.anonymous and is_moderator(
-            interaction, (await self.bot.ideas.settings(interaction.guild_id)).moderator_role_id
-        )
+        # Who is behind an anonymous idea is known to moderators (this reply is ephemeral).
+        reveal = is_moderator(interaction, (await self.bot.ideas.settings(interaction.guild_id)).moderator_role_id)
         await interaction.response.send_message(
             embed=idea_detail_embed(idea, history, reveal_author=reveal), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

@@ -10,9 +10,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot
+from bot.client import IdeaBot, is_moderator
+from bot.domain import privacy
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
 from bot.domain.ideas import Idea, Status
+from bot.domain.privacy import Viewer
 from bot.domain.ranking import Period
 from bot.render import NO_MENTIONS
 from bot.render_reputation import (
@@ -128,12 +130,18 @@ class Reputation(commands.GroupCog, group_name="rep", group_description="Reputat
     async def cog_unload(self) -> None:
         await self.service.stop()
 
+    async def _viewer(self, interaction: discord.Interaction) -> Viewer:
+        """Who asks: anonymous credit is shown to its own member and to moderators only."""
+        assert interaction.guild_id is not None
+        settings = await self.bot.ideas.settings(interaction.guild_id)
+        return privacy.member(interaction.user.id, moderator=is_moderator(interaction, settings.moderator_role_id))
+
     @app_commands.command(name="show", description="Points, rank, recent reasons and the next reward role")
     @app_commands.describe(member="Whose reputation (default: yours)")
     async def show(self, interaction: discord.Interaction, member: discord.User | None = None) -> None:
         assert interaction.guild_id is not None
         who = member or interaction.user
-        profile = await self.service.profile(interaction.guild_id, who.id)
+        profile = await self.service.profile(interaction.guild_id, who.id, viewer=await self._viewer(interaction))
         await interaction.response.send_message(
             embed=profile_embed(profile), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -142,7 +150,7 @@ class Reputation(commands.GroupCog, group_name="rep", group_description="Reputat
     @app_commands.describe(period="Points earned within (default: all time)")
     async def top(self, interaction: discord.Interaction, period: Period = Period.ALL) -> None:
         assert interaction.guild_id is not None
-        rows = await self.service.leaderboard(interaction.guild_id, period)
+        rows = await self.service.leaderboard(interaction.guild_id, period, viewer=await self._viewer(interaction))
         await interaction.response.send_message(
             embed=leaderboard_embed(period, rows), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

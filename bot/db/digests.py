@@ -13,6 +13,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.db.reputation import anonymous_credit_sql
 from bot.db.rows import from_ts, to_ts
 from bot.domain.digest import (
     ChallengeLine,
@@ -314,17 +315,15 @@ async def top_contributors(
 ) -> list[Contributor]:
     """From the reputation ledger (issue 4) when it exists; empty otherwise.
 
-    Points an author (or co-author) earned through an anonymous idea are left out: the list is
-    public, and a name next to the week's points must not give away who wrote an anonymous idea.
+    Points a member earned through an idea they are behind anonymously (its author, or a
+    co-author through an anonymous idea: bot/domain/privacy.py) are left out: the list is public,
+    and a name next to the week's points must not give away who wrote an anonymous idea.
     The ledger itself still credits them."""
     if not await table_exists(conn, "reputation_events"):
         return []
     async with conn.execute(
         "SELECT r.user_id, SUM(r.delta) AS points FROM reputation_events r"
-        " LEFT JOIN ideas a ON a.id = r.idea_id AND a.anonymous = 1"
-        " WHERE r.guild_id = ? AND r.at >= ? AND r.at < ?"
-        " AND NOT (a.id IS NOT NULL AND (a.author_id = r.user_id OR EXISTS"
-        "  (SELECT 1 FROM idea_coauthors c WHERE c.idea_id = a.id AND c.user_id = r.user_id)))"
+        f" WHERE r.guild_id = ? AND r.at >= ? AND r.at < ? AND NOT {anonymous_credit_sql('r')}"
         " GROUP BY r.user_id HAVING points > 0 ORDER BY points DESC, r.user_id LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:

@@ -67,23 +67,26 @@ async def delete_unposted_idea(conn: aiosqlite.Connection, idea_id: int) -> None
     await conn.execute("DELETE FROM ideas WHERE id = ? AND message_id IS NULL", (idea_id,))
 
 
-async def _attach_coauthors(conn: aiosqlite.Connection, ideas: list[Idea]) -> list[Idea]:
+async def attach_coauthors(conn: aiosqlite.Connection, ideas: list[Idea]) -> list[Idea]:
     if not ideas:
         return ideas
     by_id = {idea.id: idea for idea in ideas}
     marks = ",".join("?" * len(by_id))
     async with conn.execute(
-        f"SELECT idea_id, user_id FROM idea_coauthors WHERE idea_id IN ({marks}) ORDER BY user_id", tuple(by_id)
+        f"SELECT idea_id, user_id, anonymous FROM idea_coauthors WHERE idea_id IN ({marks}) ORDER BY user_id",
+        tuple(by_id),
     ) as cursor:
         for row in await cursor.fetchall():
             by_id[row[0]].coauthor_ids.append(row[1])
+            if row[2]:
+                by_id[row[0]].anonymous_coauthor_ids.append(row[1])
     return ideas
 
 
 async def _select(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Idea]:
     async with conn.execute(f"SELECT {IDEA_COLUMNS} FROM ideas WHERE {where}", tuple(params)) as cursor:
         rows = await cursor.fetchall()
-    return await _attach_coauthors(conn, [idea_from_row(row) for row in rows])
+    return await attach_coauthors(conn, [idea_from_row(row) for row in rows])
 
 
 async def get_idea(conn: aiosqlite.Connection, idea_id: int) -> Idea | None:
@@ -176,8 +179,14 @@ async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosq
         return list(await cursor.fetchall())
 
 
-async def add_coauthor(conn: aiosqlite.Connection, idea_id: int, user_id: int) -> None:
-    await conn.execute("INSERT OR IGNORE INTO idea_coauthors (idea_id, user_id) VALUES (?, ?)", (idea_id, user_id))
+async def add_coauthor(conn: aiosqlite.Connection, idea_id: int, user_id: int, *, anonymous: bool = False) -> None:
+    """`anonymous`: credited through an anonymous idea. A link that is public once stays public
+    (the person is already shown on the idea), so a second, anonymous link never hides it."""
+    await conn.execute(
+        "INSERT INTO idea_coauthors (idea_id, user_id, anonymous) VALUES (?, ?, ?)"
+        " ON CONFLICT (idea_id, user_id) DO UPDATE SET anonymous = MIN(anonymous, excluded.anonymous)",
+        (idea_id, user_id, int(anonymous)),
+    )
 
 
 async def count_submissions_since(conn: aiosqlite.Connection, guild_id: int, author_id: int, since: datetime) -> int:

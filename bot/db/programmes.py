@@ -11,6 +11,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.db.ideas import attach_coauthors
 from bot.db.rows import IDEA_COLUMNS, from_ts, idea_from_row, maybe_dt, to_ts
 from bot.domain.ideas import Idea, Status
 
@@ -316,17 +317,7 @@ async def challenge_entries(conn: aiosqlite.Connection, challenge_id: int, exclu
         (challenge_id, *(s.value for s in exclude)),
     ) as cursor:
         rows = await cursor.fetchall()
-    ideas = [idea_from_row(row) for row in rows]
-    if ideas:
-        by_id = {idea.id: idea for idea in ideas}
-        async with conn.execute(
-            f"SELECT idea_id, user_id FROM idea_coauthors WHERE idea_id IN ({','.join('?' * len(by_id))})"
-            " ORDER BY user_id",
-            tuple(by_id),
-        ) as cursor:
-            for row in await cursor.fetchall():
-                by_id[row[0]].coauthor_ids.append(row[1])
-    return ideas
+    return await attach_coauthors(conn, [idea_from_row(row) for row in rows])
 
 
 async def close_challenge(conn: aiosqlite.Connection, challenge_id: int, closed_by: int | None, now: datetime) -> bool:

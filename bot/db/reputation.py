@@ -27,9 +27,24 @@ class LedgerRow:
     source: str
     voter_id: int | None
     at: datetime
+    # Credit for an idea its person is behind anonymously (bot/domain/privacy.py decides who sees it).
+    anonymous: bool = False
 
 
-_LEDGER_COLUMNS = "id, guild_id, user_id, delta, reason, idea_id, source, voter_id, at"
+def anonymous_credit_sql(row: str) -> str:
+    """SQL true when the ledger row aliased `row` credits its person for an idea they are behind
+    anonymously: the set form of `bot.domain.privacy.is_anonymous_link`, for aggregates."""
+    return (
+        f"EXISTS (SELECT 1 FROM ideas anon_i WHERE anon_i.id = {row}.idea_id"
+        f" AND ((anon_i.anonymous = 1 AND anon_i.author_id = {row}.user_id) OR EXISTS (SELECT 1 FROM idea_coauthors"
+        f" anon_c WHERE anon_c.idea_id = anon_i.id AND anon_c.user_id = {row}.user_id AND anon_c.anonymous = 1)))"
+    )
+
+
+_LEDGER_COLUMNS = (
+    "id, guild_id, user_id, delta, reason, idea_id, source, voter_id, at,"
+    f" {anonymous_credit_sql('reputation_events')} AS anonymous"
+)
 
 
 def _ledger_row(row: aiosqlite.Row) -> LedgerRow:
@@ -43,6 +58,7 @@ def _ledger_row(row: aiosqlite.Row) -> LedgerRow:
         source=row["source"],
         voter_id=row["voter_id"],
         at=from_ts(row["at"]),
+        anonymous=bool(row["anonymous"]),
     )
 
 
@@ -74,10 +90,12 @@ async def _scalar(conn: aiosqlite.Connection, sql: str, params: tuple[object, ..
     return int(row[0] or 0) if row else 0
 
 
-async def total(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> int:
-    return await _scalar(
-        conn, "SELECT SUM(delta) FROM reputation_events WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
-    )
+async def total(conn: aiosqlite.Connection, guild_id: int, user_id: int, *, include_anonymous: bool = True) -> int:
+    """`include_anonymous` False: without credit for ideas the member is behind anonymously."""
+    sql = "SELECT SUM(delta) FROM reputation_events r WHERE guild_id = ? AND user_id = ?"
+    if not include_anonymous:
+        sql += f" AND NOT {anonymous_credit_sql('r')}"
+    return await _scalar(conn, sql, (guild_id, user_id))
 
 
 async def vote_credit(conn: aiosqlite.Connection, idea_id: int, voter_id: int, user_id: int) -> int:
@@ -129,9 +147,12 @@ async def outstanding_on_idea(conn: aiosqlite.Connection, idea_id: int) -> list[
         return [(row[0], row[1], int(row[2])) for row in await cursor.fetchall()]
 
 
-async def recent_events(conn: aiosqlite.Connection, guild_id: int, user_id: int, limit: int = 10) -> list[LedgerRow]:
+async def recent_events(
+    conn: aiosqlite.Connection, guild_id: int, user_id: int, limit: int = 10, *, include_anonymous: bool = True
+) -> list[LedgerRow]:
+    hide = "" if include_anonymous else f" AND NOT {anonymous_credit_sql('reputation_events')}"
     async with conn.execute(
-        f"SELECT {_LEDGER_COLUMNS} FROM reputation_events WHERE guild_id = ? AND user_id = ?"
+        f"SELECT {_LEDGER_COLUMNS} FROM reputation_events WHERE guild_id = ? AND user_id = ?{hide}"
         " ORDER BY at DESC, id DESC LIMIT ?",
         (guild_id, user_id, limit),
     ) as cursor:
@@ -146,10 +167,18 @@ async def ledger(conn: aiosqlite.Connection, guild_id: int) -> list[LedgerRow]:
 
 
 async def totals(
-    conn: aiosqlite.Connection, guild_id: int, *, since: datetime | None = None, limit: int | None = None
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    *,
+    since: datetime | None = None,
+    limit: int | None = None,
+    include_anonymous: bool = True,
 ) -> list[tuple[int, int]]:
-    """(user, points) with points > 0, best first; `since` limits to points earned after it."""
-    sql = "SELECT user_id, SUM(delta) AS points FROM reputation_events WHERE guild_id = ?"
+    """(user, points) with points > 0, best first; `since` limits to points earned after it;
+    `include_anonymous` False leaves out credit for ideas a member is behind anonymously."""
+    sql = "SELECT user_id, SUM(delta) AS points FROM reputation_events r WHERE guild_id = ?"
+    if not include_anonymous:
+        sql += f" AND NOT {anonymous_credit_sql('r')}"
     params: list[object] = [guild_id]
     if since is not None:
         sql += " AND at > ?"

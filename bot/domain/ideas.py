@@ -81,6 +81,9 @@ class Idea:
     updated_at: datetime
     last_activity_at: datetime
     coauthor_ids: list[int] = field(default_factory=list)
+    # Co-authors credited through an anonymous idea (a merged anonymous duplicate): shown to
+    # moderators and themselves only (bot/domain/privacy.py).
+    anonymous_coauthor_ids: list[int] = field(default_factory=list)
     # Innovation programmes (issue 6): the challenge it answers, the contribution terms it was
     # submitted under, whether the card hides the author, and the programme's closing marks.
     challenge_id: int | None = None

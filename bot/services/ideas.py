@@ -22,6 +22,7 @@ from bot.domain.ideas import (
     validate_draft,
     validate_reason,
 )
+from bot.domain.privacy import coauthor_link_is_anonymous
 from bot.domain.ranking import Period, Rankable, Sort, rank
 from bot.services.errors import Forbidden, NotFound, UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
@@ -270,10 +271,12 @@ class IdeaService:
                     )
                 moved.append(MovedVote(voter_id, value, keep, joined_at))
             await idea_queries.set_status(conn, source, Status.DUPLICATE, reason, moderator_id, now, target.id)
-            # Both authors are credited on the surviving idea.
+            # Both authors are credited on the surviving idea; an anonymous one stays anonymous there.
             for author in (source.author_id, *source.coauthor_ids):
                 if author != target.author_id:
-                    await idea_queries.add_coauthor(conn, target.id, author)
+                    await idea_queries.add_coauthor(
+                        conn, target.id, author, anonymous=coauthor_link_is_anonymous(source, author)
+                    )
             await moderation_queries.record_action(
                 conn, guild_id, moderator_id, "merge", now, source.id, f"into #{target.number}"
             )

@@ -24,6 +24,7 @@ from bot.db import reputation as rep_queries
 from bot.db.reputation import LedgerRow, NewLedgerRow, SerialFlag
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
 from bot.domain.ideas import Idea, Status
+from bot.domain.privacy import PUBLIC, Viewer, may_see, sees_all_credit_of, sees_everyone
 from bot.domain.ranking import Period
 from bot.domain.reputation import (
     DAY,
@@ -297,22 +298,35 @@ class ReputationService:
     async def role_awards(self, guild_id: int) -> list[tuple[int, int, str, datetime]]:
         return await rep_queries.role_awards(self.db.conn, guild_id)
 
-    async def leaderboard(self, guild_id: int, period: Period = Period.ALL, limit: int = 10) -> list[tuple[int, int]]:
+    async def leaderboard(
+        self, guild_id: int, period: Period = Period.ALL, limit: int = 10, viewer: Viewer = PUBLIC
+    ) -> list[tuple[int, int]]:
+        """Points earned through anonymous ideas count only where `viewer` may see everyone's:
+        a place on the board next to an anonymous idea's points would single out its author."""
         since = None if period.days is None else self.clock() - timedelta(days=period.days)
-        return await rep_queries.totals(self.db.conn, guild_id, since=since, limit=limit)
+        return await rep_queries.totals(
+            self.db.conn, guild_id, since=since, limit=limit, include_anonymous=sees_everyone(viewer)
+        )
 
-    async def profile(self, guild_id: int, user_id: int, recent: int = 8) -> Profile:
+    async def profile(self, guild_id: int, user_id: int, recent: int = 8, viewer: Viewer = PUBLIC) -> Profile:
+        """`user_id`'s reputation as `viewer` may see it: others see neither the rows nor the
+        points of ideas `user_id` is behind anonymously; they and moderators see everything.
+        The rank compares with everyone else's points as `viewer` may see them."""
         conn = self.db.conn
-        total = await rep_queries.total(conn, guild_id, user_id)
-        everyone = [points for _, points in await rep_queries.totals(conn, guild_id)]
+        full = sees_all_credit_of(viewer, user_id)
+        total = await rep_queries.total(conn, guild_id, user_id, include_anonymous=full)
+        board = dict(await rep_queries.totals(conn, guild_id, include_anonymous=sees_everyone(viewer)))
+        board.pop(user_id, None)
+        everyone = [*board.values(), total] if total > 0 else list(board.values())
         roles = await rep_queries.reward_roles(conn, guild_id)
         upcoming = next_role(total, roles)
+        rows = await rep_queries.recent_events(conn, guild_id, user_id, recent, include_anonymous=full)
         return Profile(
             user_id=user_id,
             total=total,
             rank=rank_of(total, everyone) if total > 0 else None,
             ranked_members=len(everyone),
-            recent=await rep_queries.recent_events(conn, guild_id, user_id, recent),
+            recent=[row for row in rows if may_see(viewer, row.user_id, row.anonymous)],
             reached=[role for role in roles if total >= role.points and total > 0],
             next_role=upcoming[0] if upcoming else None,
             to_go=upcoming[1] if upcoming else None,
