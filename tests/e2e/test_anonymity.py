@@ -8,10 +8,10 @@ import re
 from datetime import timedelta
 
 from bot.domain.digest import IsoWeek
-from bot.emulator import Message
 from bot.render_digest import export
 from bot.services.digest import DigestService
 from bot.testing import Community
+from discord_emulator import Message
 
 
 def thread_texts(c: Community, card: Message) -> str:
