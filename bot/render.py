@@ -9,6 +9,7 @@ import discord
 
 from bot.domain.ideas import Idea, Status
 from bot.domain.privacy import PUBLIC, Viewer, credit, hidden_people
+from bot.domain.search import MATCH_END, MATCH_START, SearchPage
 from bot.domain.votes import DOWNVOTE_EMOJI, UPVOTE_EMOJI
 
 NO_MENTIONS = discord.AllowedMentions.none()
@@ -101,6 +102,28 @@ def idea_list_embed(heading: str, ideas: Sequence[Idea], empty: str) -> discord.
     embed = discord.Embed(title=clip(heading, EMBED_TITLE_MAX), colour=discord.Colour.blurple())
     lines = [idea_line(idea) for idea in ideas]
     embed.description = clip("\n".join(lines), EMBED_DESCRIPTION_MAX) if lines else empty
+    return embed
+
+
+def highlighted(snippet: str) -> str:
+    """A search snippet with its matched words in bold and the member's own markdown escaped."""
+    escaped = discord.utils.escape_markdown(snippet.replace("\n", " "))
+    return escaped.replace(MATCH_START, "**").replace(MATCH_END, "**")
+
+
+def search_results_embed(query: str, results: SearchPage) -> discord.Embed:
+    heading = clip(f"Search: {query.strip()}", EMBED_TITLE_MAX)
+    embed = discord.Embed(title=heading, colour=discord.Colour.blurple())
+    if not results.hits:
+        embed.description = (
+            "No idea matches every word of that search." if results.total == 0 else "No more results on this page."
+        )
+        return embed
+    entries = [f"{idea_line(hit.idea)}\n> {clip(highlighted(hit.snippet), 300)}" for hit in results.hits]
+    embed.description = clip("\n".join(entries), EMBED_DESCRIPTION_MAX)
+    more = f" · next: page:{results.page + 1}" if results.page < results.pages else ""
+    plural = "idea" if results.total == 1 else "ideas"
+    embed.set_footer(text=f"{results.total} {plural} · page {results.page} of {results.pages}{more}")
     return embed
 
 

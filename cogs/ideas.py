@@ -16,11 +16,13 @@ from bot.domain.ideas import (
     MODAL_FIELD_MAX,
     TITLE_MAX,
     IdeaDraft,
+    Status,
     compose_details,
     validate_draft,
 )
 from bot.domain.ranking import Period, Sort
-from bot.render import NO_MENTIONS, card_link, idea_detail_embed, idea_list_embed
+from bot.domain.search import SearchFilters
+from bot.render import NO_MENTIONS, card_link, idea_detail_embed, idea_list_embed, search_results_embed
 from bot.services.programmes import programmes_of
 
 
@@ -227,14 +229,27 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
             allowed_mentions=NO_MENTIONS,
         )
 
-    @app_commands.command(name="search", description="Find ideas by words in their title or details")
-    async def search(self, interaction: discord.Interaction, query: str) -> None:
+    @app_commands.command(name="search", description="Find ideas by words in their title or details, best match first")
+    @app_commands.describe(
+        query="Words to look for (word forms count: 'recycling' finds 'recycle')",
+        status="Only ideas with this status",
+        category="Only ideas in this category",
+        page="Which page of results (5 per page)",
+    )
+    @app_commands.choices(status=[app_commands.Choice(name=s.label, value=s.value) for s in Status])
+    async def search(
+        self,
+        interaction: discord.Interaction,
+        query: str,
+        status: app_commands.Choice[str] | None = None,
+        category: str | None = None,
+        page: app_commands.Range[int, 1, 1000] = 1,
+    ) -> None:
         assert interaction.guild_id is not None
-        ideas = await self.bot.ideas.search(interaction.guild_id, query)
+        filters = SearchFilters(Status(status.value) if status else None, category.strip() if category else None)
+        results = await self.bot.ideas.search(interaction.guild_id, query, filters, page)
         await interaction.response.send_message(
-            embed=idea_list_embed("Search results", ideas, "No idea matches that search."),
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
+            embed=search_results_embed(query, results), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
     @app_commands.command(name="mine", description="Your ideas and where they stand")

@@ -1,4 +1,4 @@
-"""Ideas: create, read, search, list for ranking, status history, co-authors."""
+"""Ideas: create, read, list for ranking, status history, co-authors (search: bot/db/search.py)."""
 
 from __future__ import annotations
 
@@ -124,22 +124,6 @@ async def list_posted_ideas(
     if limit is not None:
         sql += f" LIMIT {int(limit)}"
     return await _select(conn, sql, params)
-
-
-def _like_pattern(term: str) -> str:
-    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-async def search_ideas(conn: aiosqlite.Connection, guild_id: int, query: str, limit: int = 10) -> list[Idea]:
-    """Every word must appear in the title or body (case-insensitive for ASCII); newest first."""
-    words = [w for w in query.split() if w][:8]
-    where = ["guild_id = ?", "message_id IS NOT NULL"]
-    params: list[object] = [guild_id]
-    for word in words:
-        where.append("(title LIKE ? ESCAPE '\\' OR body LIKE ? ESCAPE '\\')")
-        params.extend([_like_pattern(word), _like_pattern(word)])
-    return await _select(conn, " AND ".join(where) + f" ORDER BY created_at DESC LIMIT {int(limit)}", params)
 
 
 async def update_text(conn: aiosqlite.Connection, idea_id: int, draft: IdeaDraft, now: datetime) -> None:

@@ -11,6 +11,7 @@ from bot.db import Database
 from bot.db import guilds as guild_queries
 from bot.db import ideas as idea_queries
 from bot.db import moderation as moderation_queries
+from bot.db import search as search_queries
 from bot.db import votes as vote_queries
 from bot.db.guilds import GuildSettings
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, MovedVote
@@ -24,11 +25,14 @@ from bot.domain.ideas import (
 )
 from bot.domain.privacy import coauthor_link_is_anonymous
 from bot.domain.ranking import Period, Rankable, Sort, rank
+from bot.domain.search import PAGE_SIZE, SearchFilters, SearchPage, search_terms
 from bot.services.errors import Forbidden, NotFound, UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ports import IdeaBoard
 
 log = logging.getLogger(__name__)
+
+NO_FILTERS = SearchFilters()
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +72,15 @@ class IdeaService:
         ranked = rank([Rankable(i.id, i.upvotes, i.downvotes, i.created_at) for i in ideas], sort)
         return [by_id[item.key] for item in ranked[:limit]]
 
-    async def search(self, guild_id: int, query: str, limit: int = 10) -> list[Idea]:
-        query = query.strip()
-        if not query:
-            raise UserFacingError("Type a word or two to search for.")
+    async def search(
+        self, guild_id: int, query: str, filters: SearchFilters = NO_FILTERS, page: int = 1, page_size: int = PAGE_SIZE
+    ) -> SearchPage:
         if len(query) > QUERY_MAX:
             raise UserFacingError(f"The search is too long: the limit is {QUERY_MAX} characters.")
-        return await idea_queries.search_ideas(self.db.conn, guild_id, query, limit)
+        terms = search_terms(query)
+        if not terms:
+            raise UserFacingError("Type a word or two to search for: letters or numbers, e.g. `dark mode`.")
+        return await search_queries.search_ideas(self.db.conn, guild_id, terms, filters, max(1, page), page_size)
 
     async def mine(self, guild_id: int, author_id: int, limit: int = 25) -> list[Idea]:
         return await idea_queries.list_posted_ideas(self.db.conn, guild_id, author_id=author_id, limit=limit)

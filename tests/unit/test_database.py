@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from bot.db import Database, check_sqlite, migration_scripts
 from bot.db import ideas as idea_queries
+from bot.db import search as search_queries
 from bot.db import votes as vote_queries
 from bot.db.rows import to_ts, to_us
 from bot.domain.ideas import IdeaDraft
+from bot.domain.search import SearchFilters, search_terms
 
 NOW = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -61,16 +63,21 @@ async def test_failed_transaction_writes_nothing() -> None:
     await db.close()
 
 
-async def test_search_treats_like_wildcards_literally() -> None:
+async def test_search_reads_only_words_so_syntax_and_wildcards_are_plain_text() -> None:
     db = await Database.open(":memory:")
     async with db.transaction() as conn:
         idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("100% uptime", "make it so please"), NOW)
         await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("Something else", "another thing"), NOW)
         await idea_queries.attach_card(conn, idea.id, channel_id=1, message_id=99, thread_id=None)
-    found = await idea_queries.search_ideas(db.conn, 1, "100%")
-    assert [i.title for i in found] == ["100% uptime"]
-    assert await idea_queries.search_ideas(db.conn, 1, "_") == []  # a literal underscore, not "any character"
-    assert await idea_queries.search_ideas(db.conn, 1, "'; DROP TABLE ideas; --") == []
+
+    async def titles(query: str) -> list[str]:
+        page = await search_queries.search_ideas(db.conn, 1, search_terms(query), SearchFilters(), 1, 10)
+        return [hit.idea.title for hit in page.hits]
+
+    assert await titles("100%") == ["100% uptime"]
+    assert await titles('uptime" OR "else') == []  # quotes and OR are words, not operators
+    assert await titles("'; DROP TABLE ideas; --") == []
+    assert await titles("upt*") == ["100% uptime"]  # every term is a prefix anyway
     await db.close()
 
 

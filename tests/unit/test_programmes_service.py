@@ -260,7 +260,7 @@ async def test_quiet_ideas_are_archived_searchable_and_closed_to_votes(world: Wo
     archived = await world.get(1)
     assert archived.archived_at == world.clock() and archived.voting_closed
     assert "archived" in {f.name: f.value for f in card_embed(archived).fields}["Status"]
-    assert [i.number for i in await world.ideas.search(GUILD, "quiet")] == [1]
+    assert [h.idea.number for h in (await world.ideas.search(GUILD, "quiet")).hits] == [1]
     await world.upvote(archived, 2)
     assert (await world.get(1)).upvotes == 0
     listed = await world.programmes.archived_between(GUILD, START, world.clock() + timedelta(seconds=1))
