@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -80,6 +82,41 @@ def upgrade() -> None:
             await database.close()
 
     click.echo(f"database {settings.database} at schema version {asyncio.run(_upgrade())}")
+
+
+@db.command()
+@click.option("--guild", "guild_id", type=int, required=True, help="The guild (server) id to fill.")
+@click.option("--ideas", type=click.IntRange(1, 10_000_000), required=True, help="How many ideas to add.")
+@click.option("--votes-per-idea", type=click.IntRange(0, 1_000), default=10, show_default=True)
+@click.option(
+    "--texts",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="JSON lines with `title` and `details`, used first; made-up texts after them.",
+)
+@click.option("--seed", default=1, show_default=True, help="Seed for the made-up community.")
+def seed(guild_id: int, ideas: int, votes_per_idea: int, texts: Path | None, seed: int) -> None:
+    """Fill the database with a synthetic community for load tests (ideas without cards, votes)."""
+    settings = _settings_or_exit()
+    from datetime import UTC, datetime
+
+    from bot.db import Database
+    from bot.db.seed import seed_community
+
+    async def _seed() -> str:
+        database = await Database.open(settings.database)
+        try:
+            with click.progressbar(length=ideas, label="seeding ideas", file=sys.stderr) as bar:
+                report = await seed_community(
+                    database, guild_id, ideas, votes_per_idea, datetime.now(UTC), texts=texts, seed=seed,
+                    progress=bar.update,
+                )  # fmt: skip
+        finally:
+            await database.close()
+        return f"added {report.ideas} ideas and {report.votes} votes from {report.members} members to guild {guild_id}"
+
+    started = time.perf_counter()
+    summary = asyncio.run(_seed())
+    click.echo(f"{summary} in {time.perf_counter() - started:.1f} s ({settings.database})")
 
 
 @main.group()
