@@ -246,14 +246,18 @@ class ProgrammeService:
             return await queries.save_pending(conn, guild_id, user_id, version, title, details, options, self.clock())
 
     async def accept_held_draft(self, draft_id: int, user_id: int) -> PendingDraft:
-        """The member clicked "I accept": record consent to the draft's version, hand the draft back."""
-        draft = await queries.get_pending(self.db.conn, draft_id)
-        if draft is None:
-            raise UserFacingError("This submission is no longer waiting: please run /idea submit again.")
-        if draft.user_id != user_id:
-            raise UserFacingError("Only the member who submitted this idea can accept the terms for it.")
+        """The member clicked "I accept": record consent to the draft's version, hand the draft back.
+        The draft is taken in the same transaction that checks it, so of two clicks at once only
+        one gets it (and posts the idea)."""
         async with self.db.transaction() as conn:
-            await queries.take_pending(conn, draft_id)
+            draft = await queries.get_pending(conn, draft_id)
+            if draft is not None and draft.user_id != user_id:
+                raise UserFacingError("Only the member who submitted this idea can accept the terms for it.")
+            if draft is None or await queries.take_pending(conn, draft_id) is None:
+                raise UserFacingError(
+                    "This submission is no longer waiting: it was already accepted (or replaced by a newer one)."
+                    " Run /idea submit to send another idea."
+                )
             await queries.record_consent(conn, draft.guild_id, user_id, draft.terms_version, self.clock())
         return draft
 
@@ -385,11 +389,14 @@ class ProgrammeService:
     async def revive(self, guild_id: int, moderator_id: int, number: int) -> Idea:
         """Undo expiry or archiving; the support deadlines count again from now."""
         idea = await self.ideas.get(guild_id, number)
+        nothing = f"#{number} is neither expired nor archived: there is nothing to revive."
         if idea.expired_at is None and idea.archived_at is None:
-            raise UserFacingError(f"#{number} is neither expired nor archived: there is nothing to revive.")
+            raise UserFacingError(nothing)
         now = self.clock()
         async with self.db.transaction() as conn:
-            await queries.reopen(conn, idea.id, now, restart_window=True)
+            # Compare-and-set: of two revives at once, the second finds nothing to reopen.
+            if not await queries.reopen(conn, idea.id, now, restart_window=True):
+                raise UserFacingError(nothing)
             await moderation_queries.record_action(conn, guild_id, moderator_id, "revive", now, idea.id, None)
         self._watch.pop(idea.id, None)
         self.board.card_changed(idea.id)
