@@ -198,3 +198,48 @@ async def test_two_revives_at_once_revive_once(community: Community) -> None:
     refused = [r for r in replies if "nothing to revive" in r.text]
     assert len(revived) == 1 and len(refused) == 1, texts(replies)
     assert await scalar(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'revive'") == 1
+
+
+async def writers_waiting(c: Community, count: int) -> None:
+    """Until `count` transactions wait for the write lock (the test holds it)."""
+    for _ in range(1000):
+        if len(c.db._write_lock._waiters or ()) >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{count} writers never queued")
+
+
+async def test_an_edit_never_lands_after_a_status_that_closed_the_idea(community: Community) -> None:
+    c = community
+    await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    # Remember the status each text write saw: a write seeing "implemented" is the race.
+    await c.db.conn.execute("CREATE TEMP TABLE text_writes (status TEXT)")
+    await c.db.conn.execute(
+        "CREATE TEMP TRIGGER text_written AFTER UPDATE OF title ON ideas"
+        " BEGIN INSERT INTO text_writes VALUES (NEW.status); END"
+    )
+    modal = await c.alice.run("/idea edit", id=1, channel=c.general)
+    assert modal.modal is not None
+    inputs = {
+        item["label"]: item["custom_id"]
+        for row in modal.modal["components"]
+        for item in (row.get("components") or [row.get("component", {})])
+        if item.get("type") == 4
+    }
+    # Hold the write lock until both are queued for it, the status change first: whatever they
+    # read before their transaction, the status is written before the edit.
+    async with c.db.transaction():
+        status_task = asyncio.create_task(c.mod.run("/ideamod status", id=1, status="implemented", channel=c.general))
+        await writers_waiting(c, 1)
+        edit_task = asyncio.create_task(
+            c.alice.submit_modal(modal, **{inputs["Title"]: "Dark mode everywhere", inputs["Details"]: "Every page"})
+        )
+        await writers_waiting(c, 2)
+    status, edit = await status_task, await edit_task
+    async with c.db.conn.execute("SELECT status FROM text_writes") as cursor:
+        writes = [row[0] for row in await cursor.fetchall()]
+    assert "is now **Implemented**" in status.text, status.text
+    assert writes == [], writes
+    assert edit.ephemeral and "can no longer be changed" in edit.text, edit.text
+    idea = await c.bot.ideas.get(c.guild.id, 1)
+    assert (idea.status.value, idea.title) == ("implemented", "Dark mode")
