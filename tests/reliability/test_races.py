@@ -243,3 +243,19 @@ async def test_an_edit_never_lands_after_a_status_that_closed_the_idea(community
     assert edit.ephemeral and "can no longer be changed" in edit.text, edit.text
     idea = await c.bot.ideas.get(c.guild.id, 1)
     assert (idea.status.value, idea.title) == ("implemented", "Dark mode")
+
+
+async def test_a_submission_queued_behind_a_block_is_refused(community: Community) -> None:
+    c = community
+    async with c.db.transaction():
+        block = asyncio.create_task(c.mod.run("/ideamod block", member=c.bob, channel=c.general))
+        await writers_waiting(c, 1)
+        submit = asyncio.create_task(
+            c.bob.run("/idea submit", title="Dark mode", details="A dark theme for late-night work", channel=c.general)
+        )
+        await writers_waiting(c, 2)
+    blocked, refused = await block, await submit
+    assert "can no longer submit" in blocked.text, blocked.text
+    assert refused.ephemeral and "blocked" in refused.text, refused.text
+    assert c.cards() == []
+    assert await scalar(c, "SELECT COUNT(*) FROM ideas") == 0
