@@ -197,10 +197,11 @@ class ProgrammeService:
 
     async def set_anonymous(self, guild_id: int, moderator_id: int, allow: bool) -> bool:
         """Returns False when nothing changed."""
-        if (await self.settings(guild_id)).allow_anonymous == allow:
-            return False
         now = self.clock()
         async with self.db.transaction() as conn:
+            # Read where it is written: of two identical commands at once, one changes it.
+            if (await queries.get_settings(conn, guild_id)).allow_anonymous == allow:
+                return False
             await queries.save_allow_anonymous(conn, guild_id, allow, now)
             await moderation_queries.record_action(
                 conn, guild_id, moderator_id, "anonymous", now, None, "allowed" if allow else "not allowed"
@@ -217,16 +218,18 @@ class ProgrammeService:
 
     async def set_terms(self, guild_id: int, moderator_id: int, text: str, version: str) -> Terms:
         text, version = validate_terms(text, version)
-        current = await self.terms(guild_id)
-        if current is not None and current.version == version:
-            if current.text == text:
-                raise UserFacingError(f"These terms are already in force as version {version}.")
-            raise UserFacingError(
-                f"Members accepted version {version} as it was. Changed terms need a new version, so members accept"
-                " them again."
-            )
         now = self.clock()
         async with self.db.transaction() as conn:
+            # Checked where it is written, so two texts sent at once under one version cannot
+            # both be saved (members would have accepted a text that was then replaced).
+            current = await queries.get_settings(conn, guild_id)
+            if current.terms_version == version:
+                if current.terms_text == text:
+                    raise UserFacingError(f"These terms are already in force as version {version}.")
+                raise UserFacingError(
+                    f"Members accepted version {version} as it was. Changed terms need a new version, so members"
+                    " accept them again."
+                )
             await queries.save_terms(conn, guild_id, text, version, now)
             await moderation_queries.record_action(conn, guild_id, moderator_id, "terms", now, None, version)
         return Terms(text, version)

@@ -259,3 +259,29 @@ async def test_a_submission_queued_behind_a_block_is_refused(community: Communit
     assert refused.ephemeral and "blocked" in refused.text, refused.text
     assert c.cards() == []
     assert await scalar(c, "SELECT COUNT(*) FROM ideas") == 0
+
+
+async def test_two_texts_for_one_terms_version_at_once_save_one(community: Community) -> None:
+    c = community
+    first_text, second_text = "Ideas you share are licensed CC-BY 4.0.", "Ideas you share are public domain (CC0)."
+    async with c.db.transaction():
+        first = asyncio.create_task(c.mod.run("/ideamod terms set", text=first_text, version="1", channel=c.general))
+        await writers_waiting(c, 1)
+        second = asyncio.create_task(c.mod.run("/ideamod terms set", text=second_text, version="1", channel=c.general))
+        await writers_waiting(c, 2)
+    saved, refused = await first, await second
+    assert "version 1" in saved.text, saved.text
+    assert refused.ephemeral and "Changed terms need a new version" in refused.text, refused.text
+    terms = await c.bot.programmes.terms(c.guild.id)  # type: ignore[attr-defined]
+    assert terms is not None and terms.text == first_text
+    assert await scalar(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'terms'") == 1
+
+
+async def test_allowing_anonymous_ideas_twice_at_once_changes_once(community: Community) -> None:
+    c = community
+    async with c.db.transaction():
+        tasks = [asyncio.create_task(c.mod.run("/ideamod anonymous", allow=True, channel=c.general)) for _ in range(2)]
+        await writers_waiting(c, 2)
+    replies = [await task for task in tasks]
+    assert sorted("are already allowed" in r.text for r in replies) == [False, True], texts(replies)
+    assert await scalar(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'anonymous'") == 1
