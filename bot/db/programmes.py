@@ -158,8 +158,17 @@ async def review_queue(conn: aiosqlite.Connection, guild_id: int, limit: int) ->
     )
 
 
-async def mark_expired(conn: aiosqlite.Connection, idea_id: int, now: datetime) -> None:
-    await conn.execute("UPDATE ideas SET expired_at = ? WHERE id = ? AND expired_at IS NULL", (to_ts(now), idea_id))
+async def mark_expired(
+    conn: aiosqlite.Connection, tracked: TrackedIdea, statuses: Sequence[Status], now: datetime
+) -> bool:
+    """Compare-and-set on what the caller judged: still on the track in `statuses` and no stage
+    beyond `tracked.stage` reached since. False when nothing was written."""
+    cursor = await conn.execute(
+        "UPDATE ideas SET expired_at = ? WHERE id = ? AND expired_at IS NULL AND archived_at IS NULL"
+        f" AND status IN ({_status_marks(statuses)}) AND {_STAGE_OF} = ?",
+        (to_ts(now), tracked.idea.id, *(s.value for s in statuses), tracked.stage),
+    )
+    return cursor.rowcount == 1
 
 
 async def archive_candidates(
@@ -174,8 +183,17 @@ async def archive_candidates(
     return [t.idea for t in found]
 
 
-async def mark_archived(conn: aiosqlite.Connection, idea_id: int, now: datetime) -> None:
-    await conn.execute("UPDATE ideas SET archived_at = ? WHERE id = ? AND archived_at IS NULL", (to_ts(now), idea_id))
+async def mark_archived(
+    conn: aiosqlite.Connection, idea_id: int, statuses: Sequence[Status], inactive_since: datetime, now: datetime
+) -> bool:
+    """Compare-and-set: only while the idea is still in `statuses` and quiet since
+    `inactive_since` (a vote or a decision meanwhile keeps it). False when nothing was written."""
+    cursor = await conn.execute(
+        "UPDATE ideas SET archived_at = ? WHERE id = ? AND archived_at IS NULL"
+        f" AND status IN ({_status_marks(statuses)}) AND last_activity_at <= ?",
+        (to_ts(now), idea_id, *(s.value for s in statuses), to_ts(inactive_since)),
+    )
+    return cursor.rowcount == 1
 
 
 async def reopen(conn: aiosqlite.Connection, idea_id: int, now: datetime, *, restart_window: bool) -> bool:

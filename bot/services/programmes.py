@@ -443,7 +443,17 @@ class ProgrammeService:
                 missed = next_stage(settings.stages, stage)
                 assert missed is not None
                 async with self.db.transaction() as conn:
-                    await queries.mark_expired(conn, tracked.idea.id, now)
+                    # Judged again where it is written: a decision, a revive or a stage reached
+                    # since the list was read keeps the idea.
+                    fresh = await queries.tracked_idea(conn, tracked.idea.id)
+                    expire = (
+                        fresh is not None
+                        and self._on_track(fresh)
+                        and has_expired(settings.stages, fresh.stage, fresh.window_start, now)
+                        and await queries.mark_expired(conn, fresh, tuple(TRACKED_STATUSES), now)
+                    )
+                if not expire:
+                    continue
                 self.board.card_changed(tracked.idea.id)
                 report.expired.append(tracked.idea.id)
                 idea = await self.ideas.get_by_id(tracked.idea.id) or tracked.idea
@@ -456,7 +466,9 @@ class ProgrammeService:
             if not should_archive(idea.last_activity_at, now, settings.archive_days):
                 continue
             async with self.db.transaction() as conn:
-                await queries.mark_archived(conn, idea.id, now)
+                archived = await queries.mark_archived(conn, idea.id, tuple(TRACKED_STATUSES), inactive_since, now)
+            if not archived:
+                continue
             self.board.card_changed(idea.id)
             report.archived.append(idea.id)
 

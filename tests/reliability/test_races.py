@@ -285,3 +285,24 @@ async def test_allowing_anonymous_ideas_twice_at_once_changes_once(community: Co
     replies = [await task for task in tasks]
     assert sorted("are already allowed" in r.text for r in replies) == [False, True], texts(replies)
     assert await scalar(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'anonymous'") == 1
+
+
+async def test_the_periodic_job_does_not_expire_an_idea_a_moderator_just_decided(community: Community) -> None:
+    c = community
+    await c.mod.run("/ideamod thresholds", stages="3/30", channel=c.general)
+    card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    c.clock.advance(days=31)  # past the deadline of stage 1: the job would expire it
+    async with c.db.transaction():
+        status = asyncio.create_task(c.mod.run("/ideamod status", id=1, status="planned", channel=c.general))
+        await writers_waiting(c, 1)
+        tick = asyncio.create_task(c.bot.programmes.tick(c.clock()))  # type: ignore[attr-defined]
+        await writers_waiting(c, 2)
+    planned, report = await status, await tick
+    await c.settle()
+    assert "is now **Planned**" in planned.text, planned.text
+    idea = await c.bot.ideas.get(c.guild.id, 1)
+    assert (idea.status.value, idea.expired_at) == ("planned", None)
+    assert report.expired == []
+    thread = c.emu.thread_of(card)
+    assert thread is not None
+    assert not any("expired" in str(e.get("title", "")) for m in thread.messages for e in m.embeds)
