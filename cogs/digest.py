@@ -4,7 +4,6 @@ warning at submit time with its persistent buttons ("Support #N instead", "Post 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import logging
 import re
@@ -253,15 +252,10 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
 
     async def support_instead(self, interaction: discord.Interaction, pending_id: str, idea_id: int) -> None:
         assert interaction.guild_id is not None
-        held = await self.duplicates.peek(pending_id)
-        if held is None:
-            raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
-        if held["author_id"] != interaction.user.id:
-            raise UserFacingError("These buttons belong to the member who wrote the draft.")
         joined_at = interaction.user.joined_at if isinstance(interaction.user, discord.Member) else None
-        support = await self.duplicates.support(interaction.guild_id, interaction.user.id, idea_id, joined_at)
-        with contextlib.suppress(UserFacingError):
-            await self.duplicates.take(pending_id, interaction.user.id)
+        support = await self.duplicates.support(
+            interaction.guild_id, interaction.user.id, idea_id, joined_at, pending_id=pending_id
+        )
         self._resumes.pop(pending_id, None)
         idea = support.idea
         text = (

@@ -511,9 +511,11 @@ async def get_pending(conn: aiosqlite.Connection, pending_id: str) -> dict[str, 
 async def take_pending(conn: aiosqlite.Connection, pending_id: str) -> dict[str, Any] | None:
     """Read and delete in one go (call inside a transaction): a draft is used at most once."""
     found = await get_pending(conn, pending_id)
-    if found is not None:
-        await conn.execute("DELETE FROM pending_submissions WHERE id = ?", (pending_id,))
-    return found
+    if found is None:
+        return None
+    # The DELETE decides: only the caller whose DELETE removed the row gets the draft.
+    cursor = await conn.execute("DELETE FROM pending_submissions WHERE id = ?", (pending_id,))
+    return found if cursor.rowcount == 1 else None
 
 
 async def purge_pending(conn: aiosqlite.Connection, before: datetime) -> int:

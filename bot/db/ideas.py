@@ -126,11 +126,15 @@ async def list_posted_ideas(
     return await _select(conn, sql, params)
 
 
-async def update_text(conn: aiosqlite.Connection, idea_id: int, draft: IdeaDraft, now: datetime) -> None:
-    await conn.execute(
-        "UPDATE ideas SET title = ?, body = ?, category = COALESCE(?, category), updated_at = ? WHERE id = ?",
-        (draft.title, draft.details, draft.category, to_ts(now), idea_id),
+async def update_text(conn: aiosqlite.Connection, idea: Idea, draft: IdeaDraft, now: datetime) -> bool:
+    """Compare-and-set on the status the caller checked: False (nothing written) when the
+    status changed since."""
+    cursor = await conn.execute(
+        "UPDATE ideas SET title = ?, body = ?, category = COALESCE(?, category), updated_at = ?"
+        " WHERE id = ? AND status = ?",
+        (draft.title, draft.details, draft.category, to_ts(now), idea.id, idea.status.value),
     )
+    return cursor.rowcount == 1
 
 
 async def set_status(
@@ -141,18 +145,33 @@ async def set_status(
     moderator_id: int | None,
     now: datetime,
     merged_into: int | None = None,
-) -> None:
+) -> bool:
+    """Compare-and-set: writes only if the idea still has the status and reason of `idea` (as
+    the caller read and checked them), so two simultaneous changes give one change and one
+    history row. Returns False when nothing was written."""
     ts = to_ts(now)
-    await conn.execute(
+    cursor = await conn.execute(
         "UPDATE ideas SET status = ?, status_reason = ?, merged_into = COALESCE(?, merged_into), updated_at = ?,"
-        " last_activity_at = ? WHERE id = ?",
-        (status.value, reason, merged_into, ts, ts, idea.id),
+        " last_activity_at = ? WHERE id = ? AND status = ? AND status_reason IS ?",
+        (status.value, reason, merged_into, ts, ts, idea.id, idea.status.value, idea.status_reason),
     )
+    if cursor.rowcount != 1:
+        return False
     await conn.execute(
         "INSERT INTO status_history (idea_id, old_status, new_status, reason, moderator_id, at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (idea.id, idea.status.value, status.value, reason, moderator_id, ts),
     )
+    return True
+
+
+async def confirm_status(conn: aiosqlite.Connection, idea: Idea) -> bool:
+    """True if the idea still has the status the caller read. The no-op UPDATE also takes the
+    row's write lock on databases with row locks, so a concurrent change waits or is seen."""
+    cursor = await conn.execute(
+        "UPDATE ideas SET status = status WHERE id = ? AND status = ?", (idea.id, idea.status.value)
+    )
+    return cursor.rowcount == 1
 
 
 async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosqlite.Row]:

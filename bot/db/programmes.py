@@ -159,8 +159,17 @@ async def review_queue(conn: aiosqlite.Connection, guild_id: int, limit: int) ->
     )
 
 
-async def mark_expired(conn: aiosqlite.Connection, idea_id: int, now: datetime) -> None:
-    await conn.execute("UPDATE ideas SET expired_at = ? WHERE id = ? AND expired_at IS NULL", (to_ts(now), idea_id))
+async def mark_expired(
+    conn: aiosqlite.Connection, tracked: TrackedIdea, statuses: Sequence[Status], now: datetime
+) -> bool:
+    """Compare-and-set on what the caller judged: still on the track in `statuses` and no stage
+    beyond `tracked.stage` reached since. False when nothing was written."""
+    cursor = await conn.execute(
+        "UPDATE ideas SET expired_at = ? WHERE id = ? AND expired_at IS NULL AND archived_at IS NULL"
+        f" AND status IN ({_status_marks(statuses)}) AND {_STAGE_OF} = ?",
+        (to_ts(now), tracked.idea.id, *(s.value for s in statuses), tracked.stage),
+    )
+    return cursor.rowcount == 1
 
 
 async def archive_candidates(
@@ -175,21 +184,35 @@ async def archive_candidates(
     return [t.idea for t in found]
 
 
-async def mark_archived(conn: aiosqlite.Connection, idea_id: int, now: datetime) -> None:
-    await conn.execute("UPDATE ideas SET archived_at = ? WHERE id = ? AND archived_at IS NULL", (to_ts(now), idea_id))
+async def mark_archived(
+    conn: aiosqlite.Connection, idea_id: int, statuses: Sequence[Status], inactive_since: datetime, now: datetime
+) -> bool:
+    """Compare-and-set: only while the idea is still in `statuses` and quiet since
+    `inactive_since` (a vote or a decision meanwhile keeps it). False when nothing was written."""
+    cursor = await conn.execute(
+        "UPDATE ideas SET archived_at = ? WHERE id = ? AND archived_at IS NULL"
+        f" AND status IN ({_status_marks(statuses)}) AND last_activity_at <= ?",
+        (to_ts(now), idea_id, *(s.value for s in statuses), to_ts(inactive_since)),
+    )
+    return cursor.rowcount == 1
 
 
-async def reopen(conn: aiosqlite.Connection, idea_id: int, now: datetime, *, restart_window: bool) -> None:
-    """Clear the expired and archived marks; a revive also restarts the support window."""
+async def reopen(conn: aiosqlite.Connection, idea_id: int, now: datetime, *, restart_window: bool) -> bool:
+    """Clear the expired and archived marks; a revive also restarts the support window. False
+    when the idea was neither expired nor archived (e.g. a simultaneous revive came first)."""
     ts = to_ts(now)
+    closed = "(expired_at IS NOT NULL OR archived_at IS NOT NULL)"
     if restart_window:
-        await conn.execute(
+        cursor = await conn.execute(
             "UPDATE ideas SET expired_at = NULL, archived_at = NULL, support_window_start = ?,"
-            " last_activity_at = ? WHERE id = ?",
+            f" last_activity_at = ? WHERE id = ? AND {closed}",
             (ts, ts, idea_id),
         )
     else:
-        await conn.execute("UPDATE ideas SET expired_at = NULL, archived_at = NULL WHERE id = ?", (idea_id,))
+        cursor = await conn.execute(
+            f"UPDATE ideas SET expired_at = NULL, archived_at = NULL WHERE id = ? AND {closed}", (idea_id,)
+        )
+    return cursor.rowcount == 1
 
 
 async def archived_between(conn: aiosqlite.Connection, guild_id: int, since: datetime, until: datetime) -> list[Idea]:
@@ -408,11 +431,13 @@ async def save_pending(
 
 
 async def take_pending(conn: aiosqlite.Connection, draft_id: int) -> PendingDraft | None:
-    """Read and delete (call inside a transaction)."""
+    """Read and delete (call inside a transaction). The DELETE decides: only the caller whose
+    DELETE removed the row gets the draft, so a draft is used at most once."""
     draft = await get_pending(conn, draft_id)
-    if draft is not None:
-        await conn.execute("DELETE FROM drafts_awaiting_terms WHERE id = ?", (draft_id,))
-    return draft
+    if draft is None:
+        return None
+    cursor = await conn.execute("DELETE FROM drafts_awaiting_terms WHERE id = ?", (draft_id,))
+    return draft if cursor.rowcount == 1 else None
 
 
 async def get_pending(conn: aiosqlite.Connection, draft_id: int) -> PendingDraft | None:

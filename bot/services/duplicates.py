@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import aiosqlite
+
 from bot.db import Database
 from bot.db import digests as queries
 from bot.db import ideas as idea_queries
@@ -152,26 +154,38 @@ class DuplicateService:
             await queries.save_pending(conn, pending_id, guild_id, author_id, title, details, category, options, now)
         return pending_id
 
-    async def peek(self, pending_id: str) -> dict[str, Any] | None:
-        return await queries.get_pending(self.db.conn, pending_id)
-
     async def take(self, pending_id: str, user_id: int) -> dict[str, Any]:
         """The held draft, removed so it is used once; only its author may take it."""
         async with self.db.transaction() as conn:
-            found = await queries.get_pending(conn, pending_id)
-            if found is None:
-                raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
-            if found["author_id"] != user_id:
-                raise UserFacingError("These buttons belong to the member who wrote the draft.")
-            await queries.take_pending(conn, pending_id)
+            return await self._take(conn, pending_id, user_id)
+
+    @staticmethod
+    async def _take(conn: aiosqlite.Connection, pending_id: str, user_id: int) -> dict[str, Any]:
+        found = await queries.get_pending(conn, pending_id)
+        if found is not None and found["author_id"] != user_id:
+            raise UserFacingError("These buttons belong to the member who wrote the draft.")
+        if found is None or await queries.take_pending(conn, pending_id) is None:
+            raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
         return found
 
     # --- support instead -----------------------------------------------------------------------------
 
-    async def support(self, guild_id: int, user_id: int, idea_id: int, joined_at: datetime | None = None) -> Support:
-        """Record an upvote from `user_id` on an idea, as a 👍 reaction would."""
+    async def support(
+        self,
+        guild_id: int,
+        user_id: int,
+        idea_id: int,
+        joined_at: datetime | None = None,
+        *,
+        pending_id: str | None = None,
+    ) -> Support:
+        """Record an upvote from `user_id` on an idea, as a 👍 reaction would. With `pending_id`,
+        the held draft is taken in the same transaction: the vote and dropping the draft happen
+        together or not at all, and never beside "Post anyway" for the same draft."""
         now = self.clock()
         async with self.db.transaction() as conn:
+            if pending_id is not None:
+                await self._take(conn, pending_id, user_id)
             idea = await idea_queries.get_idea(conn, idea_id)
             if idea is None or idea.guild_id != guild_id or idea.message_id is None:
                 raise NotFound("That idea no longer exists.")

@@ -7,6 +7,8 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+import aiosqlite
+
 from bot.db import Database
 from bot.db import guilds as guild_queries
 from bot.db import ideas as idea_queries
@@ -92,10 +94,17 @@ class IdeaService:
 
     async def check_can_submit(self, guild_id: int, author_id: int) -> GuildSettings:
         """Everything that refuses a submission before the member spends time writing it."""
-        conn = self.db.conn
-        settings = await guild_queries.get_guild_settings(conn, guild_id)
+        settings = await guild_queries.get_guild_settings(self.db.conn, guild_id)
         if not settings.is_set_up or settings.ideas_channel_id is None:
             raise UserFacingError("Ideas are not set up here yet: a moderator needs to run /ideamod setup.")
+        await self._check_author_limits(self.db.conn, settings, guild_id, author_id)
+        return settings
+
+    async def _check_author_limits(
+        self, conn: aiosqlite.Connection, settings: GuildSettings, guild_id: int, author_id: int
+    ) -> None:
+        """Blocked, cooldown and daily quota, read through `conn`: inside the submission's write
+        transaction this is the check that counts."""
         if await moderation_queries.is_blocked(conn, guild_id, author_id):
             raise Forbidden("You are blocked from submitting ideas in this server.")
         now = self.clock()
@@ -109,7 +118,6 @@ class IdeaService:
             raise UserFacingError(
                 f"You have reached today's limit of {settings.daily_submission_quota} ideas. Try again tomorrow."
             )
-        return settings
 
     async def submit(
         self,
@@ -129,6 +137,9 @@ class IdeaService:
         settings = await self.check_can_submit(guild_id, author_id)
         assert settings.ideas_channel_id is not None
         async with self.db.transaction() as conn:
+            # Checked again in the transaction that inserts, so simultaneous submissions are
+            # counted against each other (the check above only answers early).
+            await self._check_author_limits(conn, settings, guild_id, author_id)
             idea = await idea_queries.insert_idea(
                 conn,
                 guild_id,
@@ -159,8 +170,16 @@ class IdeaService:
 
     # --- the author's changes ------------------------------------------------------------
 
-    async def _own_open_idea(self, guild_id: int, user_id: int, number: int, verb: str) -> Idea:
-        idea = await self.get(guild_id, number)
+    async def _get_in(self, conn: aiosqlite.Connection, guild_id: int, number: int) -> Idea:
+        idea = await idea_queries.get_idea_by_number(conn, guild_id, number)
+        if idea is None:
+            raise NotFound(f"There is no idea #{number} in this server.")
+        return idea
+
+    async def _own_open_idea(
+        self, guild_id: int, user_id: int, number: int, verb: str, conn: aiosqlite.Connection | None = None
+    ) -> Idea:
+        idea = await self._get_in(conn or self.db.conn, guild_id, number)
         if idea.author_id != user_id:
             raise Forbidden(f"Only the author of #{number} can {verb} it.")
         if idea.status.closes_voting:
@@ -172,17 +191,20 @@ class IdeaService:
 
     async def edit(self, guild_id: int, user_id: int, number: int, title: str, details: str) -> Idea:
         draft = validate_draft(title, details)
-        idea = await self._own_open_idea(guild_id, user_id, number, "edit")
         async with self.db.transaction() as conn:
-            await idea_queries.update_text(conn, idea.id, IdeaDraft(draft.title, draft.details), self.clock())
+            # Checked where it is written, so an edit cannot land after a status that closed it.
+            idea = await self._own_open_idea(guild_id, user_id, number, "edit", conn)
+            if not await idea_queries.update_text(conn, idea, IdeaDraft(draft.title, draft.details), self.clock()):
+                raise UserFacingError(f"#{number} changed at the same moment: please try again.")
         self.board.card_changed(idea.id)
         return await self.get(guild_id, number)
 
     async def withdraw(self, guild_id: int, user_id: int, number: int) -> Idea:
-        idea = await self._own_open_idea(guild_id, user_id, number, "withdraw")
         now = self.clock()
         async with self.db.transaction() as conn:
-            await idea_queries.set_status(conn, idea, Status.WITHDRAWN, None, None, now)
+            idea = await self._own_open_idea(guild_id, user_id, number, "withdraw", conn)
+            if not await idea_queries.set_status(conn, idea, Status.WITHDRAWN, None, None, now):
+                raise UserFacingError(f"#{number} changed at the same moment: please look at it and try again.")
         self.board.card_changed(idea.id)
         await self.events.publish(IdeaWithdrawn(guild_id, idea.id, idea.author_id, now))
         return await self.get(guild_id, number)
@@ -231,16 +253,20 @@ class IdeaService:
         self, guild_id: int, moderator_id: int | None, number: int, status: Status, reason: str | None
     ) -> StatusChange:
         reason = validate_reason(status, reason)
-        idea = await self.get(guild_id, number)
-        if idea.status is Status.WITHDRAWN:
-            raise UserFacingError(f"#{number} was withdrawn by its author.")
-        if idea.status is status and idea.status_reason == reason:
-            raise UserFacingError(f"#{number} is already {status.label.lower()}.")
-        if status is Status.DUPLICATE:
-            raise UserFacingError("To mark a duplicate, use /ideamod merge so votes move to the original.")
         now = self.clock()
+        # The checks read the idea inside the write transaction, and the write is a
+        # compare-and-set on what they read: of two identical commands at once, one changes
+        # the idea and the other is told it already has that status.
         async with self.db.transaction() as conn:
-            await idea_queries.set_status(conn, idea, status, reason, moderator_id, now)
+            idea = await self._get_in(conn, guild_id, number)
+            if idea.status is Status.WITHDRAWN:
+                raise UserFacingError(f"#{number} was withdrawn by its author.")
+            if idea.status is status and idea.status_reason == reason:
+                raise UserFacingError(f"#{number} is already {status.label.lower()}.")
+            if status is Status.DUPLICATE:
+                raise UserFacingError("To mark a duplicate, use /ideamod merge so votes move to the original.")
+            if not await idea_queries.set_status(conn, idea, status, reason, moderator_id, now):
+                raise UserFacingError(f"#{number} changed at the same moment: please look at it and try again.")
             if moderator_id is not None:
                 await moderation_queries.record_action(
                     conn, guild_id, moderator_id, f"status:{status.value}", now, idea.id, reason
@@ -257,15 +283,22 @@ class IdeaService:
         """Mark `source` a duplicate of `target` and move its votes without double counting."""
         if source_number == target_number:
             raise UserFacingError("An idea cannot be merged into itself.")
-        source = await self.get(guild_id, source_number)
-        target = await self.get(guild_id, target_number)
-        for idea in (source, target):
-            if idea.status in (Status.DUPLICATE, Status.WITHDRAWN):
-                raise UserFacingError(f"#{idea.number} is {idea.status.label.lower()} and cannot be merged.")
         now = self.clock()
         moved: list[MovedVote] = []
-        reason = f"Merged into #{target.number}"
+        reason = f"Merged into #{target_number}"
         async with self.db.transaction() as conn:
+            # Both ideas are read and checked in the write transaction, and both writes are
+            # compare-and-set on what was read: two merges at once cannot chain into a cycle or
+            # move one idea's votes twice.
+            source = await self._get_in(conn, guild_id, source_number)
+            target = await self._get_in(conn, guild_id, target_number)
+            for idea in (source, target):
+                if idea.status is Status.DUPLICATE:
+                    raise UserFacingError(f"#{idea.number} is already merged into another idea and cannot be merged.")
+                if idea.status is Status.WITHDRAWN:
+                    raise UserFacingError(f"#{idea.number} is withdrawn and cannot be merged.")
+            if not await idea_queries.confirm_status(conn, target):
+                raise UserFacingError(f"#{target.number} changed at the same moment: please try again.")
             source_votes = await vote_queries.votes_on(conn, source.id)
             target_votes = await vote_queries.votes_on(conn, target.id)
             for voter_id, (value, joined_at) in sorted(source_votes.items()):
@@ -276,7 +309,8 @@ class IdeaService:
                         conn, target.id, voter_id, None, value, joined_at, now, reaction_backed=False
                     )
                 moved.append(MovedVote(voter_id, value, keep, joined_at))
-            await idea_queries.set_status(conn, source, Status.DUPLICATE, reason, moderator_id, now, target.id)
+            if not await idea_queries.set_status(conn, source, Status.DUPLICATE, reason, moderator_id, now, target.id):
+                raise UserFacingError(f"#{source.number} changed at the same moment: please try again.")
             # Both authors are credited on the surviving idea; an anonymous one stays anonymous there.
             for author in (source.author_id, *source.coauthor_ids):
                 if author != target.author_id:

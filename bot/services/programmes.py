@@ -197,10 +197,11 @@ class ProgrammeService:
 
     async def set_anonymous(self, guild_id: int, moderator_id: int, allow: bool) -> bool:
         """Returns False when nothing changed."""
-        if (await self.settings(guild_id)).allow_anonymous == allow:
-            return False
         now = self.clock()
         async with self.db.transaction() as conn:
+            # Read where it is written: of two identical commands at once, one changes it.
+            if (await queries.get_settings(conn, guild_id)).allow_anonymous == allow:
+                return False
             await queries.save_allow_anonymous(conn, guild_id, allow, now)
             await moderation_queries.record_action(
                 conn, guild_id, moderator_id, "anonymous", now, None, "allowed" if allow else "not allowed"
@@ -217,16 +218,18 @@ class ProgrammeService:
 
     async def set_terms(self, guild_id: int, moderator_id: int, text: str, version: str) -> Terms:
         text, version = validate_terms(text, version)
-        current = await self.terms(guild_id)
-        if current is not None and current.version == version:
-            if current.text == text:
-                raise UserFacingError(f"These terms are already in force as version {version}.")
-            raise UserFacingError(
-                f"Members accepted version {version} as it was. Changed terms need a new version, so members accept"
-                " them again."
-            )
         now = self.clock()
         async with self.db.transaction() as conn:
+            # Checked where it is written, so two texts sent at once under one version cannot
+            # both be saved (members would have accepted a text that was then replaced).
+            current = await queries.get_settings(conn, guild_id)
+            if current.terms_version == version:
+                if current.terms_text == text:
+                    raise UserFacingError(f"These terms are already in force as version {version}.")
+                raise UserFacingError(
+                    f"Members accepted version {version} as it was. Changed terms need a new version, so members"
+                    " accept them again."
+                )
             await queries.save_terms(conn, guild_id, text, version, now)
             await moderation_queries.record_action(conn, guild_id, moderator_id, "terms", now, None, version)
         return Terms(text, version)
@@ -246,14 +249,18 @@ class ProgrammeService:
             return await queries.save_pending(conn, guild_id, user_id, version, title, details, options, self.clock())
 
     async def accept_held_draft(self, draft_id: int, user_id: int) -> PendingDraft:
-        """The member clicked "I accept": record consent to the draft's version, hand the draft back."""
-        draft = await queries.get_pending(self.db.conn, draft_id)
-        if draft is None:
-            raise UserFacingError("This submission is no longer waiting: please run /idea submit again.")
-        if draft.user_id != user_id:
-            raise UserFacingError("Only the member who submitted this idea can accept the terms for it.")
+        """The member clicked "I accept": record consent to the draft's version, hand the draft back.
+        The draft is taken in the same transaction that checks it, so of two clicks at once only
+        one gets it (and posts the idea)."""
         async with self.db.transaction() as conn:
-            await queries.take_pending(conn, draft_id)
+            draft = await queries.get_pending(conn, draft_id)
+            if draft is not None and draft.user_id != user_id:
+                raise UserFacingError("Only the member who submitted this idea can accept the terms for it.")
+            if draft is None or await queries.take_pending(conn, draft_id) is None:
+                raise UserFacingError(
+                    "This submission is no longer waiting: it was already accepted (or replaced by a newer one)."
+                    " Run /idea submit to send another idea."
+                )
             await queries.record_consent(conn, draft.guild_id, user_id, draft.terms_version, self.clock())
         return draft
 
@@ -385,11 +392,14 @@ class ProgrammeService:
     async def revive(self, guild_id: int, moderator_id: int, number: int) -> Idea:
         """Undo expiry or archiving; the support deadlines count again from now."""
         idea = await self.ideas.get(guild_id, number)
+        nothing = f"#{number} is neither expired nor archived: there is nothing to revive."
         if idea.expired_at is None and idea.archived_at is None:
-            raise UserFacingError(f"#{number} is neither expired nor archived: there is nothing to revive.")
+            raise UserFacingError(nothing)
         now = self.clock()
         async with self.db.transaction() as conn:
-            await queries.reopen(conn, idea.id, now, restart_window=True)
+            # Compare-and-set: of two revives at once, the second finds nothing to reopen.
+            if not await queries.reopen(conn, idea.id, now, restart_window=True):
+                raise UserFacingError(nothing)
             await moderation_queries.record_action(conn, guild_id, moderator_id, "revive", now, idea.id, None)
         self._watch.pop(idea.id, None)
         self.board.card_changed(idea.id)
@@ -433,7 +443,17 @@ class ProgrammeService:
                 missed = next_stage(settings.stages, stage)
                 assert missed is not None
                 async with self.db.transaction() as conn:
-                    await queries.mark_expired(conn, tracked.idea.id, now)
+                    # Judged again where it is written: a decision, a revive or a stage reached
+                    # since the list was read keeps the idea.
+                    fresh = await queries.tracked_idea(conn, tracked.idea.id)
+                    expire = (
+                        fresh is not None
+                        and self._on_track(fresh)
+                        and has_expired(settings.stages, fresh.stage, fresh.window_start, now)
+                        and await queries.mark_expired(conn, fresh, tuple(TRACKED_STATUSES), now)
+                    )
+                if not expire:
+                    continue
                 self.board.card_changed(tracked.idea.id)
                 report.expired.append(tracked.idea.id)
                 idea = await self.ideas.get_by_id(tracked.idea.id) or tracked.idea
@@ -446,7 +466,9 @@ class ProgrammeService:
             if not should_archive(idea.last_activity_at, now, settings.archive_days):
                 continue
             async with self.db.transaction() as conn:
-                await queries.mark_archived(conn, idea.id, now)
+                archived = await queries.mark_archived(conn, idea.id, tuple(TRACKED_STATUSES), inactive_since, now)
+            if not archived:
+                continue
             self.board.card_changed(idea.id)
             report.archived.append(idea.id)
 

@@ -20,6 +20,7 @@ from bot.db.programmes import Winner
 from bot.db.rows import to_ts
 from bot.domain.digest import Digest
 from bot.domain.ideas import IdeaDraft
+from bot.domain.programmes import TRACKED_STATUSES
 from bot.render_digest import digest_embeds, to_csv, to_html, to_json, to_markdown
 from bot.services.digest import DigestService
 from bot.testing import FakeClock
@@ -73,9 +74,15 @@ async def seed_programme(db: Database) -> dict[str, int]:
         ]
         for idea_id, stage, votes, at in crossings:
             assert await programme_queries.record_crossing(conn, GUILD, idea_id, stage, votes, at)
-        await programme_queries.mark_archived(conn, ids["printer"], MONDAY + timedelta(days=3, hours=2))
-        await programme_queries.mark_archived(conn, ids["mugs"], MONDAY - timedelta(days=2))  # last week
-        await programme_queries.mark_expired(conn, ids["alerts"], MONDAY + timedelta(days=5, hours=4))
+        tracked, quiet = tuple(TRACKED_STATUSES), MONDAY + timedelta(days=30)
+        assert await programme_queries.mark_archived(
+            conn, ids["printer"], tracked, quiet, MONDAY + timedelta(days=3, hours=2)
+        )
+        # archived last week
+        assert await programme_queries.mark_archived(conn, ids["mugs"], tracked, quiet, MONDAY - timedelta(days=2))
+        alerts = await programme_queries.tracked_idea(conn, ids["alerts"])
+        assert alerts is not None
+        assert await programme_queries.mark_expired(conn, alerts, tracked, MONDAY + timedelta(days=5, hours=4))
         # A challenge closed during the week, won by the anonymous idea; one closed the week before.
         challenge = await programme_queries.insert_challenge(
             conn, GUILD, "Greener office", "Ideas to cut our energy use", "A day off", MONDAY, 99, MONDAY
