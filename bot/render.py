@@ -123,7 +123,12 @@ def search_results_embed(query: str, results: SearchPage) -> discord.Embed:
     embed.description = clip("\n".join(entries), EMBED_DESCRIPTION_MAX)
     more = f" · next: page:{results.page + 1}" if results.page < results.pages else ""
     plural = "idea" if results.total == 1 else "ideas"
-    embed.set_footer(text=f"{results.total} {plural} · page {results.page} of {results.pages}{more}")
+    count = (
+        f"more than {results.total - 1:,} ideas (add a word to narrow it)"
+        if results.more
+        else f"{results.total} {plural}"
+    )
+    embed.set_footer(text=f"{count} · page {results.page} of {results.pages}{more}")
     return embed
 
 

@@ -1,22 +1,44 @@
-"""Full-text search over ideas (SQLite FTS5; the index and its triggers: migrations/0009_full_text_search.sql)."""
+"""Full-text search over ideas (SQLite FTS5; the index and its triggers:
+migrations/0009_full_text_search.sql)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import aiosqlite
 
 from bot.db.rows import IDEA_COLUMNS, idea_from_row
 from bot.domain.search import MATCH_END, MATCH_START, SearchFilters, SearchHit, SearchPage
 
-# bm25 weights per column (guild, title, body): a word in the title counts four times one in the body.
-_RANK = "bm25(idea_search, 0.0, 4.0, 1.0)"
+# bm25 weights per column (guild, state, title, body): a word in the title counts four times.
+# (The guild and state tokens match every row in scope; ranking each row costs a few µs.)
+_RANK = "bm25(idea_search, 0.0, 0.0, 4.0, 1.0)"
 _IDEA_COLUMNS = ", ".join(f"i.{column.strip()}" for column in IDEA_COLUMNS.split(","))
+_BODY = 3
+# Ranking reads every match; past this many, only the newest this many are ranked (a query
+# that common is refined by adding a word, and the answer stays fast on a board of 100,000).
+RANK_WINDOW = 1_000
+# Counting reads every match too: past this, the total is reported as "more than".
+COUNT_CAP = 1_000
 
 
-def match_expression(guild_id: int, terms: list[str]) -> str:
-    """Every term (each a run of letters and digits, so safe inside quotes) as a prefix, all
-    required, within the guild's own rows of the index."""
-    words = " AND ".join(f'"{term}"*' for term in terms)
-    return f'guild : "g{guild_id}" AND ({words})'
+def match_expression(guild_id: int, terms: list[str], filters: SearchFilters) -> str:
+    """Every term (each a run of letters and digits, so safe inside quotes) required, as a
+    prefix from three letters on (two-letter prefixes match half the vocabulary), within the
+    guild's posted ideas (of one status when asked)."""
+    words = " AND ".join(f'"{term}"*' if len(term) >= 3 else f'"{term}"' for term in terms)
+    scope = f'guild : "g{guild_id}"'
+    if filters.status is not None:
+        scope += f' AND state : "{filters.status.value.replace("_", "")}"'
+    else:
+        scope += ' NOT state : "unposted"'
+    return f"({scope}) AND ({words})"
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int | None:
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
 
 
 async def search_ideas(
@@ -29,25 +51,28 @@ async def search_ideas(
 ) -> SearchPage:
     """Posted ideas matching every term, best first (bm25), one page of them with snippets of
     their details (the title is shown whole beside it)."""
-    where = ["idea_search MATCH ?", "i.message_id IS NOT NULL"]
-    params: list[object] = [match_expression(guild_id, terms)]
-    if filters.status is not None:
-        where.append("i.status = ?")
-        params.append(filters.status.value)
+    match = match_expression(guild_id, terms, filters)
+    where, params = "idea_search MATCH ?", list[object]([match])
     if filters.category is not None:
-        where.append("i.category = ? COLLATE NOCASE")
+        where += " AND i.category = ? COLLATE NOCASE"
         params.append(filters.category)
-    condition = " AND ".join(where)
     source = "FROM idea_search JOIN ideas i ON i.id = idea_search.rowid"
-    async with conn.execute(f"SELECT COUNT(*) {source} WHERE {condition}", params) as cursor:
-        row = await cursor.fetchone()
-    total = int(row[0]) if row else 0
+    inner = f"SELECT 1 {source} WHERE {where} LIMIT {COUNT_CAP + 1}"
+    total = await _one(conn, f"SELECT COUNT(*) FROM ({inner})", params) or 0
+    oldest = await _one(
+        conn,
+        f"SELECT idea_search.rowid {source} WHERE {where} ORDER BY idea_search.rowid DESC LIMIT 1 OFFSET ?",
+        [*params, RANK_WINDOW - 1],
+    )
+    if oldest is not None:
+        where += " AND idea_search.rowid >= ?"
+        params.append(oldest)
     sql = (
-        f"SELECT {_IDEA_COLUMNS}, snippet(idea_search, 2, ?, ?, '…', 14) AS snippet {source}"
-        f" WHERE {condition} ORDER BY {_RANK}, i.id DESC LIMIT ? OFFSET ?"
+        f"SELECT {_IDEA_COLUMNS}, snippet(idea_search, {_BODY}, ?, ?, '…', 14) AS snippet {source}"
+        f" WHERE {where} ORDER BY {_RANK}, i.id DESC LIMIT ? OFFSET ?"
     )
     hits: list[SearchHit] = []
     async with conn.execute(sql, [MATCH_START, MATCH_END, *params, page_size, (page - 1) * page_size]) as cursor:
         async for found in cursor:
             hits.append(SearchHit(idea_from_row(found), str(found["snippet"] or "")))
-    return SearchPage(hits, total, page, page_size)
+    return SearchPage(hits, total, page, page_size, more=total > COUNT_CAP)

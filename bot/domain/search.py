@@ -42,6 +42,7 @@ class SearchPage:
     total: int
     page: int
     page_size: int = PAGE_SIZE
+    more: bool = False  # more ideas match than were counted (`total` is then a lower bound)
 
     @property
     def pages(self) -> int:
