@@ -148,15 +148,17 @@ class StoryMember:
         channel: StoryChannel | Channel | str | int | None = None,
         timeout: float | None = None,
         options: dict[str, Any] | None = None,
+        forged: bool = False,
         **values: Any,
     ) -> Reply:
-        """Runs a slash command ("/idea submit") with options given as keyword arguments."""
+        """Runs a slash command ("/idea submit") with options given as keyword arguments.
+        `forged=True` sends values Discord would refuse (unknown choices, numbers out of range)."""
         where = self.emu.channel(channel) if channel is not None else self.guild.default_channel
         guild_id = where.target.guild_id
         path = command.lstrip("/").split()
         synced, rest = find_command(self.emu.world, guild_id, path)
         all_values = {**(options or {}), **values}
-        builder = OptionBuilder(self.emu.world, guild_id, where.id)
+        builder = OptionBuilder(self.emu.world, guild_id, where.id, forged=forged)
         data: dict[str, Any] = {
             "id": str(synced.id),
             "name": synced.name,
