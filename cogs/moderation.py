@@ -12,6 +12,7 @@ from bot.domain.ideas import MODERATOR_STATUSES, Status, parse_status
 from bot.domain.programmes import describe_stages
 from bot.render import NO_MENTIONS, card_link
 from bot.render_programmes import review_queue_embed
+from bot.services.errors import UserFacingError
 from bot.services.programmes import programmes_of
 from cogs.reputation import add_reward_role, remove_reward_role, reputation_of
 
@@ -31,6 +32,25 @@ STATUS_CHOICES = [
     for status in MODERATOR_STATUSES
     if status is not Status.DUPLICATE
 ]
+
+
+def manages_server(interaction: discord.Interaction) -> bool:
+    """Discord's own Manage Server (or Administrator, or ownership), not the bot's moderator role."""
+    permissions = interaction.permissions
+    return permissions.manage_guild or permissions.administrator
+
+
+def outranks(invoker: discord.User | discord.Member, target: discord.User | discord.Member) -> bool:
+    """Discord's hierarchy for acting on a member (as for kick or timeout): the owner outranks
+    everyone; otherwise the invoker's highest role must be above the target's. Non-members
+    (people who left) have no rank."""
+    if not isinstance(invoker, discord.Member):
+        return False
+    if invoker.guild.owner_id == invoker.id:
+        return True
+    if not isinstance(target, discord.Member):
+        return True
+    return target.guild.owner_id != target.id and invoker.top_role > target.top_role
 
 
 async def moderator_only(interaction: discord.Interaction) -> bool:
@@ -70,6 +90,18 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         moderator_role: discord.Role | None = None,
     ) -> None:
         assert interaction.guild_id is not None
+        # Setup decides who the moderators are and where the log (which names anonymous authors)
+        # goes: server settings, so Discord's Manage Server, never the bot's moderator role.
+        if not manages_server(interaction):
+            raise UserFacingError(
+                "Only members with the **Manage Server** permission can set up ideabot: it chooses the "
+                "moderators and the log channel. Ask a server admin."
+            )
+        if moderator_role is not None and (moderator_role.is_default() or moderator_role.managed):
+            raise UserFacingError(
+                f"{moderator_role.mention} cannot be the moderator role: @everyone and roles managed by an "
+                "integration (bots, server boosts) would make moderators of people nobody chose."
+            )
         await self.bot.ideas.setup(
             interaction.guild_id,
             interaction.user.id,
@@ -118,6 +150,11 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.command(name="block", description="Stop a member from submitting ideas")
     async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
         assert interaction.guild_id is not None
+        if not outranks(interaction.user, member):
+            raise UserFacingError(
+                f"{member.mention} is the owner or has a role level with or above yours: like Discord's own "
+                "moderation, you can only block members below you."
+            )
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, True)
         text = f"{member.mention} can no longer submit ideas." if changed else f"{member.mention} was already blocked."
         await self._done(interaction, text, "Member blocked")

@@ -325,10 +325,25 @@ class StoryGuild:
         return StoryRole(self, role)
 
     async def create_role_live(self, name: str, **kwargs: Any) -> StoryRole:
-        """A role created while the bot is connected: dispatches GUILD_ROLE_CREATE, as Discord does."""
+        """A role created while the bot is connected: dispatches GUILD_ROLE_CREATE, and
+        GUILD_ROLE_UPDATE for the roles it pushed up, as Discord does."""
+        positions = {role.id: role.position for role in self.target.roles.values()}
         role = self.create_role(name, **kwargs)
         await self.emu.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.id), "role": role.target.to_payload()})
+        for moved in self.target.roles.values():
+            if moved.id in positions and moved.position != positions[moved.id]:
+                await self.emu.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(self.id), "role": moved.to_payload()})
         return role
+
+    async def update_role_live(
+        self, role: StoryRole | Role | str | int, *, permissions: int | None = None
+    ) -> StoryRole:
+        """Changes a role as an admin would in Server Settings (dispatches GUILD_ROLE_UPDATE)."""
+        story_role = self.role(role)
+        if permissions is not None:
+            story_role.target.permissions = permissions
+        await self.emu.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(self.id), "role": story_role.target.to_payload()})
+        return story_role
 
     def role(self, ref: StoryRole | Role | str | int) -> StoryRole:
         if isinstance(ref, StoryRole):
