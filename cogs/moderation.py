@@ -102,6 +102,15 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
                 f"{moderator_role.mention} cannot be the moderator role: @everyone and roles managed by an "
                 "integration (bots, server boosts) would make moderators of people nobody chose."
             )
+        invoker = interaction.user
+        assert isinstance(invoker, discord.Member)  # moderator_only let only members through
+        chosen = [channel for channel in (ideas_channel, digest_channel, log_channel) if channel is not None]
+        unseen = [channel.mention for channel in chosen if not channel.permissions_for(invoker).view_channel]
+        if unseen:
+            raise UserFacingError(
+                f"You cannot see {', '.join(unseen)} yourself, so you cannot point ideabot at it. Pick channels "
+                "you can see, or ask someone who can."
+            )
         await self.bot.ideas.setup(
             interaction.guild_id,
             interaction.user.id,
@@ -115,7 +124,14 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             parts.append(f"moderator actions are logged in {log_channel.mention}")
         if moderator_role:
             parts.append(f"{moderator_role.mention} may moderate")
-        await self._done(interaction, "Set up: " + "; ".join(parts) + ".", "Setup")
+        text = "Set up: " + "; ".join(parts) + "."
+        guild = interaction.guild
+        if log_channel and guild is not None and log_channel.permissions_for(guild.default_role).view_channel:
+            text += (
+                f"\n⚠️ Everyone can read {log_channel.mention}, and the log names the authors of anonymous "
+                "ideas: make it private to moderators (channel settings → Permissions)."
+            )
+        await self._done(interaction, text, "Setup")
 
     @app_commands.command(name="status", description="Move an idea through its lifecycle")
     @app_commands.describe(reason="Why (required when declining); the author and supporters are told")

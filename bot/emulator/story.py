@@ -40,6 +40,9 @@ from .server import EmulatorServer, RequestRecord
 from .state import (
     BOT_ROLE_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
     Channel,
     Guild,
     Member,
@@ -283,8 +286,18 @@ class StoryGuild:
                 return StoryChannel(self.emu, channel)
         return self.create_text_channel("general")
 
-    def create_text_channel(self, name: str, *, topic: str | None = None) -> StoryChannel:
-        channel = self.emu.world.create_channel(self.target, name.lstrip("#"), topic=topic)
+    def create_text_channel(
+        self, name: str, *, topic: str | None = None, visible_to: list[StoryRole] | None = None
+    ) -> StoryChannel:
+        """A text channel; with `visible_to`, a private one: @everyone may not view it, those roles
+        and the bot's role may (permission overwrites, as Server Settings would write them)."""
+        overwrites: list[dict[str, Any]] = []
+        if visible_to is not None:
+            see = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY
+            overwrites.append({"id": str(self.id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)})
+            for role in [*visible_to, self.bot_role]:
+                overwrites.append({"id": str(role.id), "type": 0, "allow": str(see), "deny": "0"})
+        channel = self.emu.world.create_channel(self.target, name.lstrip("#"), topic=topic, overwrites=overwrites)
         return StoryChannel(self.emu, channel)
 
     def channel(self, ref: str | int) -> StoryChannel:

@@ -197,3 +197,28 @@ async def test_a_moderator_cannot_block_members_above_them(community: Community)
     assert "can no longer submit" in (await c.mod.run("/ideamod block", member=peer, channel=c.general)).text
     refused = await c.alice.run("/idea submit", title="Dark mode", details="A dark theme please", channel=c.general)
     assert refused.ephemeral and c.cards() == []
+
+
+async def test_setup_only_points_at_channels_the_moderator_can_see(community: Community) -> None:
+    c = community
+    staff = c.guild.create_role("Staff")
+    hidden = c.guild.create_text_channel("staff-room", visible_to=[staff])
+    await c.emu.dispatch("CHANNEL_CREATE", c.emu.world.channel_payload(hidden.target))  # as Discord does
+    await events_delivered(c.bot, c.emu)
+    before = await c.bot.ideas.settings(c.guild.id)
+    for options in ({"ideas_channel": hidden}, {"digest_channel": hidden}, {"log_channel": hidden}):
+        values = {"ideas_channel": c.ideas, "digest_channel": c.digest, "log_channel": c.log} | options
+        reply = await c.mod.run("/ideamod setup", channel=c.general, **values)
+        assert reply.ephemeral and "You cannot see" in reply.text and f"<#{hidden.id}>" in reply.text, reply.text
+    assert await c.bot.ideas.settings(c.guild.id) == before
+    # The owner sees every channel.
+    owner = c.guild.member("owner")
+    done = await owner.run(
+        "/ideamod setup", ideas_channel=c.ideas, digest_channel=c.digest, log_channel=hidden, channel=c.general
+    )
+    assert "Set up" in done.text and "Everyone can read" not in done.text, done.text
+    # A log channel everyone can read is allowed, with a warning: the log names anonymous authors.
+    public = await c.mod.run(
+        "/ideamod setup", ideas_channel=c.ideas, digest_channel=c.digest, log_channel=c.general, channel=c.general
+    )
+    assert "Set up" in public.text and "Everyone can read" in public.text, public.text
