@@ -222,3 +222,22 @@ async def test_setup_only_points_at_channels_the_moderator_can_see(community: Co
         "/ideamod setup", ideas_channel=c.ideas, digest_channel=c.digest, log_channel=c.general, channel=c.general
     )
     assert "Set up" in public.text and "Everyone can read" in public.text, public.text
+
+
+async def test_flipping_a_status_does_not_turn_the_bot_into_a_mass_dm_channel(community: Community) -> None:
+    c = community
+    helper, _ = await helper_moderator(c)
+    card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    supporters = [c.bob, c.carol, c.dave]
+    for member in supporters:
+        await member.react(card, "👍")
+    await c.settle()
+    for status in ("planned", "open", "planned", "open", "planned", "in_progress"):
+        reply = await helper.run("/ideamod status", id=1, status=status, reason="Spam me", channel=c.general)
+        assert "is now" in reply.text, reply.text
+        await c.settle()
+    for member in supporters:
+        assert len(c.emu.dms_to(member)) == 2, "planned once, in progress once"
+    assert len(c.emu.dms_to(c.alice)) == 6  # the author hears about every decision
+    thread = c.emu.thread_of(card)
+    assert thread is not None and len([m for m in thread.messages if m.embeds]) >= 6
