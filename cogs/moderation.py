@@ -200,6 +200,13 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.describe(text="The terms members accept", version="A new version name, e.g. 2026-1")
     async def terms_set(self, interaction: discord.Interaction, text: str, version: str) -> None:
         assert interaction.guild_id is not None
+        # The terms are what members legally agree to when they share an idea: the server's
+        # owners decide them (Manage Server), not whoever holds the bot's moderator role.
+        if not manages_server(interaction):
+            raise UserFacingError(
+                "Only members with the **Manage Server** permission can set the contribution terms: members "
+                "agree to them when they share ideas. Ask a server admin."
+            )
         terms = await programmes_of(self.bot).set_terms(interaction.guild_id, interaction.user.id, text, version)
         text = f"Contribution terms version {terms.version} are in force: members accept them before their next idea."
         await self._done(interaction, text, "Terms set")

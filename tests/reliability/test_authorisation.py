@@ -241,3 +241,15 @@ async def test_flipping_a_status_does_not_turn_the_bot_into_a_mass_dm_channel(co
     assert len(c.emu.dms_to(c.alice)) == 6  # the author hears about every decision
     thread = c.emu.thread_of(card)
     assert thread is not None and len([m for m in thread.messages if m.embeds]) >= 6
+
+
+async def test_only_manage_server_sets_the_contribution_terms(community: Community) -> None:
+    c = community
+    helper, _ = await helper_moderator(c)
+    text = "Ideas you share become the property of the helper."
+    refused = await helper.run("/ideamod terms set", text=text, version="evil-1", channel=c.general)
+    assert refused.ephemeral and "Manage Server" in refused.text, refused.text
+    posted = await c.alice.run("/idea submit", title="Dark mode", details="A dark theme please", channel=c.general)
+    assert "is posted" in posted.text and "property" not in posted.text, posted.text
+    done = await c.mod.run("/ideamod terms set", text="Ideas you share are CC-BY 4.0.", version="1", channel=c.general)
+    assert "version 1" in done.text, done.text
