@@ -55,20 +55,34 @@ class IdeaRuleError(ValueError):
 
 
 # Characters that render as nothing or as blank space: format characters (zero-width space and
-# joiners, word joiner, BOM, bidi marks, tags), separators, controls and lone combining marks by
-# category, plus the letters and symbols that are blank by design (Hangul fillers, Braille blank,
-# Khmer inherent vowels, the combining grapheme joiner).
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp", "Mn", "Me"})
+# joiners, word joiner, BOM, bidi marks, tags), separators and controls by category, plus the
+# letters and symbols that are blank by design (Hangul fillers, Braille blank, Khmer inherent
+# vowels, the combining grapheme joiner). Combining marks show only on a visible base.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+_MARK_CATEGORIES = frozenset({"Mn", "Me"})
 _BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
 
 
 def is_visible(char: str) -> bool:
-    return char not in _BLANK_CHARACTERS and unicodedata.category(char) not in _INVISIBLE_CATEGORIES
+    """Whether `char` shows on its own (a combining mark needs a base, so it does not)."""
+    category = unicodedata.category(char)
+    return char not in _BLANK_CHARACTERS and category not in _INVISIBLE_CATEGORIES | _MARK_CATEGORIES
 
 
 def visible_length(text: str) -> int:
-    """How many characters of `text` a reader actually sees."""
-    return sum(1 for char in text if is_visible(char))
+    """How many characters of `text` a reader actually sees: marks count on a visible base, so
+    scripts written with combining vowel signs count as before."""
+    count = 0
+    on_base = False
+    for char in text:
+        if is_visible(char):
+            count += 1
+            on_base = True
+        elif on_base and unicodedata.category(char) in _MARK_CATEGORIES and char not in _BLANK_CHARACTERS:
+            count += 1
+        else:
+            on_base = False
+    return count
 
 
 def require_visible(text: str, what: str) -> None:
