@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.cards import CardBoard, DiscordReactionReader
 from bot.db import Database
+from bot.domain.digest import DigestRuleError
 from bot.domain.events import IdeaStatusChanged
 from bot.domain.ideas import IdeaRuleError
 from bot.metrics import CountersCollector, Metrics
@@ -43,6 +44,51 @@ class NotModerator(app_commands.CheckFailure):
     pass
 
 
+class BadOption(app_commands.AppCommandError):
+    """An option value the command never offered (a modified client can send anything)."""
+
+
+# SQLite stores signed 64-bit integers; a larger id could never name anything.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def parse_id(text: str) -> int:
+    """A number taken from a custom id or option; 0 (names nothing) when it does not fit SQLite."""
+    if not text.isascii() or not text.isdigit():
+        return 0
+    value = int(text)
+    return value if value <= INT64_MAX else 0
+
+
+def _leaf_options(data: Any) -> list[dict[str, Any]]:
+    options: list[dict[str, Any]] = list(data.get("options", [])) if isinstance(data, dict) else []
+    while options and options[0].get("type") in (1, 2):  # subcommand (group): its options are inside
+        options = list(options[0].get("options", []))
+    return options
+
+
+def option_problem(command: app_commands.Command[Any, ..., Any], options: list[dict[str, Any]]) -> str | None:
+    """What Discord would have refused in these options (choices, number ranges), or None."""
+    parameters = {parameter.display_name: parameter for parameter in command.parameters}
+    for option in options:
+        parameter = parameters.get(str(option.get("name")))
+        value = option.get("value")
+        if parameter is None or value is None:
+            continue
+        name = parameter.display_name
+        if parameter.choices and value not in [choice.value for choice in parameter.choices]:
+            allowed = ", ".join(str(choice.value) for choice in parameter.choices)
+            return f"`{name}` must be one of: {allowed}."
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            low = parameter.min_value if parameter.min_value is not None else INT64_MIN
+            high = parameter.max_value if parameter.max_value is not None else INT64_MAX
+            if not low <= value <= high or value != value:
+                return f"`{name}` must be a number from {low} to {high}."
+    return None
+
+
 def point_discord_at(settings: Settings) -> None:
     """Aim discord.py at the configured REST and gateway servers (Discord or the emulator)."""
     discord.http.Route.BASE = settings.discord_api_url
@@ -58,8 +104,10 @@ async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
 
 def user_message(error: BaseException) -> str | None:
     """The message a member sees for an expected error, or None for a bug."""
-    if isinstance(error, UserFacingError | IdeaRuleError):
+    if isinstance(error, UserFacingError | IdeaRuleError | DigestRuleError | BadOption):
         return str(error)
+    if isinstance(error, app_commands.TransformerError):
+        return "One of the options has a value this command does not accept; please pick it again."
     if isinstance(error, NotModerator):
         return "This command is for moderators (Manage Server, or the server's moderator role)."
     if isinstance(error, app_commands.NoPrivateMessage):
@@ -70,6 +118,18 @@ def user_message(error: BaseException) -> str | None:
 
 
 class IdeaCommandTree(app_commands.CommandTree["IdeaBot"]):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Discord checks options against the synced schema; a modified client is not bound by
+        # it, so the same limits are checked here once, for every command, before any code runs.
+        command = interaction.command
+        if interaction.type is discord.InteractionType.application_command and isinstance(
+            command, app_commands.Command
+        ):
+            problem = option_problem(command, _leaf_options(interaction.data))
+            if problem is not None:
+                raise BadOption(problem)
+        return True
+
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         await answer_error(interaction, original)

@@ -141,7 +141,9 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
 
     transcript.say(f"{c.mod.name} sets up the server")
     await set_up_guild(c)
-    await _try(transcript, c.mod, "/ideamod role add", role=c.guild.create_role("Contributor"), points=6)
+    # Below the moderators' role: a moderator only rewards roles they could give themselves.
+    contributor = c.guild.create_role("Contributor", position=c.mod_role.target.position)
+    await _try(transcript, c.mod, "/ideamod role add", role=contributor, points=6)
     await beat()
 
     cards = []

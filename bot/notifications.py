@@ -56,7 +56,7 @@ class Notifier:
             # authors hear about it by DM. Decisions by moderators go to supporters too.
             audience = [idea.author_id, *idea.coauthor_ids]
         else:
-            audience = await self.ideas.audience(idea, self.max_recipients)
+            audience = await self.ideas.audience(idea, self.max_recipients, event.new_status)
         for user_id in audience:
             try:
                 user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)

@@ -75,6 +75,14 @@ def serial_voting_text(voter_id: int, author_id: int, votes: int, window_minutes
     )
 
 
+def role_unsafe_text(role_id: int, permissions: str) -> str:
+    return (
+        f"I no longer give the reward role <@&{role_id}>: it now carries {clip(permissions, 300)}, which a role "
+        "earned with points may not have. Remove those permissions from the role in Server Settings → Roles, or "
+        "stop awarding it with /ideamod role remove. Members who already hold it keep it."
+    )
+
+
 def role_refused_text(role_id: int, user_id: int, adding: bool, detail: str) -> str:
     verb = "give" if adding else "take back"
     return (

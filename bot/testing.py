@@ -183,8 +183,8 @@ async def build_community(
     general = guild.create_text_channel("general")
     ideas = guild.create_text_channel("ideas")
     digest = guild.create_text_channel("digest")
-    log = guild.create_text_channel("mod-log")
     mod_role = guild.create_role("Moderators", permissions=MANAGE_GUILD)
+    log = guild.create_text_channel("mod-log", visible_to=[mod_role])  # it names anonymous authors
     mod = guild.add_member("mod", roles=[mod_role], account_age=timedelta(days=900))
     members = {name: guild.add_member(name, account_age=timedelta(days=400)) for name in member_names}
     members["newbie"] = guild.add_member("newbie", account_age=timedelta(days=2), joined_ago=timedelta(hours=1))

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, answer_error
+from bot.client import IdeaBot, answer_error, parse_id
 from bot.domain.digest import WEEKDAYS, Digest, DigestRuleError
 from bot.domain.ideas import IdeaDraft
 from bot.llm.client import LLMClient
@@ -66,9 +66,14 @@ class DiscordDigestPublisher:
 # --- the duplicate warning's buttons -----------------------------------------------------------------
 
 
+_PENDING_ID = re.compile(r"[A-Za-z0-9_-]{6,32}")
+
+
 class DuplicateButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"ideabot:dup:(?P<action>support|post):(?P<pid>[A-Za-z0-9_-]{6,32})(?::(?P<idea>\d+))?",
+    # Loose on purpose: a malformed id still reaches from_custom_id and gets a clear answer
+    # instead of an interaction nobody answers.
+    template=r"ideabot:dup:(?P<action>[^:]*):(?P<pid>[^:]*)(?::(?P<idea>[^:]*))?",
 ):
     """Survives restarts: everything it needs is in its custom_id and the pending_submissions row."""
 
@@ -87,8 +92,10 @@ class DuplicateButton(
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
     ) -> DuplicateButton:
-        idea = match.group("idea")
-        return cls(match.group("action"), match.group("pid"), int(idea) if idea else None)
+        action, pid, idea = match.group("action"), match.group("pid"), match.group("idea")
+        if action not in ("support", "post") or not _PENDING_ID.fullmatch(pid):
+            pid = ""  # names no draft: the callback says it is no longer waiting
+        return cls(action, pid, parse_id(idea) if idea is not None else None)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         cog = interaction.client.get_cog(COG_NAME) if isinstance(interaction.client, commands.Bot) else None

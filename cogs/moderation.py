@@ -12,6 +12,7 @@ from bot.domain.ideas import MODERATOR_STATUSES, Status, parse_status
 from bot.domain.programmes import describe_stages
 from bot.render import NO_MENTIONS, card_link
 from bot.render_programmes import review_queue_embed
+from bot.services.errors import UserFacingError
 from bot.services.programmes import programmes_of
 from cogs.reputation import add_reward_role, remove_reward_role, reputation_of
 
@@ -31,6 +32,25 @@ STATUS_CHOICES = [
     for status in MODERATOR_STATUSES
     if status is not Status.DUPLICATE
 ]
+
+
+def manages_server(interaction: discord.Interaction) -> bool:
+    """Discord's own Manage Server (or Administrator, or ownership), not the bot's moderator role."""
+    permissions = interaction.permissions
+    return permissions.manage_guild or permissions.administrator
+
+
+def outranks(invoker: discord.User | discord.Member, target: discord.User | discord.Member) -> bool:
+    """Discord's hierarchy for acting on a member (as for kick or timeout): the owner outranks
+    everyone; otherwise the invoker's highest role must be above the target's. Non-members
+    (people who left) have no rank."""
+    if not isinstance(invoker, discord.Member):
+        return False
+    if invoker.guild.owner_id == invoker.id:
+        return True
+    if not isinstance(target, discord.Member):
+        return True
+    return target.guild.owner_id != target.id and invoker.top_role > target.top_role
 
 
 async def moderator_only(interaction: discord.Interaction) -> bool:
@@ -70,6 +90,27 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         moderator_role: discord.Role | None = None,
     ) -> None:
         assert interaction.guild_id is not None
+        # Setup decides who the moderators are and where the log (which names anonymous authors)
+        # goes: server settings, so Discord's Manage Server, never the bot's moderator role.
+        if not manages_server(interaction):
+            raise UserFacingError(
+                "Only members with the **Manage Server** permission can set up ideabot: it chooses the "
+                "moderators and the log channel. Ask a server admin."
+            )
+        if moderator_role is not None and (moderator_role.is_default() or moderator_role.managed):
+            raise UserFacingError(
+                f"{moderator_role.mention} cannot be the moderator role: @everyone and roles managed by an "
+                "integration (bots, server boosts) would make moderators of people nobody chose."
+            )
+        invoker = interaction.user
+        assert isinstance(invoker, discord.Member)  # moderator_only let only members through
+        chosen = [channel for channel in (ideas_channel, digest_channel, log_channel) if channel is not None]
+        unseen = [channel.mention for channel in chosen if not channel.permissions_for(invoker).view_channel]
+        if unseen:
+            raise UserFacingError(
+                f"You cannot see {', '.join(unseen)} yourself, so you cannot point ideabot at it. Pick channels "
+                "you can see, or ask someone who can."
+            )
         await self.bot.ideas.setup(
             interaction.guild_id,
             interaction.user.id,
@@ -83,7 +124,14 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             parts.append(f"moderator actions are logged in {log_channel.mention}")
         if moderator_role:
             parts.append(f"{moderator_role.mention} may moderate")
-        await self._done(interaction, "Set up: " + "; ".join(parts) + ".", "Setup")
+        text = "Set up: " + "; ".join(parts) + "."
+        guild = interaction.guild
+        if log_channel and guild is not None and log_channel.permissions_for(guild.default_role).view_channel:
+            text += (
+                f"\n⚠️ Everyone can read {log_channel.mention}, and the log names the authors of anonymous "
+                "ideas: make it private to moderators (channel settings → Permissions)."
+            )
+        await self._done(interaction, text, "Setup")
 
     @app_commands.command(name="status", description="Move an idea through its lifecycle")
     @app_commands.describe(reason="Why (required when declining); the author and supporters are told")
@@ -118,6 +166,11 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.command(name="block", description="Stop a member from submitting ideas")
     async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
         assert interaction.guild_id is not None
+        if not outranks(interaction.user, member):
+            raise UserFacingError(
+                f"{member.mention} is the owner or has a role level with or above yours: like Discord's own "
+                "moderation, you can only block members below you."
+            )
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, True)
         text = f"{member.mention} can no longer submit ideas." if changed else f"{member.mention} was already blocked."
         await self._done(interaction, text, "Member blocked")
@@ -147,6 +200,13 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.describe(text="The terms members accept", version="A new version name, e.g. 2026-1")
     async def terms_set(self, interaction: discord.Interaction, text: str, version: str) -> None:
         assert interaction.guild_id is not None
+        # The terms are what members legally agree to when they share an idea: the server's
+        # owners decide them (Manage Server), not whoever holds the bot's moderator role.
+        if not manages_server(interaction):
+            raise UserFacingError(
+                "Only members with the **Manage Server** permission can set the contribution terms: members "
+                "agree to them when they share ideas. Ask a server admin."
+            )
         terms = await programmes_of(self.bot).set_terms(interaction.guild_id, interaction.user.id, text, version)
         text = f"Contribution terms version {terms.version} are in force: members accept them before their next idea."
         await self._done(interaction, text, "Terms set")

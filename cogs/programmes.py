@@ -14,7 +14,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, answer_error
+from bot.client import IdeaBot, answer_error, parse_id
 from bot.db.programmes import Challenge
 from bot.domain.ideas import Idea
 from bot.domain.programmes import Stage
@@ -68,7 +68,7 @@ class DiscordAnnouncer:
         await self._send(channel_id, challenge_closed_embed(result.challenge, result.winners, result.entries))
 
 
-class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ideabot:terms:(?P<draft>\d+)"):
+class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ideabot:terms:(?P<draft>[^:]*)"):
     """The "I accept" button. Everything it needs is in the database, keyed by the draft id in its
     custom_id, so a click after a restart still records consent and posts the idea."""
 
@@ -84,7 +84,8 @@ class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> AcceptTermsButton:
-        return cls(int(match["draft"]))
+        # A malformed or oversized number becomes 0, which names no draft: a clear answer follows.
+        return cls(parse_id(match["draft"]))
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client

@@ -21,13 +21,45 @@ from bot.render_reputation import (
     leaderboard_embed,
     profile_embed,
     role_refused_text,
+    role_unsafe_text,
     serial_voting_text,
     thank_you_text,
 )
 from bot.services.errors import UserFacingError
-from bot.services.reputation import MemberGone, ReputationService, RoleRefused
+from bot.services.reputation import MemberGone, ReputationService, RoleRefused, RoleUnsafe
 
 log = logging.getLogger(__name__)
+
+# Permissions a reward role may not carry: points are earned by votes, so anything that lets a
+# member administer, moderate, manage or mass-ping the server is out of reach of reputation.
+UNSAFE_PERMISSIONS: tuple[tuple[str, str], ...] = (
+    ("administrator", "Administrator"),
+    ("manage_guild", "Manage Server"),
+    ("manage_roles", "Manage Roles"),
+    ("manage_channels", "Manage Channels"),
+    ("manage_webhooks", "Manage Webhooks"),
+    ("kick_members", "Kick Members"),
+    ("ban_members", "Ban Members"),
+    ("moderate_members", "Timeout Members"),
+    ("mention_everyone", "Mention @everyone, @here and All Roles"),
+    ("manage_messages", "Manage Messages"),
+    ("manage_threads", "Manage Threads"),
+    ("manage_nicknames", "Manage Nicknames"),
+    ("manage_expressions", "Manage Expressions"),
+    ("manage_events", "Manage Events"),
+    ("view_audit_log", "View Audit Log"),
+    ("view_guild_insights", "View Server Insights"),
+    ("view_creator_monetization_analytics", "View Creator Monetization Analytics"),
+    ("move_members", "Move Members"),
+    ("mute_members", "Mute Members"),
+    ("deafen_members", "Deafen Members"),
+    ("pin_messages", "Pin Messages"),
+)
+
+
+def unsafe_permissions(permissions: discord.Permissions) -> list[str]:
+    """The names of the permissions in `permissions` a reward role may not carry."""
+    return [label for flag, label in UNSAFE_PERMISSIONS if getattr(permissions, flag, False)]
 
 
 def reputation_of(bot: discord.Client) -> ReputationService:
@@ -45,6 +77,10 @@ class DiscordReputationOutlet:
         self.bot = bot
 
     async def add_role(self, guild_id: int, user_id: int, role_id: int) -> None:
+        # Checked at every award: the role may have gained permissions since it was accepted.
+        permissions = await self._role_permissions(guild_id, role_id)
+        if permissions is not None and (unsafe := unsafe_permissions(permissions)):
+            raise RoleUnsafe(", ".join(unsafe))
         try:
             await self.bot.http.add_role(guild_id, user_id, role_id, reason="ideabot: reputation threshold reached")
         except discord.Forbidden as exc:
@@ -60,6 +96,18 @@ class DiscordReputationOutlet:
         except discord.NotFound as exc:
             raise MemberGone(exc.text) from exc
 
+    async def _role_permissions(self, guild_id: int, role_id: int) -> discord.Permissions | None:
+        """The role's permissions as the gateway last described them (GUILD_ROLE_UPDATE keeps the
+        cache current); read from REST when the cache does not know the role. None if it is gone."""
+        guild = self.bot.get_guild(guild_id)
+        role = guild.get_role(role_id) if guild is not None else None
+        if role is not None:
+            return role.permissions
+        for data in await self.bot.http.get_roles(guild_id):
+            if int(data["id"]) == role_id:
+                return discord.Permissions(int(data["permissions"]))
+        return None
+
     def _me(self) -> int:
         return self.bot.user.id if self.bot.user else 0
 
@@ -71,6 +119,10 @@ class DiscordReputationOutlet:
     async def report_role_refused(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
         text = role_refused_text(role_id, user_id, adding, detail)
         await self.bot.modlog.record(guild_id, self._me(), "Reward role refused", text)
+
+    async def report_role_unsafe(self, guild_id: int, role_id: int, permissions: str) -> None:
+        text = role_unsafe_text(role_id, permissions)
+        await self.bot.modlog.record(guild_id, self._me(), "Reward role not given", text)
 
     async def thank(self, idea: Idea, status: Status, people: list[int]) -> None:
         if idea.thread_id is None:
@@ -100,10 +152,40 @@ def role_problem(guild: discord.Guild | None, role: discord.Role, can_manage_rol
     return None
 
 
+def unsafe_role_problem(role: discord.Role) -> str | None:
+    """Why `role` may not be earned with points (what it lets a member do), or None."""
+    unsafe = unsafe_permissions(role.permissions)
+    if not unsafe:
+        return None
+    return (
+        f"{role.mention} carries permissions a reward role may not have: {', '.join(unsafe)}. Reputation comes "
+        "from votes, so it cannot hand out power over the server. Pick a role without them (or remove them "
+        "from this role in Server Settings → Roles), then try again."
+    )
+
+
+def hierarchy_problem(invoker: discord.User | discord.Member, role: discord.Role) -> str | None:
+    """Why the moderator may not make `role` a reward role, by Discord's own hierarchy: only the
+    owner, or a member whose highest role is above it, could hand it out themselves."""
+    if not isinstance(invoker, discord.Member):
+        return "Reward roles can only be set inside the server."
+    if invoker.guild.owner_id == invoker.id or invoker.top_role > role:
+        return None
+    return (
+        f"{role.mention} is not below your highest role, so Discord would not let you give it yourself, and "
+        "I will not give it for you. Ask someone whose role is above it (or the server owner)."
+    )
+
+
 async def add_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: discord.Role, points: int) -> str:
-    """/ideamod role add: refuse roles the bot could not hand out, then save and reconcile."""
+    """/ideamod role add: refuse roles the bot could not hand out, roles that carry power over the
+    server, and roles the moderator could not give themselves; then save and reconcile."""
     assert interaction.guild_id is not None
-    problem = role_problem(interaction.guild, role, interaction.app_permissions.manage_roles)
+    problem = (
+        role_problem(interaction.guild, role, interaction.app_permissions.manage_roles)
+        or unsafe_role_problem(role)
+        or hierarchy_problem(interaction.user, role)
+    )
     if problem is not None:
         raise UserFacingError(problem)
     created = await reputation_of(bot).add_reward_role(interaction.guild_id, interaction.user.id, role.id, points)
@@ -113,6 +195,10 @@ async def add_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: 
 
 async def remove_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: discord.Role) -> str:
     assert interaction.guild_id is not None
+    # Unsafe roles may always be removed: that only stops the bot from giving them.
+    problem = hierarchy_problem(interaction.user, role) if not unsafe_permissions(role.permissions) else None
+    if problem is not None:
+        raise UserFacingError(problem)
     await reputation_of(bot).remove_reward_role(interaction.guild_id, role.id)
     return (
         f"{role.mention} is no longer a reward role. Members who hold it keep it; "

@@ -174,6 +174,15 @@ async def confirm_status(conn: aiosqlite.Connection, idea: Idea) -> bool:
     return cursor.rowcount == 1
 
 
+async def times_set_to(conn: aiosqlite.Connection, idea_id: int, status: Status) -> int:
+    """How many status changes moved the idea to `status`."""
+    async with conn.execute(
+        "SELECT COUNT(*) FROM status_history WHERE idea_id = ? AND new_status = ?", (idea_id, status.value)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
 async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosqlite.Row]:
     async with conn.execute(
         "SELECT old_status, new_status, reason, moderator_id, at FROM status_history WHERE idea_id = ? ORDER BY id",

@@ -10,7 +10,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from functools import cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from bot.domain.programmes import Stage
 from bot.domain.ranking import wilson_lower_bound
@@ -70,10 +71,20 @@ class IsoWeek:
         return self.shift(-1)
 
 
+@cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
 def zone(name: str) -> ZoneInfo:
+    # Only names from the tz database: ZoneInfo would otherwise open whatever path it is given
+    # (a directory such as "Europe", a name too long for the file system).
+    if name not in _known_zones():
+        shown = name if len(name) <= 40 else name[:40] + "…"
+        raise DigestRuleError(f"Unknown time zone '{shown}': use an IANA name such as Europe/Berlin or UTC.")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise DigestRuleError(f"Unknown time zone '{name}': use an IANA name such as Europe/Berlin or UTC.") from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -51,6 +52,45 @@ MODAL_FIELD_MAX = 600
 
 class IdeaRuleError(ValueError):
     """Input that breaks a rule; the message is shown to the member as it is."""
+
+
+# Characters that render as nothing or as blank space: format characters (zero-width space and
+# joiners, word joiner, BOM, bidi marks, tags), separators and controls by category, plus the
+# letters and symbols that are blank by design (Hangul fillers, Braille blank, Khmer inherent
+# vowels, the combining grapheme joiner). Combining marks show only on a visible base.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zs", "Zl", "Zp"})
+_MARK_CATEGORIES = frozenset({"Mn", "Me"})
+_BLANK_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u034f\u17b4\u17b5")
+
+
+def is_visible(char: str) -> bool:
+    """Whether `char` shows on its own (a combining mark needs a base, so it does not)."""
+    category = unicodedata.category(char)
+    return char not in _BLANK_CHARACTERS and category not in _INVISIBLE_CATEGORIES | _MARK_CATEGORIES
+
+
+def visible_length(text: str) -> int:
+    """How many characters of `text` a reader actually sees: marks count on a visible base, so
+    scripts written with combining vowel signs count as before."""
+    count = 0
+    on_base = False
+    for char in text:
+        if is_visible(char):
+            count += 1
+            on_base = True
+        elif on_base and unicodedata.category(char) in _MARK_CATEGORIES and char not in _BLANK_CHARACTERS:
+            count += 1
+        else:
+            on_base = False
+    return count
+
+
+def require_visible(text: str, what: str) -> None:
+    """Refuse text that would be stored and shown as nothing (e.g. only zero-width spaces)."""
+    if visible_length(text) == 0:
+        raise IdeaRuleError(
+            f"The {what} has no visible text: whitespace, zero-width and other invisible characters do not count."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,17 +143,22 @@ class Idea:
 
 
 def validate_draft(title: str, details: str, category: str | None = None) -> IdeaDraft:
-    """Check lengths; keep the text exactly as given apart from surrounding whitespace."""
+    """Check lengths (the minimums count visible characters); keep the text exactly as given apart
+    from surrounding whitespace."""
     title = title.strip()
     details = details.strip()
     category = (category or "").strip() or None
-    if len(title) < TITLE_MIN:
+    require_visible(title, "title")
+    require_visible(details, "details")
+    if category is not None:
+        require_visible(category, "category")
+    if visible_length(title) < TITLE_MIN:
         raise IdeaRuleError(f"The title is too short: at least {TITLE_MIN} characters, please.")
     if len(title) > TITLE_MAX:
         raise IdeaRuleError(f"The title is too long: {len(title)} characters, the limit is {TITLE_MAX}.")
     if "\n" in title:
         raise IdeaRuleError("The title must be a single line.")
-    if len(details) < DETAILS_MIN:
+    if visible_length(details) < DETAILS_MIN:
         raise IdeaRuleError(f"The details are too short: at least {DETAILS_MIN} characters, please.")
     if len(details) > DETAILS_MAX:
         raise IdeaRuleError(f"The details are too long: {len(details)} characters, the limit is {DETAILS_MAX}.")
@@ -132,6 +177,12 @@ def validate_reason(status: Status, reason: str | None) -> str | None:
     reason = (reason or "").strip() or None
     if status is Status.DECLINED and reason is None:
         raise IdeaRuleError("Declining an idea needs a reason: the author and supporters deserve to know why.")
+    if reason is not None and not visible_length(reason):
+        if status is Status.DECLINED:
+            raise IdeaRuleError(
+                "Declining an idea needs a reason with visible text: the author and supporters deserve to know why."
+            )
+        require_visible(reason, "reason")
     if reason is not None and len(reason) > REASON_MAX:
         raise IdeaRuleError(f"The reason is too long: the limit is {REASON_MAX} characters.")
     return reason

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from bot.domain.ideas import IdeaRuleError, Status
+from bot.domain.ideas import IdeaRuleError, Status, is_visible, require_visible, visible_length
 from bot.domain.ranking import Rankable, Sort, rank
 
 
@@ -159,14 +159,18 @@ def parse_deadline(text: str, now: datetime) -> datetime:
 def validate_challenge(title: str, brief: str, award: str | None, deadline: str, now: datetime) -> ChallengeDraft:
     title, brief = title.strip(), brief.strip()
     award = (award or "").strip() or None
-    if not CHALLENGE_TITLE_MIN <= len(title) <= CHALLENGE_TITLE_MAX:
+    require_visible(title, "challenge title")
+    require_visible(brief, "brief")
+    if award is not None:
+        require_visible(award, "award")
+    if visible_length(title) < CHALLENGE_TITLE_MIN or len(title) > CHALLENGE_TITLE_MAX:
         raise IdeaRuleError(
             f"The challenge title needs {CHALLENGE_TITLE_MIN} to {CHALLENGE_TITLE_MAX} characters"
             f" (it has {len(title)})."
         )
     if "\n" in title:
         raise IdeaRuleError("The challenge title must be a single line.")
-    if not CHALLENGE_BRIEF_MIN <= len(brief) <= CHALLENGE_BRIEF_MAX:
+    if visible_length(brief) < CHALLENGE_BRIEF_MIN or len(brief) > CHALLENGE_BRIEF_MAX:
         raise IdeaRuleError(
             f"The brief needs {CHALLENGE_BRIEF_MIN} to {CHALLENGE_BRIEF_MAX} characters (it has {len(brief)})."
         )
@@ -194,9 +198,11 @@ _VERSION = re.compile(r"^[\w.\-+]+$")
 
 def validate_terms(text: str, version: str) -> tuple[str, str]:
     text, version = text.strip(), version.strip()
-    if not TERMS_TEXT_MIN <= len(text) <= TERMS_TEXT_MAX:
+    require_visible(text, "terms text")
+    if visible_length(text) < TERMS_TEXT_MIN or len(text) > TERMS_TEXT_MAX:
         raise IdeaRuleError(f"The terms need {TERMS_TEXT_MIN} to {TERMS_TEXT_MAX} characters (they have {len(text)}).")
-    if not version or len(version) > TERMS_VERSION_MAX or not _VERSION.match(version):
+    visible_version = all(map(is_visible, version))
+    if not version or len(version) > TERMS_VERSION_MAX or not _VERSION.match(version) or not visible_version:
         raise IdeaRuleError(
             f"The version must be 1 to {TERMS_VERSION_MAX} letters, digits or . - + _ (no spaces), e.g. 2026-1."
         )

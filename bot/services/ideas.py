@@ -347,9 +347,15 @@ class IdeaService:
                 await moderation_queries.record_action(conn, guild_id, moderator_id, action, now, None, str(member_id))
         return changed
 
-    async def audience(self, idea: Idea, limit: int) -> list[int]:
-        """Who hears about a decision: the author, co-authors, then supporters."""
+    async def audience(self, idea: Idea, limit: int, status: Status | None = None) -> list[int]:
+        """Who hears about a decision: the author, co-authors, then supporters. Supporters hear
+        about each status of an idea once: flipping it back and forth must not turn the bot into
+        a mass-DM channel for whoever holds the moderator role (the thread still shows it)."""
         people = [idea.author_id, *idea.coauthor_ids]
+        if status is not None:
+            reached = await idea_queries.times_set_to(self.db.conn, idea.id, status)
+            if reached > 1 or (status is Status.OPEN and reached > 0):  # ideas start open
+                return people[:limit] if limit else people
         for voter in await vote_queries.supporters(self.db.conn, idea.id, limit):
             if voter not in people:
                 people.append(voter)

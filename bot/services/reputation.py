@@ -57,6 +57,11 @@ class RoleRefused(Exception):
     """Discord refused a role change (403: Manage Roles missing, or the role is above ours)."""
 
 
+class RoleUnsafe(RoleRefused):
+    """The role carries permissions a reward role may not have (checked again at every award:
+    a role's permissions can change after it was accepted). The message names them."""
+
+
 class MemberGone(Exception):
     """The member left the guild (or the role was deleted): nothing to change."""
 
@@ -73,6 +78,8 @@ class ReputationOutlet(Protocol):
     async def report_role_refused(
         self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str
     ) -> None: ...
+
+    async def report_role_unsafe(self, guild_id: int, role_id: int, permissions: str) -> None: ...
 
     async def thank(self, idea: Idea, status: Status, people: list[int]) -> None: ...
 
@@ -613,6 +620,9 @@ class ReputationService:
             except MemberGone:
                 log.info("member %s or role %s is gone from guild %s; skipped", user_id, role_id, guild_id)
                 continue
+            except RoleUnsafe as exc:
+                await self._report_refusal(guild_id, role_id, user_id, adding, str(exc), unsafe=True)
+                continue
             except RoleRefused as exc:
                 await self._report_refusal(guild_id, role_id, user_id, adding, str(exc))
                 continue
@@ -621,14 +631,19 @@ class ReputationService:
                     conn, guild_id, user_id, role_id, "added" if adding else "removed", self.clock()
                 )
 
-    async def _report_refusal(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
+    async def _report_refusal(
+        self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str, unsafe: bool = False
+    ) -> None:
         now = self.clock()
         last = self._refusals_reported.get((guild_id, role_id))
         if last is not None and now - last < REFUSAL_REPORT_INTERVAL:
             return
         self._refusals_reported[(guild_id, role_id)] = now
         try:
-            await self.outlet.report_role_refused(guild_id, role_id, user_id, adding, detail)
+            if unsafe:
+                await self.outlet.report_role_unsafe(guild_id, role_id, detail)
+            else:
+                await self.outlet.report_role_refused(guild_id, role_id, user_id, adding, detail)
         except Exception:
             log.exception("could not report a refused role change in %s", guild_id)
 

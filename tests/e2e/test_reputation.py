@@ -33,7 +33,7 @@ async def test_a_member_reaching_the_threshold_gets_the_role_and_loses_it_below(
     community: Community, rep: ReputationService
 ) -> None:
     c = community
-    role = c.guild.create_role("Contributor")
+    role = c.guild.create_role("Contributor", position=c.mod_role.target.position)  # one the moderator may give
     reply = await c.mod.run("/ideamod role add", role=role, points=5, channel=c.general)
     assert reply.ephemeral and "reward role" in reply.text, reply.text
     card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")  # +2
@@ -101,7 +101,7 @@ async def test_a_role_above_the_bots_is_refused_with_an_explanation(
 
 async def test_a_refused_role_change_goes_to_the_log_channel(community: Community, rep: ReputationService) -> None:
     c = community
-    role = c.guild.create_role("Contributor")
+    role = c.guild.create_role("Contributor", position=c.mod_role.target.position)  # one the moderator may give
     reply = await c.mod.run("/ideamod role add", role=role, points=2, channel=c.general)
     assert "reward role" in reply.text
     c.guild.bot_role.target.permissions &= ~MANAGE_ROLES  # someone took Manage Roles away

@@ -9,6 +9,7 @@ from bot.domain.ideas import (
     parse_status,
     validate_draft,
     validate_reason,
+    visible_length,
 )
 
 
@@ -51,3 +52,30 @@ def test_parse_status() -> None:
 def test_compose_details_skips_empty_parts() -> None:
     text = compose_details("Slow builds", "Cache them", "")
     assert "**Problem**\nSlow builds" in text and "Who benefits" not in text
+
+
+@pytest.mark.parametrize(
+    ("text", "seen"),
+    [
+        ("Dark\u200bmode", 8),
+        ("\u200b\u200c\u200d\u2060\ufeff", 0),
+        ("\u3164\u115f\u1160\uffa0\u2800", 0),
+        ("\u0301\u0301\u0301", 0),  # marks with no base show nothing
+        ("\u0938\u0941\u091d\u093e\u0935", 5),  # Devanagari vowel signs count on their base
+        ("\U000e0041\u00ad\u202e", 0),  # a tag, a soft hyphen, a bidi override
+    ],
+)
+def test_visible_length_counts_what_a_reader_sees(text: str, seen: int) -> None:
+    assert visible_length(text) == seen
+
+
+def test_invisible_only_text_is_refused_but_kept_as_given_otherwise() -> None:
+    with pytest.raises(IdeaRuleError, match="title has no visible text"):
+        validate_draft("\u200b\u3164\u2800\u200b", "Details long enough to pass")
+    with pytest.raises(IdeaRuleError, match="details has no visible text"):
+        validate_draft("Dark mode", "\u200b" * 20)
+    with pytest.raises(IdeaRuleError, match="title is too short"):
+        validate_draft("ab\u200b\u200b\u200b", "Details long enough to pass")
+    with pytest.raises(IdeaRuleError, match="visible text"):
+        validate_reason(Status.DECLINED, "\u200b")
+    assert validate_draft("Dark\u200bmode", "Details long enough to pass").title == "Dark\u200bmode"

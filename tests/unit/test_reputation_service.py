@@ -63,6 +63,9 @@ class RecordingOutlet:
     async def report_role_refused(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
         self.reports.append(("refused", (role_id, user_id, adding, detail)))
 
+    async def report_role_unsafe(self, guild_id: int, role_id: int, permissions: str) -> None:
+        self.reports.append(("unsafe", (role_id, permissions)))
+
     async def thank(self, idea: Idea, status: Status, people: list[int]) -> None:
         self.thanks.append((idea.number, status, people))
 

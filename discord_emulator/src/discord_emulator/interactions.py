@@ -166,10 +166,13 @@ def find_command(world: World, guild_id: int | None, path: list[str]) -> tuple[A
 class OptionBuilder:
     """Turns Python keyword values into Discord option payloads plus `resolved` data."""
 
-    def __init__(self, world: World, guild_id: int | None, channel_id: int) -> None:
+    def __init__(self, world: World, guild_id: int | None, channel_id: int, *, forged: bool = False) -> None:
         self.world = world
         self.guild_id = guild_id
         self.channel_id = channel_id
+        # Forged: values sent as a modified client could, past the checks Discord makes against
+        # the synced schema (choices, number ranges, string lengths). Types are still checked.
+        self.forged = forged
         self.resolved: dict[str, dict[str, Any]] = {}
 
     def build(self, command: ApplicationCommand, rest: list[str], values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -211,7 +214,8 @@ class OptionBuilder:
         if kind == STRING:
             if not isinstance(value, str):
                 raise InteractionError(f"{label}: option {name!r} takes a string, got {value!r}")
-            if len(value) > option.get("max_length", 6000) or len(value) < option.get("min_length", 0):
+            too_long = len(value) > option.get("max_length", 6000)
+            if not self.forged and (too_long or len(value) < option.get("min_length", 0)):
                 raise InteractionError(f"{label}: option {name!r} length {len(value)} out of bounds")
         elif kind == INTEGER:
             if isinstance(value, bool) or not isinstance(value, int):
@@ -224,6 +228,8 @@ class OptionBuilder:
                 raise InteractionError(f"{label}: option {name!r} takes a bool, got {value!r}")
         elif kind in (USER, CHANNEL, ROLE, MENTIONABLE):
             return self._resolve(label, option, value)
+        if self.forged:
+            return value
         choices = option.get("choices")
         if choices and value not in [c["value"] for c in choices]:
             allowed = [c["value"] for c in choices]

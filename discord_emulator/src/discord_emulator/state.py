@@ -173,6 +173,9 @@ class Channel:
     created_at: datetime = field(default_factory=utcnow)
     message_ids: list[int] = field(default_factory=list)
     total_sent: int = 0
+    # Discord's permission overwrites ({"id", "type": 0 role / 1 member, "allow", "deny"}), sent to
+    # the bot so it can compute who sees the channel. The emulator's own checks stay guild-level.
+    overwrites: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def is_thread(self) -> bool:
@@ -477,7 +480,7 @@ class World:
                 "guild_id": str(channel.guild_id),
                 "name": channel.name,
                 "position": channel.position,
-                "permission_overwrites": [],
+                "permission_overwrites": [dict(overwrite) for overwrite in channel.overwrites],
                 "parent_id": str(channel.parent_id) if channel.parent_id else None,
                 "nsfw": False,
                 "rate_limit_per_user": 0,

@@ -40,6 +40,9 @@ from .server import EmulatorServer, RequestRecord
 from .state import (
     BOT_ROLE_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
+    READ_MESSAGE_HISTORY,
+    SEND_MESSAGES,
+    VIEW_CHANNEL,
     Channel,
     Guild,
     Member,
@@ -148,15 +151,17 @@ class StoryMember:
         channel: StoryChannel | Channel | str | int | None = None,
         timeout: float | None = None,
         options: dict[str, Any] | None = None,
+        forged: bool = False,
         **values: Any,
     ) -> Reply:
-        """Runs a slash command ("/idea submit") with options given as keyword arguments."""
+        """Runs a slash command ("/idea submit") with options given as keyword arguments.
+        `forged=True` sends values Discord would refuse (unknown choices, numbers out of range)."""
         where = self.emu.channel(channel) if channel is not None else self.guild.default_channel
         guild_id = where.target.guild_id
         path = command.lstrip("/").split()
         synced, rest = find_command(self.emu.world, guild_id, path)
         all_values = {**(options or {}), **values}
-        builder = OptionBuilder(self.emu.world, guild_id, where.id)
+        builder = OptionBuilder(self.emu.world, guild_id, where.id, forged=forged)
         data: dict[str, Any] = {
             "id": str(synced.id),
             "name": synced.name,
@@ -281,8 +286,18 @@ class StoryGuild:
                 return StoryChannel(self.emu, channel)
         return self.create_text_channel("general")
 
-    def create_text_channel(self, name: str, *, topic: str | None = None) -> StoryChannel:
-        channel = self.emu.world.create_channel(self.target, name.lstrip("#"), topic=topic)
+    def create_text_channel(
+        self, name: str, *, topic: str | None = None, visible_to: list[StoryRole] | None = None
+    ) -> StoryChannel:
+        """A text channel; with `visible_to`, a private one: @everyone may not view it, those roles
+        and the bot's role may (permission overwrites, as Server Settings would write them)."""
+        overwrites: list[dict[str, Any]] = []
+        if visible_to is not None:
+            see = VIEW_CHANNEL | SEND_MESSAGES | READ_MESSAGE_HISTORY
+            overwrites.append({"id": str(self.id), "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)})
+            for role in [*visible_to, self.bot_role]:
+                overwrites.append({"id": str(role.id), "type": 0, "allow": str(see), "deny": "0"})
+        channel = self.emu.world.create_channel(self.target, name.lstrip("#"), topic=topic, overwrites=overwrites)
         return StoryChannel(self.emu, channel)
 
     def channel(self, ref: str | int) -> StoryChannel:
@@ -323,10 +338,25 @@ class StoryGuild:
         return StoryRole(self, role)
 
     async def create_role_live(self, name: str, **kwargs: Any) -> StoryRole:
-        """A role created while the bot is connected: dispatches GUILD_ROLE_CREATE, as Discord does."""
+        """A role created while the bot is connected: dispatches GUILD_ROLE_CREATE, and
+        GUILD_ROLE_UPDATE for the roles it pushed up, as Discord does."""
+        positions = {role.id: role.position for role in self.target.roles.values()}
         role = self.create_role(name, **kwargs)
         await self.emu.dispatch("GUILD_ROLE_CREATE", {"guild_id": str(self.id), "role": role.target.to_payload()})
+        for moved in self.target.roles.values():
+            if moved.id in positions and moved.position != positions[moved.id]:
+                await self.emu.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(self.id), "role": moved.to_payload()})
         return role
+
+    async def update_role_live(
+        self, role: StoryRole | Role | str | int, *, permissions: int | None = None
+    ) -> StoryRole:
+        """Changes a role as an admin would in Server Settings (dispatches GUILD_ROLE_UPDATE)."""
+        story_role = self.role(role)
+        if permissions is not None:
+            story_role.target.permissions = permissions
+        await self.emu.dispatch("GUILD_ROLE_UPDATE", {"guild_id": str(self.id), "role": story_role.target.to_payload()})
+        return story_role
 
     def role(self, ref: StoryRole | Role | str | int) -> StoryRole:
         if isinstance(ref, StoryRole):
