@@ -71,16 +71,19 @@ def is_visible(char: str) -> bool:
 
 def visible_length(text: str) -> int:
     """How many characters of `text` a reader actually sees: marks count on a visible base, so
-    scripts written with combining vowel signs count as before."""
+    scripts written with combining vowel signs count as before, and a run of spaces between two
+    visible words counts as one (leading, trailing and invisible characters count nothing)."""
     count = 0
     on_base = False
+    space_between = False
     for char in text:
         if is_visible(char):
-            count += 1
-            on_base = True
+            count += 1 + space_between
+            on_base, space_between = True, False
         elif on_base and unicodedata.category(char) in _MARK_CATEGORIES and char not in _BLANK_CHARACTERS:
             count += 1
         else:
+            space_between = space_between or (char.isspace() and count > 0)
             on_base = False
     return count
 

@@ -7,18 +7,18 @@ goes, or act on members above them."""
 from __future__ import annotations
 
 import pytest
-
-from bot.emulator import StoryMember, StoryRole
-from bot.emulator.state import (
+from discord_emulator.state import (
     ADMINISTRATOR,
     MANAGE_CHANNELS,
     MANAGE_GUILD,
     MANAGE_MESSAGES,
     MANAGE_ROLES,
 )
+
 from bot.services.reputation import ReputationService
 from bot.testing import Community, events_delivered
 from cogs.reputation import reputation_of
+from discord_emulator import StoryMember, StoryRole
 
 CRASH = "something went wrong"
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.emulator import Reply
 from bot.testing import Community
+from discord_emulator import Reply
 
 CRASH = "something went wrong"
 # Zero-width space, joiners, word joiner, BOM, Hangul fillers, Braille blank, soft hyphen, a tag.
