@@ -1,8 +1,8 @@
 """A synthetic community for load tests: ideas (with made-up card ids: no message exists in
 Discord), members and their votes, written in large batches with tallies that match the votes.
 
-Ideas are dated between 31 and 170 days ago, so a bot started on the database neither recounts
-their (missing) cards at start-up nor archives them for inactivity at once."""
+Ideas are dated from 170 days ago (the first) to 31 days ago (the last), so a bot started on
+the database neither recounts their (missing) cards at start-up nor archives them at once."""
 
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ async def seed_community(
         for offset in range(count):
             index = start + offset
             title, details = next(given, None) or next(generated)
-            created = now - timedelta(days=31 + rng.random() * 139)
+            # Numbers follow time, as on a real board: the first idea seeded is the oldest.
+            created = now - timedelta(days=170 - 139 * index / ideas)
             voters = rng.sample(member_ids, min(votes_per_idea, members))
             values = [1 if rng.random() < 0.75 else -1 for _ in voters]
             ups = values.count(1)
