@@ -26,7 +26,7 @@ class SettingsError(Exception):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="IDEABOT_", extra="forbid", validate_default=True)
 
-    # The contract's settings.
+    # The settings operators set (README's table).
     token: SecretStr | None = None
     database: str = "data/ideabot.sqlite3"
     discord_api_url: str = "https://discord.com/api/v10"

@@ -182,7 +182,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         text = f"{member.mention} can submit ideas again." if changed else f"{member.mention} was not blocked."
         await self._done(interaction, text, "Member unblocked")
 
-    # --- innovation programmes (issue 6; the logic lives in bot/services/programmes.py) ------------
+    # --- innovation programmes (the logic lives in bot/services/programmes.py) ---------------------
 
     @app_commands.command(name="queue", description="Ideas awaiting review (reached a support threshold)")
     async def queue(self, interaction: discord.Interaction) -> None:
@@ -315,7 +315,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         else:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
-    # Reward roles (issue 4): the work is in cogs/reputation.py and the reputation service.
+    # Reward roles: the work is in cogs/reputation.py and the reputation service.
     role = app_commands.Group(name="role", description="Roles members earn with reputation")
 
     @role.command(name="add", description="Give a role to members who reach a number of points")

@@ -37,7 +37,7 @@ LINE_COLUMNS = "i.id, i.number, i.title, i.status, i.created_at, i.upvotes, i.do
 
 
 # digest_settings.support_threshold (migration 0003) is no longer read or written: the digest
-# reports the support stages recorded in threshold_crossings (issue 6). Dropping the column would
+# reports the support stages recorded in threshold_crossings. Dropping the column would
 # need a migration, so it stays, unused.
 
 
@@ -292,7 +292,7 @@ async def waiting(
 ) -> tuple[list[tuple[IdeaLine, datetime]], int]:
     """Ideas still open or under review whose last answer (or submission) is older than `cutoff`:
     the most supported first, with the moment they started waiting; and how many there are.
-    Archived and expired ideas (issue 6) are out of the pipeline: listed the week it happens, not here."""
+    Archived and expired ideas are out of the pipeline: listed the week it happens, not here."""
     c = to_ts(cutoff)
     since = "COALESCE((SELECT MAX(h.at) FROM status_history h WHERE h.idea_id = i.id), i.created_at)"
     where = (
@@ -313,7 +313,7 @@ async def waiting(
 async def top_contributors(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[Contributor]:
-    """From the reputation ledger (issue 4) when it exists; empty otherwise.
+    """From the reputation ledger when it exists; empty otherwise.
 
     Points a member earned through an idea they are behind anonymously (its author, or a
     co-author through an anonymous idea: bot/domain/privacy.py) are left out: the list is public,
@@ -333,7 +333,7 @@ async def top_contributors(
 async def promotions(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[Promotion]:
-    """Reward roles granted in the week (issue 4's role_awards) when that table exists."""
+    """Reward roles granted in the week (role_awards) when that table exists."""
     if not await table_exists(conn, "role_awards"):
         return []
     async with conn.execute(
@@ -344,7 +344,7 @@ async def promotions(
         return [Promotion(int(row[0]), int(row[1]), from_ts(row[2])) for row in await cursor.fetchall()]
 
 
-# --- innovation programmes (issue 6: migration 0004; the queries mirror bot/db/programmes.py) ----------
+# --- innovation programmes (migration 0004; the queries mirror bot/db/programmes.py) -------------------
 
 LISTED = "i.message_id IS NOT NULL AND i.status NOT IN ('withdrawn', 'duplicate')"
 

@@ -122,7 +122,7 @@ class DigestSchedule:
     hour: int = DEFAULT_HOUR
     timezone: str = DEFAULT_TIMEZONE
     waiting_days: int = DEFAULT_WAITING_DAYS
-    # Support thresholds are not a digest setting: the digest reports the stages issue 6 records
+    # Support thresholds are not a digest setting: the digest reports the stages the programme records
     # in threshold_crossings (the guild's stages live in programme_settings).
 
     def describe(self) -> str:
@@ -195,7 +195,7 @@ class IdeaLine:
     created_at: datetime | None = None
     score: float = 0.0
     note: str = ""
-    terms_version: str | None = None  # the contribution terms it was submitted under (issue 6)
+    terms_version: str | None = None  # the contribution terms it was submitted under
 
 
 @dataclass(frozen=True, slots=True)

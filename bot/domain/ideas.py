@@ -127,7 +127,7 @@ class Idea:
     # Co-authors credited through an anonymous idea (a merged anonymous duplicate): shown to
     # moderators and themselves only (bot/domain/privacy.py).
     anonymous_coauthor_ids: list[int] = field(default_factory=list)
-    # Innovation programmes (issue 6): the challenge it answers, the contribution terms it was
+    # Innovation programmes: the challenge it answers, the contribution terms it was
     # submitted under, whether the card hides the author, and the programme's closing marks.
     challenge_id: int | None = None
     terms_version: str | None = None

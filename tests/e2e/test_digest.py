@@ -85,7 +85,7 @@ async def test_schedule_command_sets_the_cron_job_in_the_guild_zone(community: C
 
 async def test_post_by_moderator_and_refusal_for_members(community: Community) -> None:
     c = community
-    # Issue 6's programme feeds the digest: support stage 1 at 3 upvotes, archiving after 90 quiet days.
+    # The programme feeds the digest: support stage 1 at 3 upvotes, archiving after 90 quiet days.
     reply = await c.mod.run("/ideamod thresholds", stages="3/30", archive_days=90, channel=c.general)
     assert reply.ephemeral
     c.clock.now = TUESDAY - timedelta(days=100)

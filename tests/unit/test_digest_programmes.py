@@ -1,4 +1,4 @@
-"""The digest reports what the innovation programme (issue 6) records, on a real SQLite database:
+"""The digest reports what the innovation programme records, on a real SQLite database:
 support-stage crossings from threshold_crossings, ideas archived and expired during the week,
 challenges closed with their winners, each idea's contribution-terms version in every export,
 and never the author of an anonymous idea."""

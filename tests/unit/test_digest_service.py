@@ -149,7 +149,7 @@ async def test_build_counts_ranks_and_lists(db: Database) -> None:
     assert digest.counts.active_members == 12 + 5 + 3
     assert [i.number for i in digest.top_new] == [5, 6]  # dark2 (5 up) beats csv2 (2 up, 1 down)
     assert [i.id for i in digest.trending] == [ids["old"]]
-    # 2 → 14 upvotes, but no support stage was recorded (threshold_crossings, issue 6): the digest
+    # 2 → 14 upvotes, but no support stage was recorded (threshold_crossings): the digest
     # does not compute crossings itself (tests/unit/test_digest_programmes.py).
     assert digest.crossed == [] and digest.crossed_total == 0
     assert digest.archived == digest.expired == digest.challenges == []
