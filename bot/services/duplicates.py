@@ -6,9 +6,11 @@ cosine otherwise, or whenever the embedding service fails."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
+import threading
 from array import array
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 LEXICAL_THRESHOLD = 0.35
 EMBEDDING_THRESHOLD = 0.85
 CANDIDATE_LIMIT = 2000
+# The member waits on the duplicate check (the interaction is deferred, not failed): past this,
+# the embeddings are given up for lexical similarity.
+EMBEDDING_DEADLINE_SECONDS = 2.0
 PENDING_TTL = timedelta(days=7)
 
 
@@ -76,6 +81,7 @@ class DuplicateService:
         threshold: float = LEXICAL_THRESHOLD,
         embedding_threshold: float = EMBEDDING_THRESHOLD,
         candidate_limit: int = CANDIDATE_LIMIT,
+        embedding_deadline: float = EMBEDDING_DEADLINE_SECONDS,
     ) -> None:
         self.db = db
         self.board = board
@@ -85,7 +91,12 @@ class DuplicateService:
         self.threshold = threshold
         self.embedding_threshold = embedding_threshold
         self.candidate_limit = candidate_limit
+        self.embedding_deadline = embedding_deadline
         self.last_method = "lexical"
+        # Per guild: the TF-IDF index of the last candidate texts, rebuilt only when they change
+        # (built and read on worker threads, hence the lock).
+        self._indexes: dict[int, tuple[int, TfidfIndex]] = {}
+        self._indexes_lock = threading.Lock()
 
     # --- finding ---------------------------------------------------------------------------------
 
@@ -104,11 +115,23 @@ class DuplicateService:
                 self.last_method = "embeddings"
                 return found
         self.last_method = "lexical"
-        return self._lexically(rows, draft, limit)
+        # Tokenising a board of open ideas takes a second of CPU: off the event loop.
+        return await asyncio.to_thread(self._lexically, guild_id, rows, draft, limit)
 
-    def _lexically(self, rows: list[tuple[int, int, str, str, int]], draft: str, limit: int) -> list[SimilarIdea]:
+    def _lexically(
+        self, guild_id: int, rows: list[tuple[int, int, str, str, int]], draft: str, limit: int
+    ) -> list[SimilarIdea]:
         by_id = {row[0]: row for row in rows}
-        index = TfidfIndex([(row[0], idea_text(row[2], row[3])) for row in rows])
+        corpus = [(row[0], idea_text(row[2], row[3])) for row in rows]
+        key = hash(tuple(corpus))
+        with self._indexes_lock:
+            cached = self._indexes.get(guild_id)
+        if cached is not None and cached[0] == key:
+            index = cached[1]
+        else:
+            index = TfidfIndex(corpus)
+            with self._indexes_lock:
+                self._indexes[guild_id] = (key, index)
         return [
             SimilarIdea(key, by_id[key][1], by_id[key][2], by_id[key][4], score)
             for key, score in index.similar(draft, limit=limit, threshold=self.threshold)
@@ -122,7 +145,11 @@ class DuplicateService:
         stored = await queries.embeddings_for(self.db.conn, [row[0] for row in rows], model)
         texts = {row[0]: idea_text(row[2], row[3]) for row in rows}
         missing = [key for key, text in texts.items() if stored.get(key, ("", b""))[0] != _hash(text)]
-        vectors = await self.llm.embed([draft] + [texts[key] for key in missing])
+        try:
+            async with asyncio.timeout(self.embedding_deadline):
+                vectors = await self.llm.embed([draft] + [texts[key] for key in missing])
+        except TimeoutError:
+            raise LLMError(f"embeddings missed the {self.embedding_deadline:g} s deadline") from None
         query, fresh = vectors[0], vectors[1:]
         if fresh:
             now = self.clock()
@@ -175,8 +202,8 @@ class DuplicateService:
             idea = await idea_queries.get_idea(conn, idea_id)
             if idea is None or idea.guild_id != guild_id or idea.message_id is None:
                 raise NotFound("That idea no longer exists.")
-            if idea.status.closes_voting:
-                raise UserFacingError(f"#{idea.number} is {idea.status.label.lower()}: voting on it is closed.")
+            if idea.voting_closed:
+                raise UserFacingError(f"#{idea.number} is closed to votes: it can no longer be supported.")
             if idea.author_id == user_id:
                 raise UserFacingError(f"#{idea.number} is your own idea: your support is already implied.")
             old = await vote_queries.get_vote(conn, idea.id, user_id)
