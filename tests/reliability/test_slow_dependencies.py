@@ -180,13 +180,14 @@ async def test_slow_embeddings_the_submission_is_acknowledged_and_checked_lexica
 
 # --- a large board ---------------------------------------------------------------------------------
 
-_VOCABULARY = str(
+_VOCABULARY_TEXT = (
     "dashboard export calendar badge forum thread search filter report mobile widget reminder archive "
     "profile avatar language timezone keyboard shortcut sidebar upload gallery playlist poll survey "
     "leaderboard streak quest invite referral moderation spam filter webhook integration billing invoice "
     "discount coupon checkout wishlist bookmark folder label colour font contrast audio caption transcript "
     "offline sync backup restore password login session privacy consent cookie newsletter digest summary"
-).split()  # noqa: SIM905
+)
+_VOCABULARY = _VOCABULARY_TEXT.split()
 
 
 async def seed_open_ideas(c: Community, count: int) -> None:
