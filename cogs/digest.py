@@ -273,6 +273,8 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             if support.changed
             else f"You already support **#{idea.number}**. Your draft was not posted."
         )
+        if support.replaced == -1:
+            text += " It replaces your 👎 vote: that reaction stays on the card but no longer counts."
         await interaction.response.edit_message(content=text, embed=None, view=None, allowed_mentions=NO_MENTIONS)
 
     async def post_anyway(self, interaction: discord.Interaction, pending_id: str) -> None:

@@ -53,6 +53,7 @@ class SimilarIdea:
 class Support:
     idea: Idea
     changed: bool  # False when the member already supported it
+    replaced: int | None = None  # the vote it replaced (-1: their 👎 reaction vote)
 
 
 def _hash(text: str) -> str:
@@ -196,7 +197,8 @@ class DuplicateService:
     # --- support instead -----------------------------------------------------------------------------
 
     async def support(self, guild_id: int, user_id: int, idea_id: int, joined_at: datetime | None = None) -> Support:
-        """Record an upvote from `user_id` on an idea, as a 👍 reaction would."""
+        """Record an upvote from `user_id` on an idea. It replaces their reaction vote, if any, and
+        leaves their reactions as they are (the rule: bot/domain/votes.py)."""
         now = self.clock()
         async with self.db.transaction() as conn:
             idea = await idea_queries.get_idea(conn, idea_id)
@@ -214,4 +216,4 @@ class DuplicateService:
         self.board.card_changed(idea.id)
         await self.events.publish(VoteChanged(guild_id, idea.id, idea.author_id, user_id, old, 1, joined_at, now))
         fresh = await idea_queries.get_idea(self.db.conn, idea.id)
-        return Support(fresh or idea, True)
+        return Support(fresh or idea, True, old)

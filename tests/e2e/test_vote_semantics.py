@@ -63,6 +63,7 @@ async def test_support_instead_replaces_a_downvote_and_a_restart_keeps_it(
             reply = await c.bob.run("/idea submit", title=NIGHT[0], details=NIGHT[1], channel=c.general)
             done = await c.bob.click(reply, label="Support #1 instead")
             assert "support for **#1** is recorded" in done.text
+            assert "replaces your 👎" in done.text
             await c.settle()
             assert await tallies(c, 1) == (1, 0)
         # The bot restarts; the recount finds bob's 👎 still there, as it was when he chose
