@@ -23,7 +23,7 @@ from bot.db import votes as vote_queries
 from bot.domain.events import VoteChanged
 from bot.domain.ideas import Idea
 from bot.domain.similarity import TfidfIndex, dense_cosine, idea_text
-from bot.llm.client import LLMClient, LLMError
+from bot.llm.client import MAX_EMBED_BATCH, LLMClient, LLMError
 from bot.services.errors import NotFound, UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ports import IdeaBoard
@@ -94,10 +94,11 @@ class DuplicateService:
         self.candidate_limit = candidate_limit
         self.embedding_deadline = embedding_deadline
         self.last_method = "lexical"
-        # Per guild: the TF-IDF index of the last candidate texts, rebuilt only when they change
-        # (built and read on worker threads, hence the lock).
+        # Per guild: the TF-IDF index of the last candidate texts, rebuilt only when they change.
+        # Built on worker threads; concurrent checks of one guild wait for one build.
         self._indexes: dict[int, tuple[int, TfidfIndex]] = {}
-        self._indexes_lock = threading.Lock()
+        self._index_locks: dict[int, threading.Lock] = {}
+        self._index_locks_lock = threading.Lock()
 
     # --- finding ---------------------------------------------------------------------------------
 
@@ -125,13 +126,14 @@ class DuplicateService:
         by_id = {row[0]: row for row in rows}
         corpus = [(row[0], idea_text(row[2], row[3])) for row in rows]
         key = hash(tuple(corpus))
-        with self._indexes_lock:
+        with self._index_locks_lock:
+            lock = self._index_locks.setdefault(guild_id, threading.Lock())
+        with lock:
             cached = self._indexes.get(guild_id)
-        if cached is not None and cached[0] == key:
-            index = cached[1]
-        else:
-            index = TfidfIndex(corpus)
-            with self._indexes_lock:
+            if cached is not None and cached[0] == key:
+                index = cached[1]
+            else:
+                index = TfidfIndex(corpus)
                 self._indexes[guild_id] = (key, index)
         return [
             SimilarIdea(key, by_id[key][1], by_id[key][2], by_id[key][4], score)
@@ -146,19 +148,38 @@ class DuplicateService:
         stored = await queries.embeddings_for(self.db.conn, [row[0] for row in rows], model)
         texts = {row[0]: idea_text(row[2], row[3]) for row in rows}
         missing = [key for key, text in texts.items() if stored.get(key, ("", b""))[0] != _hash(text)]
+        wanted = [draft] + [texts[key] for key in missing]
+        vectors: list[list[float]] = []
+        in_time = False
         try:
             async with asyncio.timeout(self.embedding_deadline):
-                vectors = await self.llm.embed([draft] + [texts[key] for key in missing])
+                for start in range(0, len(wanted), MAX_EMBED_BATCH):
+                    vectors.extend(await self.llm.embed(wanted[start : start + MAX_EMBED_BATCH]))
+                in_time = True
         except TimeoutError:
-            raise LLMError(f"embeddings missed the {self.embedding_deadline:g} s deadline") from None
-        query, fresh = vectors[0], vectors[1:]
+            pass
+        # The vectors that came in time are kept even when the rest did not: a board whose ideas
+        # have no embeddings yet gets them over a few checks instead of never.
+        fresh = vectors[1:]
         if fresh:
             now = self.clock()
             async with self.db.transaction() as conn:
-                for key, vector in zip(missing, fresh, strict=True):
+                for key, vector in zip(missing, fresh, strict=False):
                     packed = _pack(vector)
                     await queries.save_embedding(conn, key, model, _hash(texts[key]), len(vector), packed, now)
                     stored[key] = (_hash(texts[key]), packed)
+        if not in_time:
+            raise LLMError(f"embeddings missed the {self.embedding_deadline:g} s deadline")
+        # Thousands of cosines in plain Python: off the event loop.
+        return await asyncio.to_thread(self._score, rows, vectors[0], stored, limit)
+
+    def _score(
+        self,
+        rows: list[tuple[int, int, str, str, int]],
+        query: list[float],
+        stored: dict[int, tuple[str, bytes]],
+        limit: int,
+    ) -> list[SimilarIdea]:
         scored = []
         for row in rows:
             score = dense_cosine(query, _unpack(stored[row[0]][1]))

@@ -241,3 +241,24 @@ async def test_three_submissions_at_once_on_a_board_of_2000_open_ideas_are_all_a
         assert "is posted" in reply.text or "already on the board" in reply.text, reply.text
     print(f"longest event-loop stall during the checks: {max(lags) * 1000:.0f} ms")
     assert max(lags) < 0.25
+
+
+async def test_embeddings_that_came_in_time_are_kept_for_the_next_check(
+    community_with_embeddings: Community, embedding_server: FakeLLM
+) -> None:
+    c = community_with_embeddings
+    await seed_open_ideas(c, 100)  # no embeddings yet: the draft and 100 texts, two requests
+    embedding_server.script("ok", "timeout")
+    first = await c.bob.run(
+        "/idea submit", title="Carpool board", details="Members offer rides to meetups", channel=c.general
+    )
+    assert "is posted" in first.text or "already on the board" in first.text, first.text
+    assert c.bot.duplicates.last_method == "lexical"  # type: ignore[attr-defined]
+    async with c.db.conn.execute("SELECT COUNT(*) FROM idea_embeddings") as cursor:
+        assert (await cursor.fetchone())[0] == 63  # the first request's, beside the draft's
+    c.clock.advance(minutes=5)
+    second = await c.carol.run(
+        "/idea submit", title="Recipe swap", details="A weekly recipe exchange channel", channel=c.general
+    )
+    assert "is posted" in second.text or "already on the board" in second.text, second.text
+    assert c.bot.duplicates.last_method == "embeddings"  # type: ignore[attr-defined]
