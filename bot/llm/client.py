@@ -120,6 +120,8 @@ class LLMClient:
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
             max_tokens=settings.llm_max_tokens,
+            # Retries included, a request never takes more than twice the per-attempt timeout.
+            deadline=options.pop("deadline", 2 * settings.llm_timeout_seconds),
             **options,
         )
 
@@ -151,7 +153,7 @@ class LLMClient:
             async with asyncio.timeout(self.deadline):
                 return await self._post_with_retries(path, payload)
         except TimeoutError:
-            raise LLMUnavailable(f"LLM request to {path} missed its {self.deadline:g} s deadline") from None
+            raise LLMUnavailable(f"LLM request to {path} missed its deadline ({self.deadline} s)") from None
 
     async def _post_with_retries(self, path: str, payload: dict[str, Any]) -> Any:
         retrying = AsyncRetrying(

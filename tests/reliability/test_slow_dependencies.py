@@ -17,6 +17,7 @@ from aiohttp import web
 from bot.db import Database
 from bot.emulator import DiscordEmulator
 from bot.llm.client import LLMBadOutput, LLMClient, LLMUnavailable
+from bot.settings import Settings
 from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
 from tests.e2e.conftest import MEMBER_NAMES
 from tests.llm_server import FakeLLM
@@ -98,6 +99,13 @@ async def test_the_overall_deadline_covers_the_retries() -> None:
         elapsed = time.monotonic() - started
         await client.aclose()
     assert elapsed < 2.5
+
+
+async def test_a_configured_client_has_an_overall_deadline() -> None:
+    settings = Settings(_env_file=None, llm_base_url="http://127.0.0.1:1/v1", llm_timeout_seconds=3)  # type: ignore[call-arg]
+    client = LLMClient.from_settings(settings)
+    assert client is not None and client.deadline == 6
+    await client.aclose()
 
 
 async def test_a_huge_answer_is_cut_off_while_it_streams() -> None:
