@@ -72,7 +72,7 @@ class HostileServer:
                     await response.write(chunk)
                     self.sent += len(chunk)
                 await response.write(b"]}")
-        except (ConnectionResetError, asyncio.CancelledError):
+        except (ConnectionError, asyncio.CancelledError):  # the client hung up
             pass
         return response
 
