@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bot.client import IdeaBot
 from bot.db import Database
 from bot.db import programmes as programme_queries
@@ -149,3 +152,37 @@ async def test_a_merge_moves_no_votes_into_an_idea_closed_to_votes(community: Co
     assert merged.ephemeral
     await c.settle()
     assert await tallies(c, 1) == (0, 0)
+
+
+reaction_step = st.tuples(st.sampled_from(["alice", "bob", "carol", "dave"]), st.sampled_from(["👍", "👎"]))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(history=st.lists(reaction_step, min_size=1, max_size=12))
+async def test_live_counting_and_a_recount_agree_through_the_gateway(
+    community: Community, history: list[tuple[str, str]]
+) -> None:
+    """Random reaction histories (the author's own included) through the emulator's gateway; the
+    recount from the reactions the emulator holds then changes nothing."""
+    c = community
+    c.clock.advance(days=1)  # one idea a day stays clear of the daily limit
+    card = await c.submit(c.alice, title=f"Idea {len(c.cards()) + 1}", details="Reactions in any order")
+    number = len(c.cards())
+    held: dict[tuple[str, str], bool] = {}
+    for name, emoji in history:
+        member = getattr(c, name)
+        if held.get((name, emoji)):
+            await member.unreact(card, emoji)
+        else:
+            await member.react(card, emoji)
+        held[(name, emoji)] = not held.get((name, emoji))
+    await c.settle()
+    live = await tallies(c, number)
+    idea = await c.bot.ideas.get(c.guild.id, number)
+    c.clock.advance(seconds=1)
+    assert await c.bot.votes.recount([idea], c.bot.reaction_reader) == 0
+    assert await tallies(c, number) == live
