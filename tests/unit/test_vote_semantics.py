@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from bot.db import Database
 from bot.db import ideas as idea_queries
+from bot.db import votes as vote_queries
 from bot.domain.ideas import Idea, IdeaDraft
 from bot.domain.votes import DOWNVOTE_EMOJI, UPVOTE_EMOJI, after_reaction, after_recount, held_bits
 from bot.services.duplicates import DuplicateService
@@ -146,6 +147,38 @@ async def test_a_vote_cast_with_the_button_survives_a_recount_of_the_reaction_it
         clock.advance(seconds=1)
         assert await votes.recount([fresh], held) == 0
         assert (await tallies(db, idea.id))[2] == {21: 1}
+        await votes.stop()
+    finally:
+        await db.close()
+
+
+async def test_votes_stored_before_held_reactions_were_tracked_are_filled_in_by_a_recount() -> None:
+    db = await Database.open(":memory:")
+    clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
+    try:
+        async with db.transaction() as conn:
+            idea = await idea_queries.insert_idea(conn, GUILD, AUTHOR, IdeaDraft("First idea", "details here"), clock())
+            await idea_queries.attach_card(conn, idea.id, channel_id=CHANNEL, message_id=MESSAGE, thread_id=None)
+            await vote_queries.put_vote(conn, idea.id, 21, None, -1, None, clock())  # holds 👍 and 👎 (latest)
+            await vote_queries.put_vote(conn, idea.id, 22, None, 1, None, clock(), reaction_backed=False)  # button
+            await conn.execute("UPDATE votes SET reactions = NULL")  # as migration 0011 leaves them
+        votes = VoteService(db, Board(), EventBus(), clock, batch_seconds=0)
+        votes.bot_user_id = BOT
+        votes.start()
+        held = HeldReactions()
+        held.users[UPVOTE_EMOJI] |= {21}
+        held.users[DOWNVOTE_EMOJI] |= {21}
+        clock.advance(seconds=1)
+        fresh = await idea_queries.get_idea(db.conn, idea.id)
+        assert fresh is not None
+        assert await votes.recount([fresh], held) == 0  # the votes stand
+        async with db.conn.execute("SELECT voter_id, value, reactions FROM votes ORDER BY voter_id") as cursor:
+            assert [tuple(row) for row in await cursor.fetchall()] == [(21, -1, 3), (22, 1, 0)]
+        # From here on the live rule applies: dropping 👎 falls back to the 👍 still held.
+        held.users[DOWNVOTE_EMOJI].discard(21)
+        votes.accept(ReactionEvent(MESSAGE, 21, DOWNVOTE_EMOJI, False))
+        await votes.flush()
+        assert (await tallies(db, idea.id))[2] == {21: 1, 22: 1}
         await votes.stop()
     finally:
         await db.close()
