@@ -228,6 +228,9 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
     async def duplicate_gate(
         self, interaction: discord.Interaction, pending: PendingSubmission, resume: Resume
     ) -> bool:
+        # The check may wait on embeddings or scan a large board: acknowledge within Discord's 3 s.
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         try:
             matches = await self.duplicates.find_similar(pending.guild_id, pending.draft.title, pending.draft.details)
         except Exception:
@@ -248,7 +251,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         for match in matches:
             view.add_item(DuplicateButton("support", pending_id, match.idea_id, match.number))
         view.add_item(DuplicateButton("post", pending_id))
-        await interaction.response.send_message(
+        await interaction.followup.send(
             "Your idea looks like one that is already on the board. Support it instead, or post yours anyway.",
             embed=similar_embed(matches),
             view=view,
@@ -271,6 +274,8 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             if support.changed
             else f"You already support **#{idea.number}**. Your draft was not posted."
         )
+        if support.replaced == -1:
+            text += " It replaces your 👎 vote: that reaction stays on the card but no longer counts."
         await interaction.response.edit_message(content=text, embed=None, view=None, allowed_mentions=NO_MENTIONS)
 
     async def post_anyway(self, interaction: discord.Interaction, pending_id: str) -> None:

@@ -437,6 +437,7 @@ async def open_ideas_for_matching(
     async with conn.execute(
         "SELECT id, number, title, body, upvotes FROM ideas WHERE guild_id = ? AND message_id IS NOT NULL"
         " AND status NOT IN ('implemented', 'declined', 'duplicate', 'withdrawn')"
+        " AND archived_at IS NULL AND expired_at IS NULL"
         " ORDER BY last_activity_at DESC LIMIT ?",
         (guild_id, limit),
     ) as cursor:

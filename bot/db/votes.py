@@ -56,12 +56,16 @@ async def put_vote(
     if new is None:
         await conn.execute("DELETE FROM votes WHERE idea_id = ? AND voter_id = ?", (idea_id, voter_id))
     else:
+        # A vote without a reaction leaves the member's held reactions as they are (none for a
+        # new row); a reaction-backed one holds just its reaction.
+        held = (1 if new == 1 else 2) if reaction_backed else 0
         await conn.execute(
-            "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at, reaction_backed)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
-            " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
-            " updated_at = excluded.updated_at, reaction_backed = excluded.reaction_backed",
-            (idea_id, voter_id, new, maybe_ts(voter_joined_at), ts, ts, int(reaction_backed)),
+            "INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at, reaction_backed,"
+            " reactions) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET"
+            " value = excluded.value, voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
+            " updated_at = excluded.updated_at, reaction_backed = excluded.reaction_backed,"
+            " reactions = CASE WHEN excluded.reaction_backed THEN excluded.reactions ELSE votes.reactions END",
+            (idea_id, voter_id, new, maybe_ts(voter_joined_at), ts, ts, int(reaction_backed), held),
         )
     ups, downs = _tally_delta(old, new)
     await conn.execute(
@@ -115,7 +119,7 @@ def read_batch(conn: sqlite3.Connection, reactions: Iterable[tuple[int, int]]) -
         (document,),
     ).fetchone()
     (votes,) = conn.execute(
-        "SELECT json_group_array(json_array(v.idea_id, v.voter_id, v.value)) FROM json_each(?) AS k"
+        "SELECT json_group_array(json_array(v.idea_id, v.voter_id, v.value, v.reactions)) FROM json_each(?) AS k"
         " JOIN ideas AS i ON i.message_id = json_extract(k.value, '$[0]')"
         " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = json_extract(k.value, '$[1]')",
         (document,),
@@ -131,9 +135,10 @@ def parse_cards(document: str) -> dict[int, VotingCard]:
     }
 
 
-def parse_votes(document: str) -> dict[tuple[int, int], int]:
-    """(idea id, voter id) -> value, for the pairs that have a vote."""
-    return {(idea_id, voter_id): value for idea_id, voter_id, value in json.loads(document)}
+def parse_votes(document: str) -> dict[tuple[int, int], tuple[int, int | None]]:
+    """(idea id, voter id) -> (value, voting reactions held as bits or None when not known), for
+    the pairs that have a vote."""
+    return {(idea_id, voter_id): (value, held) for idea_id, voter_id, value, held in json.loads(document)}
 
 
 @dataclass(slots=True)
@@ -141,7 +146,8 @@ class VoteWrite:
     """The net effect of a batch on one (idea, voter): from `before` to `after`.
 
     `recreated`: the vote was withdrawn and cast again within the batch, so its row is new
-    (created now), as if each event had been written on its own."""
+    (created now), as if each event had been written on its own. `reactions`: the voting
+    reactions the member holds after the batch (bits, see bot/domain/votes.py)."""
 
     idea_id: int
     voter_id: int
@@ -149,20 +155,21 @@ class VoteWrite:
     after: int | None
     voter_joined_at: datetime | None
     recreated: bool = False
+    reactions: int = 0
 
 
 # A batch's net writes as a table `w`, unpacked from the JSON document :rows.
 _BATCH_WRITES = (
-    "WITH w(idea_id, voter_id, before, after, joined_us, recreated) AS (SELECT json_extract(value, '$[0]'),"
+    "WITH w(idea_id, voter_id, before, after, joined_us, recreated, reactions) AS (SELECT json_extract(value, '$[0]'),"
     " json_extract(value, '$[1]'), json_extract(value, '$[2]'), json_extract(value, '$[3]'),"
-    " json_extract(value, '$[4]'), json_extract(value, '$[5]') FROM json_each(:rows))"
+    " json_extract(value, '$[4]'), json_extract(value, '$[5]'), json_extract(value, '$[6]') FROM json_each(:rows))"
 )
 
 
 class PreparedWrites(NamedTuple):
     """A batch's net writes as the documents its statements read (see execute_writes)."""
 
-    rows: str  # [[idea, voter, before, after, joined_at in microseconds, recreated], ...]
+    rows: str  # [[idea, voter, before, after, joined_at in microseconds, recreated, reactions], ...]
     tallies: str  # [[idea, upvotes moved, downvotes moved], ...]
     deletes: bool
     ts: float
@@ -189,6 +196,7 @@ def prepare_writes(writes: list[VoteWrite], now: datetime) -> PreparedWrites:
             w.after,
             None if w.voter_joined_at is None else to_us(w.voter_joined_at),
             w.recreated,
+            w.reactions,
         )
         for w in writes
     ]
@@ -212,11 +220,11 @@ def execute_writes(conn: sqlite3.Connection, prepared: PreparedWrites) -> None:
             {"rows": prepared.rows},
         )
     conn.execute(
-        f"{_BATCH_WRITES} INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at)"
-        " SELECT idea_id, voter_id, after, joined_us / 1000000.0, :ts, :ts FROM w WHERE after IS NOT NULL"
-        " ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
+        f"{_BATCH_WRITES} INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at,"
+        " reactions) SELECT idea_id, voter_id, after, joined_us / 1000000.0, :ts, :ts, reactions FROM w"
+        " WHERE after IS NOT NULL ON CONFLICT(idea_id, voter_id) DO UPDATE SET value = excluded.value,"
         " voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
-        " updated_at = excluded.updated_at, reaction_backed = 1",
+        " updated_at = excluded.updated_at, reactions = excluded.reactions, reaction_backed = 1",
         {"rows": prepared.rows, "ts": prepared.ts},
     )
     conn.execute(
@@ -235,6 +243,7 @@ class StoredVote(NamedTuple):
     voter_joined_at: datetime | None
     changed_after_snapshot: bool
     reaction_backed: bool
+    reactions: int | None  # voting reactions held as the bot last saw them (bits); None: not known
 
 
 def read_card_votes(conn: sqlite3.Connection, idea_id: int, snapshot_at: datetime) -> str:
@@ -243,7 +252,7 @@ def read_card_votes(conn: sqlite3.Connection, idea_id: int, snapshot_at: datetim
     (found,) = conn.execute(
         "SELECT json_group_array(json_array(voter_id, value,"
         " CASE WHEN voter_joined_at IS NOT NULL THEN printf('%!.17g', voter_joined_at) END,"
-        " updated_at > ?, reaction_backed)) FROM votes WHERE idea_id = ?",
+        " updated_at > ?, reaction_backed, reactions)) FROM votes WHERE idea_id = ?",
         (to_ts(snapshot_at), idea_id),
     ).fetchone()
     return str(found)
@@ -251,8 +260,10 @@ def read_card_votes(conn: sqlite3.Connection, idea_id: int, snapshot_at: datetim
 
 def parse_card_votes(document: str) -> dict[int, StoredVote]:
     return {
-        voter_id: StoredVote(value, None if joined_at is None else from_ts(float(joined_at)), bool(newer), bool(backed))
-        for voter_id, value, joined_at, newer, backed in json.loads(document)
+        voter_id: StoredVote(
+            value, None if joined_at is None else from_ts(float(joined_at)), bool(newer), bool(backed), held
+        )
+        for voter_id, value, joined_at, newer, backed, held in json.loads(document)
     }
 
 

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _MARKUP = re.compile(r"<[@#][!&]?\d+>|https?://\S+|\*\*[^*\n]{1,40}\*\*\n")
@@ -71,6 +72,7 @@ _CANONICAL = {
 }
 
 
+@lru_cache(maxsize=1 << 16)  # a board's vocabulary repeats across its ideas and every check
 def stem(word: str) -> str:
     """A small suffix stripper: enough to match plurals and common verb forms."""
     word = _CANONICAL.get(word, word)

@@ -1,6 +1,8 @@
 """An OpenAI-compatible client (`/chat/completions`, `/embeddings`) on httpx.
 
-Timeouts on every request, retries with exponential backoff on 429, 5xx, timeouts and
+A deadline on every attempt (the whole attempt, not each read: a server dripping a byte at a time
+cannot hold it), an optional overall deadline across the retries, a size cap enforced while the
+answer streams in, retries with exponential backoff on 429, 5xx, timeouts and
 connection errors (a server's Retry-After is honoured, within a cap), a cap on generated tokens,
 and one error type, `LLMError`, whose message is safe to log: it never contains the key, the
 prompt or the server's body. Callers always have a non-LLM fallback; nothing here reaches members.
@@ -8,6 +10,7 @@ prompt or the server's body. Callers always have a non-LLM fallback; nothing her
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -77,6 +80,8 @@ class LLMClient:
         max_tokens: int = 800,
         backoff_base: float = 0.5,
         backoff_max: float = 8.0,
+        deadline: float | None = None,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
@@ -86,6 +91,10 @@ class LLMClient:
         self.max_tokens = max_tokens
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        self.timeout = timeout
+        # Whole request including retries and backoff; None: only the per-attempt deadline.
+        self.deadline = deadline
+        self.max_response_bytes = max_response_bytes
         headers = {"Accept": "application/json", "User-Agent": "ideabot"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -111,6 +120,8 @@ class LLMClient:
             timeout=settings.llm_timeout_seconds,
             max_retries=settings.llm_max_retries,
             max_tokens=settings.llm_max_tokens,
+            # Retries included, a request never takes more than twice the per-attempt timeout.
+            deadline=options.pop("deadline", 2 * settings.llm_timeout_seconds),
             **options,
         )
 
@@ -138,6 +149,13 @@ class LLMClient:
         return float(exponential)
 
     async def _post(self, path: str, payload: dict[str, Any]) -> Any:
+        try:
+            async with asyncio.timeout(self.deadline):
+                return await self._post_with_retries(path, payload)
+        except TimeoutError:
+            raise LLMUnavailable(f"LLM request to {path} missed its deadline ({self.deadline} s)") from None
+
+    async def _post_with_retries(self, path: str, payload: dict[str, Any]) -> Any:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
@@ -153,24 +171,46 @@ class LLMClient:
         raise LLMUnavailable(f"LLM request to {path} failed")  # pragma: no cover - tenacity reraises
 
     async def _post_once(self, path: str, payload: dict[str, Any]) -> Any:
+        # httpx's timeout applies per read; the attempt as a whole gets the same budget.
         try:
-            response = await self._http.post(path, json=payload)
+            async with asyncio.timeout(self.timeout):
+                status, retry_after, content = await self._fetch(path, payload)
+        except TimeoutError:
+            raise _Retryable(f"LLM request to {path} timed out") from None
         except httpx.TimeoutException:
             raise _Retryable(f"LLM request to {path} timed out") from None
         except httpx.TransportError as exc:
             raise _Retryable(f"LLM request to {path} failed: {type(exc).__name__}") from None
-        status = response.status_code
         if status == 429 or status >= 500:
             log.info("LLM %s answered HTTP %d; retrying", path, status)
-            raise _Retryable(f"LLM {path} answered HTTP {status}", _retry_after(response.headers.get("Retry-After")))
+            raise _Retryable(f"LLM {path} answered HTTP {status}", _retry_after(retry_after))
         if status >= 400:
             raise LLMUnavailable(f"LLM {path} answered HTTP {status}")
-        if len(response.content) > MAX_RESPONSE_BYTES:
+        if content is None:
             raise LLMBadOutput(f"LLM {path} answer is too large")
         try:
-            return response.json()
+            return json.loads(content)
         except ValueError:
             raise LLMBadOutput(f"LLM {path} answer is not JSON") from None
+
+    async def _fetch(self, path: str, payload: dict[str, Any]) -> tuple[int, str | None, bytes | None]:
+        """Status, Retry-After and body; the body is None when it is over the size cap, which is
+        checked while it streams in (the rest is never downloaded)."""
+        async with self._http.stream("POST", path, json=payload) as response:
+            status, retry_after = response.status_code, response.headers.get("Retry-After")
+            if status >= 400:
+                return status, retry_after, b""
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > self.max_response_bytes:
+                return status, retry_after, None
+            chunks: list[bytes] = []
+            received = 0
+            async for chunk in response.aiter_bytes():
+                received += len(chunk)
+                if received > self.max_response_bytes:
+                    return status, retry_after, None
+                chunks.append(chunk)
+            return status, retry_after, b"".join(chunks)
 
     # --- the two endpoints -------------------------------------------------------------------------
 

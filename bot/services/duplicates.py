@@ -6,9 +6,11 @@ cosine otherwise, or whenever the embedding service fails."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import secrets
+import threading
 from array import array
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +25,7 @@ from bot.db import votes as vote_queries
 from bot.domain.events import VoteChanged
 from bot.domain.ideas import Idea
 from bot.domain.similarity import TfidfIndex, dense_cosine, idea_text
-from bot.llm.client import LLMClient, LLMError
+from bot.llm.client import MAX_EMBED_BATCH, LLMClient, LLMError
 from bot.services.errors import NotFound, UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ports import IdeaBoard
@@ -34,6 +36,9 @@ log = logging.getLogger(__name__)
 LEXICAL_THRESHOLD = 0.35
 EMBEDDING_THRESHOLD = 0.85
 CANDIDATE_LIMIT = 2000
+# The member waits on the duplicate check (the interaction is deferred, not failed): past this,
+# the embeddings are given up for lexical similarity.
+EMBEDDING_DEADLINE_SECONDS = 2.0
 PENDING_TTL = timedelta(days=7)
 
 
@@ -50,6 +55,7 @@ class SimilarIdea:
 class Support:
     idea: Idea
     changed: bool  # False when the member already supported it
+    replaced: int | None = None  # the vote it replaced (-1: their 👎 reaction vote)
 
 
 def _hash(text: str) -> str:
@@ -78,6 +84,7 @@ class DuplicateService:
         threshold: float = LEXICAL_THRESHOLD,
         embedding_threshold: float = EMBEDDING_THRESHOLD,
         candidate_limit: int = CANDIDATE_LIMIT,
+        embedding_deadline: float = EMBEDDING_DEADLINE_SECONDS,
     ) -> None:
         self.db = db
         self.board = board
@@ -87,7 +94,13 @@ class DuplicateService:
         self.threshold = threshold
         self.embedding_threshold = embedding_threshold
         self.candidate_limit = candidate_limit
+        self.embedding_deadline = embedding_deadline
         self.last_method = "lexical"
+        # Per guild: the TF-IDF index of the last candidate texts, rebuilt only when they change.
+        # Built on worker threads; concurrent checks of one guild wait for one build.
+        self._indexes: dict[int, tuple[int, TfidfIndex]] = {}
+        self._index_locks: dict[int, threading.Lock] = {}
+        self._index_locks_lock = threading.Lock()
 
     # --- finding ---------------------------------------------------------------------------------
 
@@ -106,11 +119,24 @@ class DuplicateService:
                 self.last_method = "embeddings"
                 return found
         self.last_method = "lexical"
-        return self._lexically(rows, draft, limit)
+        # Tokenising a board of open ideas takes a second of CPU: off the event loop.
+        return await asyncio.to_thread(self._lexically, guild_id, rows, draft, limit)
 
-    def _lexically(self, rows: list[tuple[int, int, str, str, int]], draft: str, limit: int) -> list[SimilarIdea]:
+    def _lexically(
+        self, guild_id: int, rows: list[tuple[int, int, str, str, int]], draft: str, limit: int
+    ) -> list[SimilarIdea]:
         by_id = {row[0]: row for row in rows}
-        index = TfidfIndex([(row[0], idea_text(row[2], row[3])) for row in rows])
+        corpus = [(row[0], idea_text(row[2], row[3])) for row in rows]
+        key = hash(tuple(corpus))
+        with self._index_locks_lock:
+            lock = self._index_locks.setdefault(guild_id, threading.Lock())
+        with lock:
+            cached = self._indexes.get(guild_id)
+            if cached is not None and cached[0] == key:
+                index = cached[1]
+            else:
+                index = TfidfIndex(corpus)
+                self._indexes[guild_id] = (key, index)
         return [
             SimilarIdea(key, by_id[key][1], by_id[key][2], by_id[key][4], score)
             for key, score in index.similar(draft, limit=limit, threshold=self.threshold)
@@ -124,15 +150,38 @@ class DuplicateService:
         stored = await queries.embeddings_for(self.db.conn, [row[0] for row in rows], model)
         texts = {row[0]: idea_text(row[2], row[3]) for row in rows}
         missing = [key for key, text in texts.items() if stored.get(key, ("", b""))[0] != _hash(text)]
-        vectors = await self.llm.embed([draft] + [texts[key] for key in missing])
-        query, fresh = vectors[0], vectors[1:]
+        wanted = [draft] + [texts[key] for key in missing]
+        vectors: list[list[float]] = []
+        in_time = False
+        try:
+            async with asyncio.timeout(self.embedding_deadline):
+                for start in range(0, len(wanted), MAX_EMBED_BATCH):
+                    vectors.extend(await self.llm.embed(wanted[start : start + MAX_EMBED_BATCH]))
+                in_time = True
+        except TimeoutError:
+            pass
+        # The vectors that came in time are kept even when the rest did not: a board whose ideas
+        # have no embeddings yet gets them over a few checks instead of never.
+        fresh = vectors[1:]
         if fresh:
             now = self.clock()
             async with self.db.transaction() as conn:
-                for key, vector in zip(missing, fresh, strict=True):
+                for key, vector in zip(missing, fresh, strict=False):
                     packed = _pack(vector)
                     await queries.save_embedding(conn, key, model, _hash(texts[key]), len(vector), packed, now)
                     stored[key] = (_hash(texts[key]), packed)
+        if not in_time:
+            raise LLMError(f"embeddings missed the {self.embedding_deadline:g} s deadline")
+        # Thousands of cosines in plain Python: off the event loop.
+        return await asyncio.to_thread(self._score, rows, vectors[0], stored, limit)
+
+    def _score(
+        self,
+        rows: list[tuple[int, int, str, str, int]],
+        query: list[float],
+        stored: dict[int, tuple[str, bytes]],
+        limit: int,
+    ) -> list[SimilarIdea]:
         scored = []
         for row in rows:
             score = dense_cosine(query, _unpack(stored[row[0]][1]))
@@ -179,9 +228,10 @@ class DuplicateService:
         *,
         pending_id: str | None = None,
     ) -> Support:
-        """Record an upvote from `user_id` on an idea, as a 👍 reaction would. With `pending_id`,
-        the held draft is taken in the same transaction: the vote and dropping the draft happen
-        together or not at all, and never beside "Post anyway" for the same draft."""
+        """Record an upvote from `user_id` on an idea. It replaces their reaction vote, if any, and
+        leaves their reactions as they are (the rule: bot/domain/votes.py). With `pending_id`, the
+        held draft is taken in the same transaction: the vote and dropping the draft happen together
+        or not at all, and never beside "Post anyway" for the same draft."""
         now = self.clock()
         async with self.db.transaction() as conn:
             if pending_id is not None:
@@ -189,8 +239,8 @@ class DuplicateService:
             idea = await idea_queries.get_idea(conn, idea_id)
             if idea is None or idea.guild_id != guild_id or idea.message_id is None:
                 raise NotFound("That idea no longer exists.")
-            if idea.status.closes_voting:
-                raise UserFacingError(f"#{idea.number} is {idea.status.label.lower()}: voting on it is closed.")
+            if idea.voting_closed:
+                raise UserFacingError(f"#{idea.number} is closed to votes: it can no longer be supported.")
             if idea.author_id == user_id:
                 raise UserFacingError(f"#{idea.number} is your own idea: your support is already implied.")
             old = await vote_queries.get_vote(conn, idea.id, user_id)
@@ -201,4 +251,4 @@ class DuplicateService:
         self.board.card_changed(idea.id)
         await self.events.publish(VoteChanged(guild_id, idea.id, idea.author_id, user_id, old, 1, joined_at, now))
         fresh = await idea_queries.get_idea(self.db.conn, idea.id)
-        return Support(fresh or idea, True)
+        return Support(fresh or idea, True, old)

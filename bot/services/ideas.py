@@ -303,7 +303,8 @@ class IdeaService:
             target_votes = await vote_queries.votes_on(conn, target.id)
             for voter_id, (value, joined_at) in sorted(source_votes.items()):
                 await vote_queries.put_vote(conn, source.id, voter_id, value, None, joined_at, now)
-                keep = voter_id not in target_votes and voter_id != target.author_id
+                # A target closed to votes takes none, from any path.
+                keep = voter_id not in target_votes and voter_id != target.author_id and not target.voting_closed
                 if keep:
                     await vote_queries.put_vote(
                         conn, target.id, voter_id, None, value, joined_at, now, reaction_backed=False

@@ -23,7 +23,9 @@ from bot.domain.votes import (
     DOWNVOTE_EMOJI,
     UPVOTE_EMOJI,
     VOTE_EMOJI,
-    vote_after_reaction,
+    after_reaction,
+    after_recount,
+    held_bits,
     vote_counts,
     vote_from_reactions,
 )
@@ -235,25 +237,32 @@ class VoteService:
 
         def decide(document: str) -> tuple[list[VoteChanged], vote_queries.PreparedWrites]:
             stored = vote_queries.parse_card_votes(document)
-            # Votes changed after the snapshot are newer than it. A vote moved by a merge or cast
-            # with a button has no reaction behind it: kept unless the member now holds a voting
-            # reaction, which then decides.
-            skipped = {
-                voter
-                for voter, vote in stored.items()
-                if vote.changed_after_snapshot or (not vote.reaction_backed and voter not in ups | downs)
-            }
             writes: list[vote_queries.VoteWrite] = []
             changes: list[VoteChanged] = []
-            for voter in sorted((ups | downs | set(stored)) - ignored - skipped):
+            for voter in sorted((ups | downs | set(stored)) - ignored):
                 vote = stored.get(voter)
-                old, joined_at = (vote.value, vote.voter_joined_at) if vote is not None else (None, None)
-                new = vote_from_reactions(voter in ups, voter in downs, old)
-                if new == old:
+                if vote is not None and vote.changed_after_snapshot:
+                    continue  # newer than the snapshot
+                has_up, has_down = voter in ups, voter in downs
+                if vote is None:
+                    old, held, joined_at = None, 0, None
+                    new, new_held = after_recount(None, 0, has_up, has_down)
+                elif vote.reactions is None:
+                    # Stored before held reactions were tracked: a vote with no reaction behind it
+                    # (merge, button) is kept while the member holds no voting reaction.
+                    old, held, joined_at = vote.value, None, vote.voter_joined_at
+                    keep = not vote.reaction_backed and not (has_up or has_down)
+                    new = old if keep else vote_from_reactions(has_up, has_down, old)
+                    new_held = held_bits(has_up, has_down)
+                else:
+                    old, held, joined_at = vote.value, vote.reactions, vote.voter_joined_at
+                    new, new_held = after_recount(old, held, has_up, has_down)
+                if new == old and new_held == held:
                     continue
                 # No join time written: the stored one is kept (COALESCE), as a new vote has none.
-                writes.append(vote_queries.VoteWrite(idea.id, voter, old, new, None))
-                changes.append(VoteChanged(idea.guild_id, idea.id, idea.author_id, voter, old, new, joined_at, now))
+                writes.append(vote_queries.VoteWrite(idea.id, voter, old, new, None, reactions=new_held))
+                if new != old:
+                    changes.append(VoteChanged(idea.guild_id, idea.id, idea.author_id, voter, old, new, joined_at, now))
             return changes, vote_queries.prepare_writes(writes, now)
 
         def write(conn: sqlite3.Connection, prepared: vote_queries.PreparedWrites) -> None:
@@ -277,7 +286,7 @@ class VoteService:
 def replay_reactions(
     batch: list[ReactionEvent],
     cards: dict[int, vote_queries.VotingCard],
-    stored: dict[tuple[int, int], int],
+    stored: dict[tuple[int, int], tuple[int, int | None]],
     bot_id: int,
     now: datetime,
 ) -> tuple[list[vote_queries.VoteWrite], list[VoteChanged]]:
@@ -295,22 +304,30 @@ def replay_reactions(
     changes: list[VoteChanged] = []
     for key, card, event in counted:
         write = writes.get(key)
-        old = write.after if write is not None else stored.get(key)
-        new = vote_after_reaction(old, event.emoji, event.added)
-        if new == old:
+        if write is not None:
+            old, held = write.after, write.reactions
+        else:
+            old, known = stored.get(key, (None, 0))
+            # Not known (stored before held reactions were tracked): the vote's own reaction.
+            held = known if known is not None else (0 if old is None else (1 if old == 1 else 2))
+        new, new_held = after_reaction(old, held, event.emoji, event.added)
+        if new == old and new_held == held:
             continue
         joined_at = event.member_joined_at
         if write is None:
-            kept_joined_at = None if new is None else joined_at
-            writes[key] = vote_queries.VoteWrite(card.idea_id, event.user_id, old, new, kept_joined_at)
+            kept_joined_at = None if new is None or new == old else joined_at
+            writes[key] = vote_queries.VoteWrite(card.idea_id, event.user_id, old, new, kept_joined_at, False, new_held)
         else:
             write.after = new
+            write.reactions = new_held
             if new is None:
                 write.voter_joined_at = None
-            else:
+            elif new != old:
                 if old is None and write.before is not None:
                     write.recreated = True  # withdrawn and cast again within the batch: a new row
                 write.voter_joined_at = joined_at or write.voter_joined_at
+        if new == old:
+            continue  # only the reactions held changed
         voter = event.user_id
         changes.append(VoteChanged(card.guild_id, card.idea_id, card.author_id, voter, old, new, joined_at, now))
     return list(writes.values()), changes

@@ -119,7 +119,7 @@ async def _write_a_batch_and_read_it_back(db: Database) -> None:
         lambda conn: vote_queries.read_batch(conn, [(500, 20), (500, 22), (501, 20)])
     )
     assert vote_queries.parse_cards(reads.cards) == {500: vote_queries.VotingCard(idea.id, 1, 10, False)}
-    assert vote_queries.parse_votes(reads.votes) == {(idea.id, 20): 1}
+    assert vote_queries.parse_votes(reads.votes) == {(idea.id, 20): (1, 0)}
     idea_after = await idea_queries.get_idea(db.conn, idea.id)
     assert idea_after is not None and (idea_after.upvotes, idea_after.downvotes) == (1, 1)
 
@@ -169,8 +169,8 @@ async def test_a_recount_reads_the_stored_join_time_exactly(joined: datetime) ->
             await vote_queries.put_vote(conn, idea.id, 21, None, -1, None, NOW)
         document = await db.transaction_in_thread(lambda conn: vote_queries.read_card_votes(conn, idea.id, NOW))
         assert vote_queries.parse_card_votes(document) == {
-            20: vote_queries.StoredVote(1, joined, changed_after_snapshot=False, reaction_backed=True),
-            21: vote_queries.StoredVote(-1, None, changed_after_snapshot=False, reaction_backed=True),
+            20: vote_queries.StoredVote(1, joined, changed_after_snapshot=False, reaction_backed=True, reactions=1),
+            21: vote_queries.StoredVote(-1, None, changed_after_snapshot=False, reaction_backed=True, reactions=2),
         }
     finally:
         await db.close()
