@@ -216,7 +216,8 @@ async def test_a_dropped_shard_resumes_with_only_its_missed_events(emu: DiscordE
 
         # Dropping shard 1 for good makes only shard 1 identify anew.
         await emu.drop_gateway(shard=1, resume=False)
-        await emu.wait_for(lambda: emu.gateway.stats.identifies == 3 and emu.gateway.shard_connected(1), timeout=5)
+        await emu.wait_until_connected(timeout=5, shard=1)
+        assert emu.gateway.stats.identifies == 3
         assert emu.gateway.session_for(1) is not shard1 and emu.gateway.session_for(0) is shard0
         assert shard0.socket is socket0
 

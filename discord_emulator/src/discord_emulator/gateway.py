@@ -216,6 +216,10 @@ class Gateway:
     def shard_connected(self, shard_id: int, shard_count: int | None = None) -> bool:
         return _is_connected(self.session_for(shard_id, shard_count))
 
+    def serves(self, guild_id: int | None) -> bool:
+        """Whether a connected session gets this guild's events (None: guild-less events)."""
+        return any(s.owns(guild_id) and _is_connected(s) for s in self.shards.values())
+
     def recommended_shards(self) -> int:
         if self.limits.recommended_shards is not None:
             return self.limits.recommended_shards

@@ -588,8 +588,12 @@ class DiscordEmulator(EmulatorServer):
                 raise AssertionError(f"condition not met within {timeout}s")
             await asyncio.sleep(interval)
 
-    async def wait_until_connected(self, timeout: float = 5.0) -> None:
-        await self.wait_for(lambda: self.gateway.connected, timeout=timeout)
+    async def wait_until_connected(self, timeout: float = 5.0, *, shard: int | None = None) -> None:
+        """Until the bot's gateway socket is up (shard 0's, or the given shard's)."""
+        if shard is None:
+            await self.wait_for(lambda: self.gateway.connected, timeout=timeout)
+        else:
+            await self.wait_for(lambda: self.gateway.shard_connected(shard), timeout=timeout)
 
     # --- interactions -------------------------------------------------------------------
 
@@ -627,7 +631,7 @@ class DiscordEmulator(EmulatorServer):
         try:
             await asyncio.wait_for(pending.answered.wait(), timeout=limit)
         except TimeoutError:
-            hint = "" if self.gateway.connected else " (no gateway connection: is the bot running?)"
+            hint = "" if self.gateway.serves(pending.guild_id) else " (no gateway connection: is the bot running?)"
             raise InteractionTimeout(f"the bot did not answer {what} within {limit}s{hint}") from None
         if pending.reply.response_type == DEFERRED_CHANNEL_MESSAGE or not pending.settled.is_set():
             remaining = max(deadline - time.monotonic(), 0.01)
