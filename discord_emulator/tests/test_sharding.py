@@ -193,7 +193,7 @@ async def test_a_dropped_shard_resumes_with_only_its_missed_events(emu: DiscordE
         socket0 = shard0.socket
         connections = emu.gateway.stats.connections
 
-        await emu.drop_gateway(shard=1, resume=True, hold=0.3)
+        await emu.drop_gateway(shard=1, resume=True, hold=1.0)
         assert not emu.gateway.shard_connected(1) and emu.gateway.shard_connected(0)
         await one.member("member-1").react(cards[one.id], "👍")
         await one.member("owner").react(cards[one.id], "👎")
