@@ -13,6 +13,7 @@ Used by the end-to-end tests, `ideabot demo` and the benchmarks. See `story.Disc
     reply = await alice.run("/idea submit", title="Dark mode", details="Please")
 """
 
+from .gateway import GatewayLimits, GatewaySession, shard_for
 from .interactions import InteractionError, InteractionTimeout, Reply
 from .ratelimit import EmulatorLimits, Limit
 from .server import ApiError, RequestRecord
@@ -25,6 +26,8 @@ __all__ = [
     "Channel",
     "DiscordEmulator",
     "EmulatorLimits",
+    "GatewayLimits",
+    "GatewaySession",
     "Guild",
     "InteractionError",
     "InteractionTimeout",
@@ -39,4 +42,5 @@ __all__ = [
     "StoryMember",
     "StoryRole",
     "User",
+    "shard_for",
 ]

@@ -176,8 +176,14 @@ class RestApi:
         return ok({"url": self.server.gateway_url})
 
     async def get_gateway_bot(self, request: ApiRequest) -> ApiResponse:
-        limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
-        return ok({"url": self.server.gateway_url, "shards": 1, "session_start_limit": limit})
+        gateway = self.server.gateway
+        return ok(
+            {
+                "url": self.server.gateway_url,
+                "shards": gateway.recommended_shards(),
+                "session_start_limit": gateway.session_start_limit(),
+            }
+        )
 
     # --- application commands -----------------------------------------------------------
 

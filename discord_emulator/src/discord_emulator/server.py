@@ -19,7 +19,7 @@ from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
-from .gateway import GUILD_MEMBERS, Gateway, GatewaySession
+from .gateway import GUILD_MEMBERS, Gateway, GatewayLimits, GatewaySession
 from .interactions import PendingInteraction
 from .ratelimit import EmulatorLimits, RateLimiter, RateLimitStats
 from .spec import SpecValidator, shared_validator
@@ -145,6 +145,7 @@ class EmulatorServer:
         require_token: str | None = None,
         interaction_ack_timeout: float = 3.0,
         validate_spec: bool = True,
+        gateway_limits: GatewayLimits | None = None,
     ) -> None:
         self.world = World()
         self.limits = limits or EmulatorLimits()
@@ -164,7 +165,9 @@ class EmulatorServer:
             guild_payloads=self._guild_create_payloads,
             token_ok=self._token_ok,
             guild_members=self._member_payloads,
+            guild_ids=lambda: list(self.world.guilds),
             heartbeat_interval=heartbeat_interval,
+            limits=gateway_limits,
         )
         self.routes: list[Route] = []
         self._runner: web.AppRunner | None = None
@@ -238,9 +241,12 @@ class EmulatorServer:
         return token.removeprefix("Bot ") == self.require_token
 
     def _guild_create_payloads(self, session: GatewaySession) -> list[dict[str, Any]]:
-        """GUILD_CREATE per guild; with GUILD_MEMBERS a small guild lists every member, as on Discord."""
+        """GUILD_CREATE per guild of the session's shard; with GUILD_MEMBERS a small guild lists
+        every member, as on Discord."""
         payloads = []
         for guild in self.world.guilds.values():
+            if not session.owns(guild.id):
+                continue
             payload = self.world.guild_create_payload(guild)
             if session.has(GUILD_MEMBERS) and len(guild.members) <= 250:
                 payload["members"] = [m.to_payload() for m in guild.members.values()]
@@ -255,11 +261,11 @@ class EmulatorServer:
         return {
             "v": 10,
             "user": {**self.world.bot.to_payload(), "verified": True, "mfa_enabled": False},
-            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds],
+            "guilds": [{"id": str(g), "unavailable": True} for g in self.world.guilds if session.owns(g)],
             "session_id": session.id,
             "session_type": "normal",
             "resume_gateway_url": self.gateway_url,
-            "shard": [0, 1],
+            "shard": [session.shard_id, session.shard_count],
             "application": {"id": str(self.world.application_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
@@ -272,13 +278,14 @@ class EmulatorServer:
     async def dispatch(self, event: str, data: dict[str, Any], *, in_guild: bool = True) -> bool:
         return await self.gateway.dispatch(event, data, in_guild=in_guild)
 
-    async def drop_gateway(self, *, resume: bool = True, hold: float = 0.0) -> None:
+    async def drop_gateway(self, *, resume: bool = True, hold: float = 0.0, shard: int | None = None) -> None:
         """Drops the bot's socket. resume=False makes the RESUME fail so the bot identifies anew.
 
         `hold` keeps new connections waiting that long before HELLO, so events dispatched in
         the meantime are certainly missed by the client and must come back through the replay.
+        `shard` drops that shard's connection only (default: shard 0, the unsharded bot's).
         """
-        await self.gateway.drop(resume=resume, hold=hold)
+        await self.gateway.drop(resume=resume, hold=hold, shard=shard)
 
     # --- actions shared by REST routes and the story API ----------------------------
 

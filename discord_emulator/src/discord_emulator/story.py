@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from .gateway import GatewayLimits, shard_for
 from .interactions import (
     APPLICATION_COMMAND,
     DEFERRED_CHANNEL_MESSAGE,
@@ -434,6 +435,7 @@ class DiscordEmulator(EmulatorServer):
         interaction_ack_timeout: float = 3.0,
         reply_timeout: float = 5.0,
         validate_spec: bool = True,
+        gateway_limits: GatewayLimits | None = None,
     ) -> None:
         super().__init__(
             limits=limits,
@@ -441,6 +443,7 @@ class DiscordEmulator(EmulatorServer):
             require_token=require_token,
             interaction_ack_timeout=interaction_ack_timeout,
             validate_spec=validate_spec,
+            gateway_limits=gateway_limits,
         )
         self.reply_timeout = reply_timeout
         self.rest = RestApi(self)
@@ -460,13 +463,30 @@ class DiscordEmulator(EmulatorServer):
         return self.world.application_id
 
     def create_guild(
-        self, name: str, *, owner: str = "owner", created_ago: timedelta = timedelta(days=700)
+        self,
+        name: str,
+        *,
+        owner: str = "owner",
+        created_ago: timedelta = timedelta(days=700),
+        shard: tuple[int, int] | None = None,
     ) -> StoryGuild:
-        """A guild with @everyone, an owner, and the bot with its "ideabot" role near the top."""
+        """A guild with @everyone, an owner, and the bot with its "ideabot" role near the top.
+
+        `shard=(shard_id, shard_count)` picks a creation time (a few milliseconds earlier at
+        most) whose id that shard owns.
+        """
         world = self.world
-        guild_id = world.new_id(utcnow() - created_ago)
+        created = utcnow() - created_ago
+        guild_id = world.new_id(created)
+        if shard is not None:
+            shard_id, shard_count = shard
+            if shard_count < 1 or not 0 <= shard_id < shard_count:
+                raise ValueError(f"invalid shard {shard!r}")
+            while shard_for(guild_id, shard_count) != shard_id:
+                created -= timedelta(milliseconds=1)
+                guild_id = world.new_id(created)
         owner_user = world.create_user(owner, age=created_ago + timedelta(days=100))
-        guild = Guild(id=guild_id, name=name, owner_id=owner_user.id, created_at=utcnow() - created_ago)
+        guild = Guild(id=guild_id, name=name, owner_id=owner_user.id, created_at=created)
         guild.roles[guild_id] = Role(
             id=guild_id, guild_id=guild_id, name="@everyone", permissions=DEFAULT_EVERYONE_PERMISSIONS, position=0
         )
@@ -568,8 +588,12 @@ class DiscordEmulator(EmulatorServer):
                 raise AssertionError(f"condition not met within {timeout}s")
             await asyncio.sleep(interval)
 
-    async def wait_until_connected(self, timeout: float = 5.0) -> None:
-        await self.wait_for(lambda: self.gateway.connected, timeout=timeout)
+    async def wait_until_connected(self, timeout: float = 5.0, *, shard: int | None = None) -> None:
+        """Until the bot's gateway socket is up (shard 0's, or the given shard's)."""
+        if shard is None:
+            await self.wait_for(lambda: self.gateway.connected, timeout=timeout)
+        else:
+            await self.wait_for(lambda: self.gateway.shard_connected(shard), timeout=timeout)
 
     # --- interactions -------------------------------------------------------------------
 
@@ -607,7 +631,7 @@ class DiscordEmulator(EmulatorServer):
         try:
             await asyncio.wait_for(pending.answered.wait(), timeout=limit)
         except TimeoutError:
-            hint = "" if self.gateway.connected else " (no gateway connection: is the bot running?)"
+            hint = "" if self.gateway.serves(pending.guild_id) else " (no gateway connection: is the bot running?)"
             raise InteractionTimeout(f"the bot did not answer {what} within {limit}s{hint}") from None
         if pending.reply.response_type == DEFERRED_CHANNEL_MESSAGE or not pending.settled.is_set():
             remaining = max(deadline - time.monotonic(), 0.01)
