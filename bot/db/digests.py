@@ -430,20 +430,6 @@ async def closed_challenges(
 # --- embeddings ---------------------------------------------------------------------------------------
 
 
-async def open_ideas_for_matching(
-    conn: aiosqlite.Connection, guild_id: int, limit: int
-) -> list[tuple[int, int, str, str, int]]:
-    """(id, number, title, body, upvotes) of ideas still open to votes, most recently active first."""
-    async with conn.execute(
-        "SELECT id, number, title, body, upvotes FROM ideas WHERE guild_id = ? AND message_id IS NOT NULL"
-        " AND status NOT IN ('implemented', 'declined', 'duplicate', 'withdrawn')"
-        " AND archived_at IS NULL AND expired_at IS NULL"
-        " ORDER BY last_activity_at DESC LIMIT ?",
-        (guild_id, limit),
-    ) as cursor:
-        return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
-
-
 async def embeddings_for(
     conn: aiosqlite.Connection, idea_ids: Sequence[int], model: str
 ) -> dict[int, tuple[str, bytes]]:

@@ -76,3 +76,35 @@ async def search_ideas(
         async for found in cursor:
             hits.append(SearchHit(idea_from_row(found), str(found["snippet"] or "")))
     return SearchPage(hits, total, page, page_size, more=total > COUNT_CAP)
+
+
+# --- duplicate candidates ------------------------------------------------------------------------
+
+OPEN_STATES = ("open", "underreview", "planned", "inprogress")  # states still open to votes
+
+
+async def document_frequencies(conn: aiosqlite.Connection) -> tuple[dict[str, int], int]:
+    """Every indexed term with the number of ideas holding it, and the number of ideas."""
+    async with conn.execute("SELECT term, doc FROM idea_search_terms") as cursor:
+        df = {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
+    total = await _one(conn, "SELECT COUNT(*) FROM ideas", ()) or 0
+    return df, total
+
+
+async def duplicate_candidates(
+    conn: aiosqlite.Connection, guild_id: int, words: list[str], limit: int
+) -> list[tuple[int, int, str, str, int]]:
+    """(id, number, title, body, upvotes) of the guild's ideas open to votes that share any of
+    `words` (letters and digits only), best bm25 first, at most `limit`: over the whole board."""
+    if not words:
+        return []
+    states = " OR ".join(f'state : "{state}"' for state in OPEN_STATES)
+    any_word = " OR ".join(f'"{word}"' for word in words)
+    match = f'(guild : "g{guild_id}" AND ({states})) AND ({any_word})'
+    sql = (
+        "SELECT i.id, i.number, i.title, i.body, i.upvotes FROM idea_search JOIN ideas i ON i.id = idea_search.rowid"
+        " WHERE idea_search MATCH ? AND i.archived_at IS NULL AND i.expired_at IS NULL"
+        f" ORDER BY {_RANK} LIMIT ?"
+    )
+    async with conn.execute(sql, (match, limit)) as cursor:
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]

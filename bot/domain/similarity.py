@@ -1,18 +1,18 @@
-"""Text similarity without a model: tokenising, a light stemmer, TF-IDF cosine, dense cosine
-for embeddings, and keyword themes (the digest's fallback when no LLM is configured).
-
-Pure Python on purpose (no numpy, no sklearn): the corpora are one guild's open ideas."""
+"""Text similarity without a model: tokenising, stemming, TF-IDF cosine, and keyword themes
+(the digest's fallback when no LLM is configured)."""
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+import Stemmer
+
+_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 _MARKUP = re.compile(r"<[@#][!&]?\d+>|https?://\S+|\*\*[^*\n]{1,40}\*\*\n")
 
 _STOPWORD_TEXT = (
@@ -29,88 +29,24 @@ _STOPWORD_TEXT = (
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split(" ")) - {""}
 
-# A few spelling variants and near-synonyms members use for the same thing.
-_CANONICAL = {
-    "colour": "color",
-    "colours": "color",
-    "favourite": "favorite",
-    "organise": "organize",
-    "customise": "customize",
-    "notif": "notification",
-    "notifs": "notification",
-    "alerts": "notification",
-    "alert": "notification",
-    "ping": "notification",
-    "pings": "notification",
-    "reminder": "remind",
-    "reminders": "remind",
-    "app": "application",
-    "apps": "application",
-    "docs": "documentation",
-    "doc": "documentation",
-    "pic": "image",
-    "pics": "image",
-    "photo": "image",
-    "photos": "image",
-    "picture": "image",
-    "pictures": "image",
-    "msg": "message",
-    "msgs": "message",
-    "dm": "message",
-    "dms": "message",
-    "faster": "fast",
-    "quicker": "fast",
-    "quick": "fast",
-    "speed": "fast",
-    "slow": "fast",
-    "slower": "fast",
-    "night": "dark",
-    "theme": "theme",
-    "delete": "remove",
-    "deleting": "remove",
-    "erase": "remove",
-}
+# The Porter stemmer (Snowball's implementation), the same algorithm as SQLite FTS5's `porter`
+# tokenizer, so a term here is the term the search index holds.
+_STEMMER = Stemmer.Stemmer("porter", 1 << 16)
 
 
-@lru_cache(maxsize=1 << 16)  # a board's vocabulary repeats across its ideas and every check
 def stem(word: str) -> str:
-    """A small suffix stripper: enough to match plurals and common verb forms."""
-    word = _CANONICAL.get(word, word)
-    if len(word) <= 3 or word.isdigit():
-        return word
-    for suffix, keep in (
-        ("ational", "ate"),
-        ("ization", "ize"),
-        ("ations", "ate"),
-        ("ation", "ate"),
-        ("ments", ""),
-        ("ment", ""),
-        ("ness", ""),
-        ("ings", ""),
-        ("ing", ""),
-        ("ies", "y"),
-        ("ied", "y"),
-        ("ers", ""),
-        ("er", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-    ):
-        if word.endswith(suffix) and len(word) - len(suffix) + len(keep) >= 3:
-            if suffix == "s" and word.endswith(("ss", "us", "is")):
-                return word
-            word = word[: len(word) - len(suffix)] + keep
-            break
-    if len(word) > 3 and word[-1] == "e":
-        word = word[:-1]
-    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiou":
-        word = word[:-1]
-    return word
+    return str(_STEMMER.stemWord(word))
+
+
+def _without_accents(text: str) -> str:
+    # As the search index folds them (remove_diacritics), so "café" and "cafe" are one term.
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words without mentions, links or the modal's section headings."""
-    text = _MARKUP.sub(" ", text.lower().replace("’", "'"))
+    """Lower-cased words (letters and digits, any script) without mentions, links or the
+    modal's section headings."""
+    text = _without_accents(_MARKUP.sub(" ", text.lower().replace("’", "'")))
     found = []
     for word in _WORD.findall(text):
         word = word.split("'")[0]
@@ -181,6 +117,39 @@ class TfidfIndex:
         scored = [(key, score) for key, score in scored if score >= threshold and score > 0]
         scored.sort(key=lambda item: (-item[1], item[0]))
         return scored[:limit]
+
+
+def tfidf_cosines(query_text: str, documents: dict[int, str], df: Mapping[str, int], n: int) -> dict[int, float]:
+    """TF-IDF cosine of `query_text` with each document, the idf taken from the whole board's
+    document frequencies (`df`, over `n` documents) rather than from these few documents."""
+
+    def idf(term: str) -> float:
+        return math.log((1 + n) / (1 + df.get(term, 0))) + 1.0
+
+    def vector(text: str) -> SparseVector:
+        counts = Counter(tokens(text))
+        return _normalise({term: (1 + math.log(tf)) * idf(term) for term, tf in counts.items()})
+
+    query = vector(query_text)
+    return {key: sparse_cosine(query, vector(text)) for key, text in documents.items()}
+
+
+def informative_words(text: str, df: Mapping[str, int], budget: int, most: int) -> list[str]:
+    """The words of `text` that best find its duplicates on a board: the rarest first (one per
+    stem), as many as fit in `budget` board postings, at most `most`. Words the board has not
+    seen yet cost nothing and come first."""
+    by_stem: dict[str, str] = {}
+    for word in words(text):
+        by_stem.setdefault(stem(word), word)
+    chosen: list[str] = []
+    spent = 0
+    for term, word in sorted(by_stem.items(), key=lambda item: (df.get(item[0], 0), item[0])):
+        cost = df.get(term, 0)
+        if chosen and (spent + cost > budget or len(chosen) >= most):
+            break
+        chosen.append(word)
+        spent += cost
+    return chosen
 
 
 def lexical_similarity(a: str, b: str, corpus: Iterable[str] = ()) -> float:

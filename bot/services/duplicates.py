@@ -10,7 +10,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import threading
+import time
 from array import array
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,10 +21,11 @@ import aiosqlite
 from bot.db import Database
 from bot.db import digests as queries
 from bot.db import ideas as idea_queries
+from bot.db import search as search_queries
 from bot.db import votes as vote_queries
 from bot.domain.events import VoteChanged
 from bot.domain.ideas import Idea
-from bot.domain.similarity import TfidfIndex, dense_cosine, idea_text
+from bot.domain.similarity import dense_cosine, idea_text, informative_words, tfidf_cosines
 from bot.llm.client import MAX_EMBED_BATCH, LLMClient, LLMError
 from bot.services.errors import NotFound, UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
@@ -35,7 +36,13 @@ log = logging.getLogger(__name__)
 # Chosen on tests/data/duplicate_pairs.json: see docs/duplicates.md.
 LEXICAL_THRESHOLD = 0.35
 EMBEDDING_THRESHOLD = 0.85
-CANDIDATE_LIMIT = 2000
+# The search index proposes this many candidates from the whole board, found by the draft's
+# rarest words: at most MAX_QUERY_WORDS of them, within POSTINGS_BUDGET board postings, which
+# bounds the index's work (bm25 over the matches) whatever the board's size.
+CANDIDATE_LIMIT = 50
+MAX_QUERY_WORDS = 8
+POSTINGS_BUDGET = 8_000
+FREQUENCIES_TTL_SECONDS = 600.0
 # The member waits on the duplicate check (the interaction is deferred, not failed): past this,
 # the embeddings are given up for lexical similarity.
 EMBEDDING_DEADLINE_SECONDS = 2.0
@@ -96,20 +103,22 @@ class DuplicateService:
         self.candidate_limit = candidate_limit
         self.embedding_deadline = embedding_deadline
         self.last_method = "lexical"
-        # Per guild: the TF-IDF index of the last candidate texts, rebuilt only when they change.
-        # Built on worker threads; concurrent checks of one guild wait for one build.
-        self._indexes: dict[int, tuple[int, TfidfIndex]] = {}
-        self._index_locks: dict[int, threading.Lock] = {}
-        self._index_locks_lock = threading.Lock()
+        self._document_frequencies: tuple[dict[str, int], int] | None = None
+        self._frequencies_read_at = 0.0
+        self._frequencies_lock = asyncio.Lock()
 
     # --- finding ---------------------------------------------------------------------------------
 
     async def find_similar(self, guild_id: int, title: str, details: str, limit: int = 3) -> list[SimilarIdea]:
-        """Open ideas most like the draft, above the threshold, best first."""
-        rows = await queries.open_ideas_for_matching(self.db.conn, guild_id, self.candidate_limit)
+        """Ideas open to votes most like the draft, above the threshold, best first. Candidates
+        come from the search index over the whole board (the draft's rarest words), then are
+        scored by TF-IDF cosine with the board's document frequencies, or by embeddings."""
+        draft = idea_text(title, details)
+        df, total = await self._frequencies()
+        query = informative_words(draft, df, POSTINGS_BUDGET, MAX_QUERY_WORDS)
+        rows = await search_queries.duplicate_candidates(self.db.conn, guild_id, query, self.candidate_limit)
         if not rows:
             return []
-        draft = idea_text(title, details)
         if self.llm is not None and self.llm.embeddings_enabled:
             try:
                 found = await self._by_embeddings(rows, draft, limit)
@@ -119,28 +128,22 @@ class DuplicateService:
                 self.last_method = "embeddings"
                 return found
         self.last_method = "lexical"
-        # Tokenising a board of open ideas takes a second of CPU: off the event loop.
-        return await asyncio.to_thread(self._lexically, guild_id, rows, draft, limit)
-
-    def _lexically(
-        self, guild_id: int, rows: list[tuple[int, int, str, str, int]], draft: str, limit: int
-    ) -> list[SimilarIdea]:
         by_id = {row[0]: row for row in rows}
-        corpus = [(row[0], idea_text(row[2], row[3])) for row in rows]
-        key = hash(tuple(corpus))
-        with self._index_locks_lock:
-            lock = self._index_locks.setdefault(guild_id, threading.Lock())
-        with lock:
-            cached = self._indexes.get(guild_id)
-            if cached is not None and cached[0] == key:
-                index = cached[1]
-            else:
-                index = TfidfIndex(corpus)
-                self._indexes[guild_id] = (key, index)
-        return [
-            SimilarIdea(key, by_id[key][1], by_id[key][2], by_id[key][4], score)
-            for key, score in index.similar(draft, limit=limit, threshold=self.threshold)
-        ]
+        scores = tfidf_cosines(draft, {row[0]: idea_text(row[2], row[3]) for row in rows}, df, total)
+        ranked = sorted(
+            ((key, score) for key, score in scores.items() if score >= self.threshold), key=lambda i: (-i[1], i[0])
+        )
+        return [SimilarIdea(key, by_id[key][1], by_id[key][2], by_id[key][4], score) for key, score in ranked[:limit]]
+
+    async def _frequencies(self) -> tuple[dict[str, int], int]:
+        """The board's document frequencies, read from the search index at most every few minutes
+        (a new idea's words weigh as rare until then, which only widens the candidates)."""
+        async with self._frequencies_lock:
+            now = time.monotonic()
+            if self._document_frequencies is None or now - self._frequencies_read_at > FREQUENCIES_TTL_SECONDS:
+                self._document_frequencies = await search_queries.document_frequencies(self.db.conn)
+                self._frequencies_read_at = now
+            return self._document_frequencies
 
     async def _by_embeddings(
         self, rows: list[tuple[int, int, str, str, int]], draft: str, limit: int
