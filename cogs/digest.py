@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.client import IdeaBot, answer_error, parse_id
 from bot.domain.digest import WEEKDAYS, Digest, DigestRuleError
+from bot.domain.events import IdeaSubmitted
 from bot.domain.ideas import IdeaDraft
 from bot.llm.client import LLMClient
 from bot.render import NO_MENTIONS
@@ -302,6 +303,7 @@ async def setup(bot: IdeaBot) -> None:
     llm = LLMClient.from_settings(bot.settings)
     digests = DigestService(bot.db, bot.clock, llm, DiscordDigestPublisher(bot))
     duplicates = DuplicateService(bot.db, bot.board, bot.events, bot.clock, llm)
+    bot.events.subscribe(IdeaSubmitted, duplicates.embed_new_idea)
     bot.digests = digests  # type: ignore[attr-defined]
     bot.duplicates = duplicates  # type: ignore[attr-defined]
     cog = DigestCog(bot, digests, duplicates, llm)

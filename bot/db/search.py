@@ -108,3 +108,31 @@ async def duplicate_candidates(
     )
     async with conn.execute(sql, (match, limit)) as cursor:
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
+
+
+async def open_ideas(
+    conn: aiosqlite.Connection, guild_id: int, idea_ids: Sequence[int]
+) -> list[tuple[int, int, str, str, int]]:
+    """(id, number, title, body, upvotes) of those of `idea_ids` in the guild still open to votes."""
+    if not idea_ids:
+        return []
+    marks = ",".join("?" * len(idea_ids))
+    states = ",".join(f"'{state}'" for state in ("open", "under_review", "planned", "in_progress"))
+    sql = (
+        f"SELECT id, number, title, body, upvotes FROM ideas WHERE id IN ({marks}) AND guild_id = ?"
+        f" AND message_id IS NOT NULL AND status IN ({states}) AND archived_at IS NULL AND expired_at IS NULL"
+    )
+    async with conn.execute(sql, (*idea_ids, guild_id)) as cursor:
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
+
+
+async def embeddings_since(
+    conn: aiosqlite.Connection, guild_id: int, model: str, since: float
+) -> list[tuple[int, bytes, float]]:
+    """(idea id, float32 vector, at) of the guild's stored embeddings saved at or after `since`."""
+    sql = (
+        "SELECT e.idea_id, e.vector, e.at FROM idea_embeddings e JOIN ideas i ON i.id = e.idea_id"
+        " WHERE i.guild_id = ? AND e.model = ? AND e.at >= ? ORDER BY e.at"
+    )
+    async with conn.execute(sql, (guild_id, model, since)) as cursor:
+        return [(int(r[0]), bytes(r[1]), float(r[2])) for r in await cursor.fetchall()]

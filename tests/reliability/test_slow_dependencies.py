@@ -251,22 +251,25 @@ async def test_three_submissions_at_once_on_a_board_of_2000_open_ideas_are_all_a
     assert max(lags) < 0.25
 
 
-async def test_embeddings_that_came_in_time_are_kept_for_the_next_check(
+async def test_candidates_embedded_once_are_reused_by_the_next_check(
     community_with_embeddings: Community, embedding_server: FakeLLM
 ) -> None:
     c = community_with_embeddings
-    await seed_open_ideas(c, 100)  # no embeddings yet: the draft and 100 texts, two requests
-    embedding_server.script("ok", "timeout")
-    first = await c.bob.run(
-        "/idea submit", title="Carpool board", details="Members offer rides to meetups", channel=c.general
-    )
+    await seed_open_ideas(c, 100)  # no embeddings yet
+    draft = " ".join(_VOCABULARY[:12])  # shares words with the seeded ideas: they are candidates
+    first = await c.bob.run("/idea submit", title="Board words", details=draft, channel=c.general)
     assert "is posted" in first.text or "already on the board" in first.text, first.text
-    assert c.bot.duplicates.last_method == "lexical"  # type: ignore[attr-defined]
+    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    requests = [r for r in embedding_server.requests if r.path.endswith("/embeddings")]
+    assert len(requests) >= 1 and len(requests[0].body["input"]) > 10  # the draft and its candidates, at once
     async with c.db.conn.execute("SELECT COUNT(*) FROM idea_embeddings") as cursor:
-        assert (await cursor.fetchone())[0] == 63  # the first request's, beside the draft's
+        stored = (await cursor.fetchone())[0]
+    assert stored >= len(requests[0].body["input"]) - 1
     c.clock.advance(minutes=5)
-    second = await c.carol.run(
-        "/idea submit", title="Recipe swap", details="A weekly recipe exchange channel", channel=c.general
-    )
+    before = len(embedding_server.requests)
+    second = await c.carol.run("/idea submit", title="Board words again", details=draft, channel=c.general)
     assert "is posted" in second.text or "already on the board" in second.text, second.text
-    assert c.bot.duplicates.last_method == "embeddings"  # type: ignore[attr-defined]
+    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    # Only the new texts are sent (the draft, and the first check's idea if it was posted).
+    later = [r for r in embedding_server.requests[before:] if r.path.endswith("/embeddings")]
+    assert later and len(later[0].body["input"]) <= 2
