@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_embedding_model: str | None = None
+    # Put before every text sent for embedding; unset: "query: " for e5 models, else nothing.
+    llm_embedding_prefix: str | None = None
     llm_api_key: SecretStr | None = None
     log_level: str = "INFO"
     log_format: str = "text"

@@ -10,15 +10,25 @@ Behaviours, consumed one per request (then "ok" forever): "ok", "429" (with Retr
 "injected" (an answer that obeys an injected instruction: pings, links, foreign idea numbers).
 The "ok" chat answer groups the ideas it was sent by their first title word, so it is
 deterministic and refers only to ideas in the request; embeddings are hashed bags of words.
+
+Embeddings come in the shape `embedding_shape` names: "openai" (numbers, in order), "shuffled"
+(data[] in reverse order, each with its index), "base64" (little-endian float32s, as for
+`encoding_format: "base64"`) or "per_token" (llama-server with `--pooling none`: one unnormalised
+vector per word, whose mean has the bag of words' direction). Embedding failures to script:
+"count_mismatch" (one vector short), "mixed_sizes", "nan", "not_numbers" (strings at data[1]),
+"error_400" (llama-server's error for `--pooling none`), "error_501" (llama-server without
+`--embeddings`), "ollama_404" (Ollama's plain-string error).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 import math
 import re
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +47,7 @@ class FakeLLM:
     slow_seconds: float = 2.0
     retry_after: str = "0"
     dims: int = 64
+    embedding_shape: str = "openai"
     requests: list[Recorded] = field(default_factory=list)
     _queue: list[str] = field(default_factory=list)
     _runner: web.AppRunner | None = None
@@ -134,8 +145,41 @@ class FakeLLM:
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
         if behaviour in ("malformed", "wrong_shape"):
             return _json({"data": [{"index": 0, "embedding": "nope"}]})
-        data = [{"index": i, "embedding": bag_of_words(text, self.dims)} for i, text in enumerate(inputs)]
+        failure = _embedding_failure(behaviour)
+        if failure is not None:
+            return failure
+        vectors: list[Any] = [bag_of_words(text, self.dims) for text in inputs]
+        if behaviour == "count_mismatch":
+            vectors = vectors[:-1]
+        elif behaviour == "mixed_sizes":
+            vectors[-1] = [*vectors[-1], 0.0]
+        elif behaviour == "nan":
+            vectors[-1] = [math.nan, *vectors[-1][1:]]
+        elif behaviour == "not_numbers":
+            vectors[1] = [str(x) for x in vectors[1]]
+        elif self.embedding_shape == "per_token":
+            vectors = [per_token_vectors(text, self.dims) for text in inputs]
+        elif self.embedding_shape == "base64":
+            vectors = [base64.b64encode(struct.pack(f"<{len(v)}f", *v)).decode() for v in vectors]
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+        if self.embedding_shape == "shuffled":
+            data.reverse()
         return _json({"object": "list", "data": data, "model": body.get("model")})
+
+
+def _embedding_failure(behaviour: str) -> web.Response | None:
+    if behaviour == "error_400":
+        message = "Pooling type 'none' is not OAI compatible. Please use a different pooling type"
+        return web.json_response(
+            {"error": {"code": 400, "message": message, "type": "invalid_request_error"}}, status=400
+        )
+    if behaviour == "error_501":
+        message = "This server does not support embeddings. Start it with `--embeddings`"
+        error = {"code": 501, "message": message, "type": "not_supported_error"}
+        return web.json_response({"error": error}, status=501)
+    if behaviour == "ollama_404":
+        return web.json_response({"error": 'model "nomic-embed-text" not found, try pulling it first'}, status=404)
+    return None
 
 
 def _json(payload: dict[str, Any]) -> web.Response:
@@ -160,6 +204,18 @@ def answer_for(body: dict[str, Any]) -> dict[str, Any]:
         for word, numbers in groups.items()
     ]
     return {"summary": f"{sum(len(n) for n in groups.values())} ideas in {len(groups)} themes.", "themes": themes}
+
+
+def per_token_vectors(text: str, dims: int) -> list[list[float]]:
+    """One vector per counted word (weight 3, off the unit sphere like a real model's), and one for
+    the start token, so that the mean has the bag of words' direction plus a little of slot 0."""
+    rows = [[0.1] + [0.0] * (dims - 1)]
+    for word in re.findall(r"[a-z]+", text.lower()):
+        if len(word) > 3:
+            row = [0.0] * dims
+            row[int(hashlib.md5(word[:5].encode()).hexdigest(), 16) % dims] = 3.0
+            rows.append(row)
+    return rows
 
 
 def bag_of_words(text: str, dims: int) -> list[float]:
