@@ -143,6 +143,9 @@ class Community:
         await self.bot.votes.flush()
         await self.bot.board.scheduler.wait_idle()
         await self.bot.notifier.wait_sent()
+        duplicates = getattr(self.bot, "duplicates", None)
+        if duplicates is not None:
+            await duplicates.wait_idle()
 
     async def create_role(self, name: str, permissions: int = 0) -> StoryRole:
         """A role created while the bot runs; Discord tells the bot with GUILD_ROLE_CREATE."""

@@ -115,8 +115,6 @@ class DuplicateService:
         df, total = await self._frequencies()
         query = informative_words(draft, df, POSTINGS_BUDGET, MAX_QUERY_WORDS)
         rows = await search_queries.duplicate_candidates(self.db.conn, guild_id, query, self.candidate_limit)
-        if not rows:
-            return []
         if self.llm is not None and self.llm.embeddings_enabled:
             try:
                 found = await self._by_embeddings(guild_id, rows, draft, (df, total), limit)
@@ -126,6 +124,8 @@ class DuplicateService:
                 self.last_method = "hybrid"
                 return found
         self.last_method = "lexical"
+        if not rows:
+            return []
         by_id = {row[0]: row for row in rows}
         scores = tfidf_cosines(draft, {row[0]: idea_text(row[2], row[3]) for row in rows}, df, total)
         ranked = sorted(
@@ -199,6 +199,11 @@ class DuplicateService:
         for key, vector, at in await search_queries.embeddings_since(self.db.conn, guild_id, model, index.watermark):
             index.put(key, normalised(vector), at)
         return index
+
+    async def wait_idle(self) -> None:
+        """Until every background embedding is stored (tests, shutdown)."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
 
     async def embed_new_idea(self, event: IdeaSubmitted) -> None:
         """Store a new idea's vector soon after it is posted, so the board's vectors stay complete
