@@ -1,0 +1,83 @@
+"""Delivery to the firm's tools: wires the digest mailer and the webhooks to the event bus and
+runs the webhook queue. The commands live in their groups: `/digest email` (cogs/digest.py)
+and `/ideamod webhook` (cogs/moderation.py); both call the services through the helpers here."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import discord
+from discord.ext import commands
+
+from bot.client import IdeaBot
+from bot.delivery.email import DigestMailer
+from bot.delivery.webhooks import WebhookService
+from bot.render import NO_MENTIONS
+from bot.services.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+
+def mailer_of(bot: discord.Client) -> DigestMailer:
+    mailer = getattr(bot, "mailer", None)
+    if not isinstance(mailer, DigestMailer):
+        raise UserFacingError("Digest emails are not available right now.")
+    return mailer
+
+
+def webhooks_of(bot: discord.Client) -> WebhookService:
+    service = getattr(bot, "webhooks", None)
+    if not isinstance(service, WebhookService):
+        raise UserFacingError("Webhooks are not available right now.")
+    return service
+
+
+async def reply(interaction: discord.Interaction, text: str) -> None:
+    await interaction.response.send_message(text[:2000], ephemeral=True, allowed_mentions=NO_MENTIONS)
+
+
+class Delivery(commands.Cog):
+    def __init__(self, bot: IdeaBot, mailer: DigestMailer, webhooks: WebhookService) -> None:
+        self.bot = bot
+        self.mailer = mailer
+        self.webhooks = webhooks
+
+    async def cog_load(self) -> None:
+        self.mailer.subscribe()
+        self.webhooks.subscribe()
+        self.webhooks.start()  # a restart resumes the deliveries left in the database
+
+    async def cog_unload(self) -> None:
+        await self.webhooks.stop()
+        await self.mailer.wait_sent()
+
+
+async def setup(bot: IdeaBot) -> None:
+    async def report(guild_id: int, text: str) -> None:
+        actor = bot.user.id if bot.user is not None else 0
+        await bot.modlog.record(guild_id, actor, "Delivery to the firm failed", text)
+
+    settings = bot.settings
+    mailer = DigestMailer(
+        bot.db,
+        bot.events,
+        bot.clock,
+        report,
+        smtp_url=settings.smtp_url.get_secret_value() if settings.smtp_url is not None else None,
+        sender=settings.smtp_from,
+        timeout=settings.smtp_timeout_seconds,
+    )
+    webhooks = WebhookService(
+        bot.db,
+        bot.events,
+        bot.clock,
+        bot.ideas.get_by_id,
+        report,
+        allow_private=settings.webhook_allow_private,
+        timeout=settings.webhook_timeout_seconds,
+        disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+    )
+    bot.mailer = mailer  # type: ignore[attr-defined]
+    bot.webhooks = webhooks  # type: ignore[attr-defined]
+    await bot.add_cog(Delivery(bot, mailer, webhooks))
