@@ -22,6 +22,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -218,6 +219,15 @@ async def add_webhook(c: Community, url: str, events: str | None = None) -> str:
     return match.group(1)
 
 
+def documented_schema() -> dict[str, Any]:
+    """The JSON Schema in docs/webhooks.md: what the firm's tools are told to expect."""
+    text = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    block = text.split("### JSON Schema", 1)[1].split("```json", 1)[1].split("```", 1)[0]
+    schema: dict[str, Any] = json.loads(block)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return schema
+
+
 def verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
     expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(headers.get("X-Ideabot-Signature", ""), expected)
@@ -347,6 +357,9 @@ async def test_webhook_events_are_signed_in_order_and_never_name_an_anonymous_au
         await deliver(c)
 
         bodies = r.delivered()
+        schema = documented_schema()
+        for body in bodies:
+            jsonschema.validate(body, schema)
         for _, headers, body, _ in r.requests:
             assert verify(secret, headers, body)
             assert headers["X-Ideabot-Delivery"] == json.loads(body)["id"] == headers["Idempotency-Key"]
