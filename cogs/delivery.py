@@ -4,6 +4,7 @@ and `/ideamod webhook` (cogs/moderation.py); both call the services through the 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import timedelta
 
@@ -13,7 +14,9 @@ from discord.ext import commands
 from bot.client import IdeaBot
 from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
+from bot.domain.digest import Digest, IsoWeek
 from bot.render import NO_MENTIONS
+from bot.services.digest import DigestService
 from bot.services.errors import UserFacingError
 
 log = logging.getLogger(__name__)
@@ -42,13 +45,31 @@ class Delivery(commands.Cog):
         self.bot = bot
         self.mailer = mailer
         self.webhooks = webhooks
+        self.mails_caught_up = asyncio.Event()
 
     async def cog_load(self) -> None:
         self.mailer.subscribe()
         self.webhooks.subscribe()
         self.webhooks.start()  # a restart resumes the deliveries left in the database
+        self._catch_up = asyncio.create_task(self._mail_missed(), name="digest-email-catch-up")
+
+    async def _mail_missed(self) -> None:
+        try:
+            await self.mailer.catch_up(self._rebuild)
+        except Exception:
+            log.exception("mailing missed digests failed; the next start-up tries again")
+        finally:
+            self.mails_caught_up.set()
+
+    async def _rebuild(self, guild_id: int, week: str) -> Digest:
+        digests = getattr(self.bot, "digests", None)
+        if not isinstance(digests, DigestService):
+            raise RuntimeError("the digest cog is not loaded")
+        return await digests.build(guild_id, IsoWeek.parse(week))
 
     async def cog_unload(self) -> None:
+        self._catch_up.cancel()
+        await asyncio.gather(self._catch_up, return_exceptions=True)
         await self.webhooks.stop()
         await self.mailer.wait_sent()
 

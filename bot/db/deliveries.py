@@ -35,14 +35,34 @@ async def addresses(conn: aiosqlite.Connection, guild_id: int) -> list[str]:
         return [str(row[0]) for row in await cursor.fetchall()]
 
 
-async def unmailed_addresses(conn: aiosqlite.Connection, guild_id: int, week: str) -> list[str]:
+async def unmailed_addresses(
+    conn: aiosqlite.Connection, guild_id: int, week: str, max_attempts: int, added_before: datetime | None = None
+) -> list[str]:
+    """Listed addresses that have not had this digest yet and have attempts left."""
     async with conn.execute(
         "SELECT a.address FROM digest_email_addresses a"
         " LEFT JOIN digest_mailings m ON m.guild_id = a.guild_id AND m.address = a.address AND m.week = ?"
-        " WHERE a.guild_id = ? AND m.sent_at IS NULL ORDER BY a.address",
-        (week, guild_id),
+        " WHERE a.guild_id = ? AND m.sent_at IS NULL AND COALESCE(m.attempts, 0) < ? AND a.added_at <= ?"
+        " ORDER BY a.address",
+        (week, guild_id, max_attempts, to_ts(added_before) if added_before else float("inf")),
     ) as cursor:
         return [str(row[0]) for row in await cursor.fetchall()]
+
+
+async def digests_to_mail(
+    conn: aiosqlite.Connection, since: datetime, max_attempts: int
+) -> list[tuple[int, str, datetime]]:
+    """(guild, week, posted at) of digests posted since `since` that an address listed before
+    the post has not had yet (and still has attempts left)."""
+    async with conn.execute(
+        "SELECT DISTINCT d.guild_id, d.iso_week, d.posted_at FROM digests d"
+        " JOIN digest_email_addresses a ON a.guild_id = d.guild_id AND a.added_at <= d.posted_at"
+        " LEFT JOIN digest_mailings m ON m.guild_id = d.guild_id AND m.week = d.iso_week AND m.address = a.address"
+        " WHERE d.status = 'posted' AND d.posted_at >= ? AND m.sent_at IS NULL AND COALESCE(m.attempts, 0) < ?"
+        " ORDER BY d.posted_at",
+        (to_ts(since), max_attempts),
+    ) as cursor:
+        return [(int(row[0]), str(row[1]), from_ts(row[2])) for row in await cursor.fetchall()]
 
 
 async def record_mailing(

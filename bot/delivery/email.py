@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from urllib.parse import unquote, urlsplit
@@ -28,7 +29,12 @@ from bot.services.events import Clock, EventBus
 log = logging.getLogger(__name__)
 
 ADDRESSES_PER_GUILD = 50
+# A digest is tried this many times per address: when posted, then at each start-up within
+# CATCH_UP_DAYS of the post (a crash or an unreachable server in between).
+MAX_ATTEMPTS = 3
+CATCH_UP_DAYS = 7
 Reporter = Callable[[int, str], Awaitable[None]]
+Rebuild = Callable[[int, str], Awaitable[Digest]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +146,23 @@ class DigestMailer:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def mail(self, guild_id: int, week: str, digest: Digest) -> int:
+    async def catch_up(self, rebuild: Rebuild) -> int:
+        """Mail the recent digests that some address listed before the post has not had yet."""
+        if not self.enabled:
+            return 0
+        since = self.clock() - timedelta(days=CATCH_UP_DAYS)
+        sent = 0
+        for guild_id, week, posted_at in await queries.digests_to_mail(self.db.conn, since, MAX_ATTEMPTS):
+            try:
+                digest = await rebuild(guild_id, week)
+                sent += await self.mail(guild_id, week, digest, added_before=posted_at)
+            except Exception:
+                log.exception("mailing the digest %s of guild %s at start-up failed", week, guild_id)
+        return sent
+
+    async def mail(self, guild_id: int, week: str, digest: Digest, added_before: datetime | None = None) -> int:
         """Mail the digest to every listed address that has not had it yet; returns how many got it."""
-        recipients = await queries.unmailed_addresses(self.db.conn, guild_id, week)
+        recipients = await queries.unmailed_addresses(self.db.conn, guild_id, week, MAX_ATTEMPTS, added_before)
         if not recipients:
             return 0
         if self.server is None or self.sender is None:

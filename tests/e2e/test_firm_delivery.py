@@ -332,6 +332,46 @@ async def test_a_failing_mail_server_never_stops_the_discord_post(
             assert SMTP_PASSWORD not in told[0]
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_a_digest_not_mailed_before_a_restart_is_mailed_once_after_it(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    path = str(tmp_path / "ideabot.sqlite3")
+    db = await Database.open(path)
+    clock = FakeClock(TUESDAY)
+    mailbox = Mailbox()
+    mailbox.refuse = True
+    try:
+        async with smtp_server(mailbox) as port:
+            values = {"smtp_url": f"smtp://{SMTP_USER}:{SMTP_PASSWORD}@127.0.0.1:{port}", "smtp_from": "d@firm.example"}
+            settings = emulator_settings(emulator, path, **values)
+            c = await build_community(emulator, db, clock, settings, ["alice", "bob"])
+            async with running_bot(settings, db, clock) as bot:
+                c.bot = bot
+                await set_up_guild(c)
+                await c.mod.run("/digest email add", address="ceo@firm.example", channel=c.general)
+                await week_and_post(c)
+                await deliver(c)
+            assert mailbox.messages == []
+            # Listed after the post: never gets this digest (only the next ones).
+            mailbox.refuse = False
+            for _ in range(2):  # the second restart mails nothing more
+                clock.advance(hours=1)
+                async with running_bot(settings, db, clock) as bot:
+                    c.bot = bot
+                    cog = bot.get_cog("Delivery")
+                    assert cog is not None
+                    await asyncio.wait_for(cog.mails_caught_up.wait(), 10)  # type: ignore[attr-defined]
+                    await bot.mailer.wait_sent()  # type: ignore[attr-defined]
+                    if not mailbox.messages:
+                        await c.mod.run("/digest email add", address="late@firm.example", channel=c.general)
+                assert [rcpts for rcpts, _ in mailbox.messages] == [["ceo@firm.example"]]
+            assert mailbox.messages[0][1]["Subject"] == "Weekly digest 2030-W10"
+            assert len(digest_messages(c)) == 1
+    finally:
+        await db.close()
+
+
 # --- webhooks --------------------------------------------------------------------------------------------
 
 
