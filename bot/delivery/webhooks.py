@@ -224,10 +224,10 @@ class WebhookService:
     async def deliver_due(self) -> int:
         """Send every delivery that is due, per webhook in order; returns how many succeeded."""
         async with self._deliver_lock:
-            delivered = 0
-            for webhook_id in await queries.webhooks_with_pending(self.db.conn):
-                delivered += await self._deliver_webhook(webhook_id)
-            return delivered
+            # Webhooks side by side: one slow receiver must not hold up the others' events.
+            pending = await queries.webhooks_with_pending(self.db.conn)
+            counts = await asyncio.gather(*(self._deliver_webhook(webhook_id) for webhook_id in pending))
+            return sum(counts)
 
     async def _deliver_webhook(self, webhook_id: int) -> int:
         delivered = 0

@@ -110,6 +110,7 @@ class Receiver:
         self.endless = False
         self.redirected = 0
         self.port = 0
+        self.arrivals: list[float] = []
 
     @property
     def url(self) -> str:
@@ -119,6 +120,7 @@ class Receiver:
         body = await request.read()
         status = self.always or (self.answers.pop(0) if self.answers else 200)
         self.requests.append((request.path, dict(request.headers), body, status))
+        self.arrivals.append(time.monotonic())
         if self.stall:
             await asyncio.sleep(self.stall)
         if status in (301, 302, 307, 308):
@@ -548,6 +550,24 @@ async def test_redirects_are_not_followed_and_slow_or_huge_answers_do_not_hold_d
         started = time.monotonic()
         assert await deliver(c) == 1
         assert time.monotonic() - started < 3
+
+
+async def test_a_stalled_receiver_does_not_hold_up_another_webhook(emulator: DiscordEmulator, tmp_path: Path) -> None:
+    async with (
+        receiver() as slow,
+        receiver() as fast,
+        firm_community(emulator, tmp_path, webhook_timeout_seconds=3) as c,
+    ):
+        await add_webhook(c, slow.url, events="idea.created")  # webhook #1: served first
+        await add_webhook(c, fast.url, events="idea.created")
+        slow.stall = 10
+        await c.settle()
+        started = time.monotonic()
+        await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+        await deliver(c)
+        assert len(fast.delivered()) == 1 and fast.arrivals[0] - started < 1.5
+        async with c.db.conn.execute("SELECT webhook_id, last_error FROM webhook_deliveries ORDER BY id") as cursor:
+            assert [tuple(row) for row in await cursor.fetchall()] == [(1, "timed out"), (2, None)]
 
 
 async def test_webhooks_only_reach_public_addresses_at_add_and_at_send_time(
