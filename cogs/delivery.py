@@ -21,6 +21,8 @@ from bot.services.errors import UserFacingError
 
 log = logging.getLogger(__name__)
 
+MAIL_RETRY_SECONDS = 3600.0
+
 
 def mailer_of(bot: discord.Client) -> DigestMailer:
     mailer = getattr(bot, "mailer", None)
@@ -54,12 +56,14 @@ class Delivery(commands.Cog):
         self._catch_up = asyncio.create_task(self._mail_missed(), name="digest-email-catch-up")
 
     async def _mail_missed(self) -> None:
-        try:
-            await self.mailer.catch_up(self._rebuild)
-        except Exception:
-            log.exception("mailing missed digests failed; the next start-up tries again")
-        finally:
-            self.mails_caught_up.set()
+        while True:
+            try:
+                await self.mailer.catch_up(self._rebuild)
+            except Exception:
+                log.exception("mailing missed digests failed; trying again in an hour")
+            finally:
+                self.mails_caught_up.set()
+            await asyncio.sleep(MAIL_RETRY_SECONDS)
 
     async def _rebuild(self, guild_id: int, week: str) -> Digest:
         digests = getattr(self.bot, "digests", None)

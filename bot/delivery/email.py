@@ -29,8 +29,8 @@ from bot.services.events import Clock, EventBus
 log = logging.getLogger(__name__)
 
 ADDRESSES_PER_GUILD = 50
-# A digest is tried this many times per address: when posted, then at each start-up within
-# CATCH_UP_DAYS of the post (a crash or an unreachable server in between).
+# A digest is tried this many times per address: when posted, then by the catch-up (at start-up
+# and every hour) within CATCH_UP_DAYS of the post (a crash or an unreachable server in between).
 MAX_ATTEMPTS = 3
 CATCH_UP_DAYS = 7
 Reporter = Callable[[int, str], Awaitable[None]]
@@ -105,6 +105,8 @@ class DigestMailer:
         self.sender = sender
         self.timeout = timeout
         self._tasks: set[asyncio.Task[int]] = set()
+        # One mailing at a time: the post's own mailing and a catch-up must not both send.
+        self._mail_lock = asyncio.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -162,6 +164,10 @@ class DigestMailer:
 
     async def mail(self, guild_id: int, week: str, digest: Digest, added_before: datetime | None = None) -> int:
         """Mail the digest to every listed address that has not had it yet; returns how many got it."""
+        async with self._mail_lock:
+            return await self._mail(guild_id, week, digest, added_before)
+
+    async def _mail(self, guild_id: int, week: str, digest: Digest, added_before: datetime | None) -> int:
         recipients = await queries.unmailed_addresses(self.db.conn, guild_id, week, MAX_ATTEMPTS, added_before)
         if not recipients:
             return 0

@@ -302,6 +302,11 @@ async def test_digest_is_mailed_once_per_address_with_html_text_chart_and_csv(
             assert await c.bot.mailer.mail(c.guild.id, "2030-W10", digest) == 0  # type: ignore[attr-defined]
             await deliver(c)
             assert len(mailbox.messages) == 2
+            # Two mailings of one digest at once (the post's own and a catch-up): one email each.
+            await c.mod.run("/digest email add", address="cfo@firm.example", channel=c.general)
+            mailer = c.bot.mailer  # type: ignore[attr-defined]
+            sent = await asyncio.gather(*(mailer.mail(c.guild.id, "2030-W10", digest) for _ in range(2)))
+            assert sorted(sent) == [0, 1] and len(mailbox.messages) == 3
 
             removed = await c.mod.run("/digest email remove", address="board@firm.example", channel=c.general)
             assert "no longer gets the digest" in removed.text
