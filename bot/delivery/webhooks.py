@@ -62,8 +62,9 @@ class _QuietWhileSending(logging.Filter):
 logging.getLogger("httpx").addFilter(_QuietWhileSending())
 
 
-class RefusedAddress(Exception):
-    """The host resolves to an address a webhook may not reach."""
+def _ascii_host(url: httpx.URL) -> str:
+    """The host as DNS and TLS know it (an international name in its xn-- form)."""
+    return url.raw_host.decode("ascii")
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -111,11 +112,15 @@ class WebhookService:
     # --- moderators' commands ------------------------------------------------------------------------
 
     async def _check_reachable(self, url: str) -> None:
-        host = check_url(url, self.allow_private)
-        port = httpx.URL(url).port or (443 if url.startswith("https") else 80)
+        check_url(url, self.allow_private)
         try:
-            addresses = await self.resolve(host, port)
-        except OSError:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            raise WebhookRuleError("That is not a valid URL.") from None
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            addresses = await self.resolve(_ascii_host(parsed), port)
+        except (OSError, UnicodeError):
             raise WebhookRuleError("That host name does not resolve.") from None
         if not addresses or not all(address_allowed(a, self.allow_private) for a in addresses):
             raise WebhookRuleError("Webhooks may only reach public internet addresses, not private or local ones.")
@@ -266,8 +271,8 @@ class WebhookService:
         url = httpx.URL(hook.url)
         port = url.port or (443 if url.scheme == "https" else 80)
         try:
-            addresses = await self.resolve(url.host, port)
-        except OSError:
+            addresses = await self.resolve(_ascii_host(url), port)
+        except (OSError, UnicodeError):
             return "host does not resolve"
         allowed = [a for a in addresses if address_allowed(a, self.allow_private)]
         if not allowed or len(allowed) != len(addresses):
@@ -285,7 +290,7 @@ class WebhookService:
         # Connect to the address just checked (DNS may answer differently a moment later);
         # TLS still verifies the certificate against the host name.
         target = url.copy_with(host=allowed[0])
-        extensions = {"sni_hostname": url.host} if url.scheme == "https" else {}
+        extensions = {"sni_hostname": _ascii_host(url)} if url.scheme == "https" else {}
         sending = _sending_webhook.set(True)
         try:
             async with asyncio.timeout(self.timeout):

@@ -603,12 +603,14 @@ async def test_webhooks_only_reach_public_addresses_at_add_and_at_send_time(
         assert await c.bot.webhooks.list(c.guild.id) == []  # type: ignore[attr-defined]
 
         # DNS answers a public address when the webhook is added, a private one later.
-        answers = {"hooks.example.com": ["93.184.216.34"]}
+        answers = {"hooks.example.com": ["93.184.216.34"], "xn--bcher-kva.example": ["10.0.0.9"]}
 
         async def resolve(host: str, port: int) -> list[str]:
             return answers[host]
 
         c.bot.webhooks.resolve = resolve  # type: ignore[attr-defined]
+        international = await c.mod.run("/ideamod webhook add", url="https://bücher.example/x", channel=c.general)
+        assert "public" in international.text  # resolved by its DNS name, to a private address
         await add_webhook(c, "https://hooks.example.com/x")
         answers["hooks.example.com"] = ["93.184.216.34", "127.0.0.1"]
         await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
