@@ -7,6 +7,7 @@ the failure goes to the guild's log channel, and the digest is mailed to each ad
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -45,6 +46,16 @@ class SmtpServer:
     username: str | None
     password: str | None
 
+    @property
+    def start_tls(self) -> bool | None:
+        """STARTTLS on smtp://: required before sending a password anywhere but this machine,
+        else used when the server offers it (None)."""
+        if self.use_tls:
+            return False
+        if self.password is not None and not _is_loopback(self.hostname):
+            return True
+        return None
+
     @classmethod
     def from_url(cls, url: str) -> SmtpServer:
         parts = urlsplit(url)
@@ -56,6 +67,15 @@ class SmtpServer:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
         )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def normalise_address(text: str) -> str:
@@ -207,6 +227,7 @@ class DigestMailer:
                 username=server.username,
                 password=server.password,
                 use_tls=server.use_tls,
+                start_tls=server.start_tls,
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPTimeoutError:

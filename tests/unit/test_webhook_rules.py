@@ -1,4 +1,5 @@
-"""The pure rules of webhooks: which URLs and addresses, which events, signatures, retry times."""
+"""The rules of webhooks (which URLs and addresses, which events, signatures, retry times) and
+of the SMTP connection."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from bot.delivery.email import SmtpServer
 from bot.domain.webhooks import (
     EVENTS,
     WebhookRuleError,
@@ -79,3 +81,18 @@ def test_signature_is_hmac_sha256_of_the_body() -> None:
 def test_retries_back_off_up_to_an_hour() -> None:
     assert [retry_delay(n) for n in (1, 2, 3)] == [timedelta(seconds=30), timedelta(minutes=1), timedelta(minutes=2)]
     assert retry_delay(30) == timedelta(hours=1)
+
+
+def test_smtp_passwords_only_travel_encrypted_except_to_this_machine() -> None:
+    remote = SmtpServer.from_url("smtp://digest:p%40ss@mail.example.com:587")
+    assert (remote.hostname, remote.port, remote.username, remote.password) == (
+        "mail.example.com",
+        587,
+        "digest",
+        "p@ss",
+    )
+    assert remote.start_tls is True and not remote.use_tls
+    assert SmtpServer.from_url("smtps://digest:pw@mail.example.com").start_tls is False
+    assert SmtpServer.from_url("smtps://digest:pw@mail.example.com").port == 465
+    assert SmtpServer.from_url("smtp://mail.example.com").start_tls is None  # no password: opportunistic
+    assert SmtpServer.from_url("smtp://digest:pw@127.0.0.1:2525").start_tls is None
