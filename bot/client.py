@@ -35,6 +35,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.reputation",
     "cogs.digest",
     "cogs.programmes",
+    "cogs.delivery",
 )
 
 _REACTION_EVENTS = frozenset({"raw_reaction_add", "raw_reaction_remove"})

@@ -56,3 +56,7 @@ def setup_logging(level: str, fmt: str = "text", secrets: Iterable[str] = ()) ->
     root.setLevel(level)
     # discord.http logs request routes at DEBUG; keep it quieter (it never logs the token).
     logging.getLogger("discord.http").setLevel(logging.WARNING)
+    # Below INFO these log raw payloads and SQL parameters: a command's options and stored rows,
+    # among them webhook URLs (which often carry a token), signing secrets and email addresses.
+    for name in ("discord.gateway", "aiosqlite"):
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -306,7 +306,8 @@ def to_markdown(d: Digest) -> str:
     return "\n".join(out) + "\n"
 
 
-def to_html(d: Digest, chart: bytes | None = None) -> str:
+def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None) -> str:
+    """The digest as a web page; `chart_src` points the chart elsewhere (an email's inline part)."""
     e = html.escape
     parts = [
         "<!doctype html>",
@@ -326,8 +327,8 @@ def to_html(d: Digest, chart: bytes | None = None) -> str:
         parts.append(f"<p>{e(d.summary)}</p>")
     parts.append(f'<p class="note">{e(themes_source_line(d))}</p>')
     if chart:
-        data = base64.b64encode(chart).decode("ascii")
-        parts.append(f'<img alt="Votes and new ideas per day" src="data:image/png;base64,{data}">')
+        src = chart_src or "data:image/png;base64," + base64.b64encode(chart).decode("ascii")
+        parts.append(f'<img alt="Votes and new ideas per day" src="{e(src)}">')
     for title, lines in _export_sections(d):
         parts.append(f"<h2>{e(title)}</h2>")
         parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>" if lines else "<p>None.</p>")

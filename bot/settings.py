@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -40,6 +42,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: str = "text"
     metrics_address: str | None = None
+    smtp_url: SecretStr | None = None
+    smtp_from: str | None = None
+    webhook_allow_private: bool = False
 
     # Operational knobs (documented in config/ideabot.toml).
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
@@ -51,6 +56,9 @@ class Settings(BaseSettings):
     vote_batch_seconds: float = Field(default=0.05, ge=0)
     recount_active_days: int = Field(default=30, ge=1)
     notify_max_recipients: int = Field(default=200, ge=0)
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_disable_after_hours: float = Field(default=24.0, gt=0)
     sync_commands: bool = True
     uvloop: bool = True
 
@@ -101,9 +109,42 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        url = urlsplit(value.get_secret_value())
+        if url.scheme not in ("smtp", "smtps") or not url.hostname:
+            raise ValueError("must be smtp://[user:password@]host[:port] or smtps://...")
+        try:
+            url.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return value
+
+    @field_validator("smtp_from")
+    @classmethod
+    def _smtp_from(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            if info.data.get("smtp_url") is not None:
+                raise ValueError("is required when IDEABOT_SMTP_URL is set")
+            return None
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"is not an email address ({exc})") from None
+
     def secret_values(self) -> list[str]:
         """Every secret the process holds, for masking in logs."""
-        return [secret.get_secret_value() for secret in (self.token, self.llm_api_key) if secret is not None]
+        values = [secret.get_secret_value() for secret in (self.token, self.llm_api_key) if secret is not None]
+        if self.smtp_url is not None:
+            url = self.smtp_url.get_secret_value()
+            values.append(url)
+            password = urlsplit(url).password
+            if password:
+                values += [password, unquote(password)]
+        return values
 
     @property
     def llm_enabled(self) -> bool:

@@ -24,6 +24,7 @@ from bot.scheduler import DigestScheduler
 from bot.services.digest import DigestService
 from bot.services.duplicates import DuplicateService, SimilarIdea
 from bot.services.errors import UserFacingError
+from cogs.delivery import mailer_of, reply
 from cogs.ideas import Ideas, PendingSubmission, Resume
 from cogs.moderation import moderator_only
 
@@ -224,6 +225,34 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest schedule", text)
 
+    email = app_commands.Group(name="email", description="Who gets the weekly digest by email")
+
+    @email.command(name="add", description="Mail every posted digest to this address")
+    @app_commands.describe(address="An email address")
+    async def email_add(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 320]) -> None:
+        assert interaction.guild_id is not None
+        added = await mailer_of(self.bot).add(interaction.guild_id, interaction.user.id, address)
+        await reply(interaction, f"`{added}` will get every posted digest by email.")
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest email added", added)
+
+    @email.command(name="remove", description="Stop mailing the digest to this address")
+    @app_commands.describe(address="An email address on the list")
+    async def email_remove(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 320]) -> None:
+        assert interaction.guild_id is not None
+        removed = await mailer_of(self.bot).remove(interaction.guild_id, address)
+        await reply(interaction, f"`{removed}` no longer gets the digest by email.")
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest email removed", removed)
+
+    @email.command(name="list", description="The addresses that get the digest by email")
+    async def email_list(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        mailer = mailer_of(self.bot)
+        addresses = await mailer.list(interaction.guild_id)
+        text = "\n".join(f"• `{a}`" for a in addresses) if addresses else "No addresses get the digest by email."
+        if not mailer.enabled:
+            text += "\nEmail is not configured on this bot (IDEABOT_SMTP_URL): nothing is mailed yet."
+        await reply(interaction, text)
+
     # --- the submission gate -----------------------------------------------------------------------
 
     async def duplicate_gate(
@@ -301,7 +330,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
 
 async def setup(bot: IdeaBot) -> None:
     llm = LLMClient.from_settings(bot.settings)
-    digests = DigestService(bot.db, bot.clock, llm, DiscordDigestPublisher(bot))
+    digests = DigestService(bot.db, bot.clock, llm, DiscordDigestPublisher(bot), events=bot.events)
     duplicates = DuplicateService(bot.db, bot.board, bot.events, bot.clock, llm)
     bot.events.subscribe(IdeaSubmitted, duplicates.embed_new_idea)
     bot.digests = digests  # type: ignore[attr-defined]

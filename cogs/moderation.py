@@ -10,10 +10,12 @@ from discord.ext import commands
 from bot.client import IdeaBot, NotModerator, is_moderator
 from bot.domain.ideas import MODERATOR_STATUSES, Status, parse_status
 from bot.domain.programmes import describe_stages
+from bot.domain.webhooks import EVENTS as WEBHOOK_EVENTS
 from bot.render import NO_MENTIONS, card_link
 from bot.render_programmes import review_queue_embed
 from bot.services.errors import UserFacingError
 from bot.services.programmes import programmes_of
+from cogs.delivery import reply, webhooks_of
 from cogs.reputation import add_reward_role, remove_reward_role, reputation_of
 
 RULE_OPTIONS = (
@@ -330,6 +332,43 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.check(moderator_only)
     async def role_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
         await self._done(interaction, await remove_reward_role(self.bot, interaction, role), "Reward role removed")
+
+    webhook = app_commands.Group(name="webhook", description="Signed HTTP notifications to the firm's tools")
+
+    @webhook.command(name="add", description="Send events to this URL, signed (the secret is shown once)")
+    @app_commands.describe(url="An https:// URL", events=f"Space-separated, default all: {' '.join(WEBHOOK_EVENTS)}")
+    async def webhook_add(
+        self,
+        interaction: discord.Interaction,
+        url: app_commands.Range[str, 1, 500],
+        events: app_commands.Range[str, 1, 200] | None = None,
+    ) -> None:
+        assert interaction.guild_id is not None
+        secret, names = await webhooks_of(self.bot).add(interaction.guild_id, interaction.user.id, url, events)
+        await reply(
+            interaction,
+            f"Webhook added for {', '.join(names)}.\nSigning secret (shown only now, keep it safe): `{secret}`\n"
+            "Each request carries `X-Ideabot-Signature: sha256=<HMAC-SHA256 of the body>`.",
+        )
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Webhook added", ", ".join(names))
+
+    @webhook.command(name="remove", description="Stop sending events to this URL")
+    @app_commands.describe(url="The URL as listed")
+    async def webhook_remove(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 500]) -> None:
+        assert interaction.guild_id is not None
+        await webhooks_of(self.bot).remove(interaction.guild_id, url)
+        await reply(interaction, "Webhook removed; its undelivered events are dropped.")
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Webhook removed", "")
+
+    @webhook.command(name="list", description="The webhooks of this server")
+    async def webhook_list(self, interaction: discord.Interaction) -> None:
+        assert interaction.guild_id is not None
+        hooks = await webhooks_of(self.bot).list(interaction.guild_id)
+        lines = [
+            f"• `{hook.url}`: {' '.join(hook.events)}" + (" (disabled: failing)" if hook.disabled_at else "")
+            for hook in hooks
+        ]
+        await reply(interaction, "\n".join(lines) if lines else "No webhooks yet: `/ideamod webhook add url`.")
 
 
 async def setup(bot: IdeaBot) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+from bot.domain.digest import Digest
 from bot.domain.ideas import Status
 
 
@@ -70,4 +71,26 @@ class IdeasMerged:
     target_author_id: int
     moved_votes: tuple[MovedVote, ...]
     moderator_id: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StageReached:
+    guild_id: int
+    idea_id: int
+    stage: int
+    votes: int
+    days: int
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DigestPosted:
+    """A digest is in the digest channel; `digest` is what was posted (rendered for the public)."""
+
+    guild_id: int
+    week: str
+    channel_id: int
+    message_id: int
+    digest: Digest
     at: datetime

@@ -121,17 +121,19 @@ class TfidfIndex:
 
 def tfidf_cosines(query_text: str, documents: dict[int, str], df: Mapping[str, int], n: int) -> dict[int, float]:
     """TF-IDF cosine of `query_text` with each document, the idf taken from the whole board's
-    document frequencies (`df`, over `n` documents) rather than from these few documents."""
+    document frequencies (`df`, over `n` documents) rather than from these few documents. The
+    query counts as one more document of the board, so that its own words are not rated rarer
+    than the words it shares with the board (on a small board that would inflate every score)."""
+    query_counts = Counter(tokens(query_text))
 
     def idf(term: str) -> float:
-        return math.log((1 + n) / (1 + df.get(term, 0))) + 1.0
+        return math.log((2 + n) / (1 + df.get(term, 0) + (term in query_counts))) + 1.0
 
-    def vector(text: str) -> SparseVector:
-        counts = Counter(tokens(text))
+    def vector(counts: Counter[str]) -> SparseVector:
         return _normalise({term: (1 + math.log(tf)) * idf(term) for term, tf in counts.items()})
 
-    query = vector(query_text)
-    return {key: sparse_cosine(query, vector(text)) for key, text in documents.items()}
+    query = vector(query_counts)
+    return {key: sparse_cosine(query, vector(Counter(tokens(text)))) for key, text in documents.items()}
 
 
 def informative_words(text: str, df: Mapping[str, int], budget: int, most: int) -> list[str]:

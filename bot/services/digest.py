@@ -34,12 +34,13 @@ from bot.domain.digest import (
     trending_ideas,
     waiting_note,
 )
+from bot.domain.events import DigestPosted
 from bot.domain.programmes import DEFAULT_STAGES, Stage, parse_stages
 from bot.domain.similarity import idea_text, keyword_themes
 from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
 from bot.services.errors import UserFacingError
-from bot.services.events import Clock, system_clock
+from bot.services.events import Clock, EventBus, system_clock
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class DigestService:
         publisher: DigestPublisher | None = None,
         *,
         llm_budget_seconds: float = 45.0,
+        events: EventBus | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -81,6 +83,7 @@ class DigestService:
         self.publisher = publisher
         self.llm_budget_seconds = llm_budget_seconds
         self._post_lock = asyncio.Lock()
+        self.events = events
 
     # --- settings ----------------------------------------------------------------------------------
 
@@ -259,6 +262,10 @@ class DigestService:
                     now=self.clock(),
                 )
         log.info("digest %s for guild %s posted (%s)", week, guild_id, trigger)
+        if self.events is not None:
+            await self.events.publish(
+                DigestPosted(guild_id, str(week), settings.digest_channel_id, message_id, digest, self.clock())
+            )
         return PostResult(guild_id, week, "posted", message_id, settings.digest_channel_id, digest)
 
     async def due_week(self, guild_id: int, now: datetime | None = None) -> IsoWeek | None:

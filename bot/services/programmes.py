@@ -17,7 +17,7 @@ from bot.db import guilds as guild_queries
 from bot.db import moderation as moderation_queries
 from bot.db import programmes as queries
 from bot.db.programmes import Challenge, PendingDraft, TrackedIdea, Winner
-from bot.domain.events import IdeasMerged, IdeaStatusChanged, VoteChanged
+from bot.domain.events import IdeasMerged, IdeaStatusChanged, StageReached, VoteChanged
 from bot.domain.ideas import Idea, Status
 from bot.domain.programmes import (
     DEFAULT_ARCHIVE_DAYS,
@@ -384,6 +384,7 @@ class ProgrammeService:
             await self.announcer.stage_reached(fresh, top, next_stage(stages, top.number))
         except Exception:
             log.exception("announcing stage %s of idea %s failed", top.number, idea.id)
+        await self.events.publish(StageReached(idea.guild_id, idea.id, top.number, top.votes, top.days, at))
         return new
 
     async def review_queue(self, guild_id: int, limit: int = QUEUE_LIMIT) -> list[QueueEntry]:

@@ -59,3 +59,18 @@ def test_a_bad_log_format_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> 
 def test_settings_list_their_secrets_for_masking() -> None:
     settings = Settings(token=SECRET, llm_api_key="sk-another-secret")
     assert settings.secret_values() == [SECRET, "sk-another-secret"]
+
+
+def test_payload_and_sql_dumps_stay_off_even_at_debug() -> None:
+    """They carry command options and stored rows: webhook URLs, signing secrets, addresses."""
+    setup_logging("DEBUG", "text", [])
+    for name in ("discord.http", "discord.gateway", "aiosqlite"):
+        assert not logging.getLogger(name).isEnabledFor(logging.DEBUG), name
+
+
+def test_the_smtp_password_is_masked_in_logs(capsys: pytest.CaptureFixture[str]) -> None:
+    settings = Settings(smtp_url="smtps://digest:p%40ss-w0rd-secret@mail.example.com", smtp_from="bot@example.com")
+    setup_logging("INFO", "text", settings.secret_values())
+    logging.getLogger("ideabot.test").warning("login p@ss-w0rd-secret via %s", settings.smtp_url.get_secret_value())  # type: ignore[union-attr]
+    err = capsys.readouterr().err
+    assert "w0rd-secret" not in err and MASK in err

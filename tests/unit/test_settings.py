@@ -61,3 +61,36 @@ def test_missing_config_file_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path:
     monkeypatch.setenv("IDEABOT_CONFIG", str(tmp_path / "missing.toml"))
     with pytest.raises(SettingsError, match="IDEABOT_CONFIG"):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"IDEABOT_SMTP_URL": "http://mail.example.com", "IDEABOT_SMTP_FROM": "a@example.com"}, "IDEABOT_SMTP_URL"),
+        ({"IDEABOT_SMTP_URL": "smtp://u:pw-secret-1@mail.example.com"}, "IDEABOT_SMTP_FROM"),
+        (
+            {"IDEABOT_SMTP_URL": "smtp://u:pw-secret-1@mail.example.com:99999", "IDEABOT_SMTP_FROM": "a@b.example"},
+            "IDEABOT_SMTP_URL",
+        ),
+        ({"IDEABOT_SMTP_FROM": "not an address"}, "IDEABOT_SMTP_FROM"),
+    ],
+)
+def test_bad_email_settings_are_named_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], named: str
+) -> None:
+    for name in ("IDEABOT_SMTP_URL", "IDEABOT_SMTP_FROM"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert named in str(info.value) and "pw-secret-1" not in str(info.value)
+
+
+def test_smtp_credentials_are_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDEABOT_SMTP_URL", "smtps://digest:p%40ss-secret@mail.example.com:465")
+    monkeypatch.setenv("IDEABOT_SMTP_FROM", "Digest@Example.com")
+    settings = load_settings()
+    assert "ss-secret" not in repr(settings) and "ss-secret" not in str(settings.model_dump())
+    assert "p@ss-secret" in settings.secret_values() and "p%40ss-secret" in settings.secret_values()
+    assert settings.smtp_from == "Digest@example.com"
