@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +36,9 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.digest",
     "cogs.programmes",
 )
+
+# How long shutdown waits for pending card edits, and for notices being sent.
+CLOSE_STEP_SECONDS = 2.0
 
 _REACTION_EVENTS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
 
@@ -131,6 +136,9 @@ class IdeaBot(commands.Bot):
         # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
         # feature cogs add theirs in their setup(). See cogs/ideas.py: SubmissionGate.
         self.submission_gates: list[Any] = []
+        # Idempotent repairs of effects a crash may have left owed (vote credits, reward roles,
+        # notices); cogs add theirs in setup(). They run in setup_hook, before the vote writer.
+        self.startup_repairs: list[Callable[[], Awaitable[object]]] = []
 
     async def _load_idea(self, idea_id: int) -> Any:
         return await self.ideas.get_by_id(idea_id)
@@ -145,6 +153,11 @@ class IdeaBot(commands.Bot):
             await self.load_extension(name)
         if self.settings.sync_commands:
             await self.tree.sync()
+        for repair in self.startup_repairs:
+            try:
+                await repair()
+            except Exception:
+                log.exception("start-up repair %s failed; it runs again at the next start", repair)
         self.votes.start()
         self.board.scheduler.start()
 
@@ -181,10 +194,15 @@ class IdeaBot(commands.Bot):
         super().dispatch(event_name, *args, **kwargs)
 
     async def close(self) -> None:
+        # Bounded steps, so a stop signal ends the process within seconds; whatever is left
+        # owed (notices, role changes) is durable and resumed at the next start.
         await self.votes.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.board.scheduler.wait_idle(), timeout=CLOSE_STEP_SECONDS)
         await self.board.scheduler.stop()
-        await self.notifier.wait_sent()
-        await super().close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.notifier.wait_sent(), timeout=CLOSE_STEP_SECONDS)
+        await super().close()  # unloads the cogs: reputation flushes its pending role changes
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

@@ -252,6 +252,14 @@ async def delete_reward_role(conn: aiosqlite.Connection, guild_id: int, role_id:
     return cursor.rowcount > 0
 
 
+async def guilds_with_reward_roles(conn: aiosqlite.Connection) -> list[int]:
+    """Guilds where the bot manages roles: with reward roles, or having given one."""
+    async with conn.execute(
+        "SELECT guild_id FROM reward_roles UNION SELECT guild_id FROM role_awards ORDER BY guild_id"
+    ) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
 async def record_role_award(
     conn: aiosqlite.Connection, guild_id: int, user_id: int, role_id: int, action: str, now: datetime
 ) -> None:
@@ -524,3 +532,20 @@ def outstanding_votes_between(
         (guild_id, voter_id, author_id, guild_id, voter_id, author_id, to_ts(since)),
     ).fetchall()
     return [(idea_id, int(points)) for idea_id, points in rows]
+
+
+# --- vote effects owed (written by the vote writer: bot/db/votes.py) --------------------------
+
+
+def take_vote_effects(conn: sqlite3.Connection, document: str) -> None:
+    """The credit of these events is being written: their queued row goes in the same transaction."""
+    conn.execute("DELETE FROM vote_effects WHERE id = (SELECT MIN(id) FROM vote_effects WHERE events = ?)", (document,))
+
+
+def pending_vote_effects(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """(row id, events document) of every batch still owed its credit, in commit order."""
+    return [(row[0], row[1]) for row in conn.execute("SELECT id, events FROM vote_effects ORDER BY id")]
+
+
+def drop_vote_effects(conn: sqlite3.Connection, row_id: int) -> None:
+    conn.execute("DELETE FROM vote_effects WHERE id = ?", (row_id,))

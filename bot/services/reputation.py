@@ -21,6 +21,7 @@ import aiosqlite
 from bot.db import Database
 from bot.db import ideas as idea_queries
 from bot.db import reputation as rep_queries
+from bot.db import votes as vote_queries
 from bot.db.reputation import LedgerRow, NewLedgerRow, SerialFlag
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
 from bot.domain.ideas import Idea, Status
@@ -365,14 +366,47 @@ class ReputationService:
             self.mark_dirty(event.guild_id, event.author_id)
 
     async def on_votes_changed(self, events: list[VoteChanged]) -> None:
-        """A batch of vote changes (in order) in one transaction; see VoteBatchReplay."""
+        """A batch of vote changes (in order) in one transaction; see VoteBatchReplay. The
+        batch's queued effects row (bot/db/votes.py) is deleted in that transaction."""
         if not events:
             return
-        replay = await self.db.transaction_in_thread(lambda conn: VoteBatchReplay(conn, events).run())
-        for guild_id, user_id in replay.changed:
-            self.mark_dirty(guild_id, user_id)
-        for found in replay.serial:
-            self._spawn(self.outlet.report_serial_voting(found.guild_id, found.voter_id, found.author_id, found.votes))
+        document = vote_queries.encode_changes(events)
+
+        def credit(conn: sqlite3.Connection) -> VoteBatchReplay:
+            replay = VoteBatchReplay(conn, events).run()
+            rep_queries.take_vote_effects(conn, document)
+            return replay
+
+        self._after_credit([await self.db.transaction_in_thread(credit)])
+
+    async def credit_pending_votes(self) -> int:
+        """Start-up repair: credit the vote batches committed before a crash whose credit was
+        never written (their effects rows are still queued). Run before the vote writer starts.
+        Returns how many batches it credited."""
+
+        def credit_all(conn: sqlite3.Connection) -> list[VoteBatchReplay]:
+            replays = []
+            for row_id, document in rep_queries.pending_vote_effects(conn):
+                events = vote_queries.decode_changes(document)
+                if events:
+                    replays.append(VoteBatchReplay(conn, events).run())
+                rep_queries.drop_vote_effects(conn, row_id)
+            return replays
+
+        replays = await self.db.transaction_in_thread(credit_all)
+        self._after_credit(replays)
+        if replays:
+            log.info("credited %d vote batches left owed by an interrupted run", len(replays))
+        return len(replays)
+
+    def _after_credit(self, replays: list[VoteBatchReplay]) -> None:
+        for replay in replays:
+            for guild_id, user_id in replay.changed:
+                self.mark_dirty(guild_id, user_id)
+            for found in replay.serial:
+                self._spawn(
+                    self.outlet.report_serial_voting(found.guild_id, found.voter_id, found.author_id, found.votes)
+                )
 
     async def _upvote_earns(
         self,
@@ -546,6 +580,13 @@ class ReputationService:
         people |= {user for user, _, _, _ in await rep_queries.role_awards(conn, guild_id)}
         for user_id in people:
             self.mark_dirty(guild_id, user_id)
+
+    async def reconcile_all(self) -> None:
+        """Start-up repair: role changes queued in memory die with the process, and reward
+        roles are state (what the totals reach), so every guild with reward roles is
+        reconciled once; members already right cost no Discord call."""
+        for guild_id in await rep_queries.guilds_with_reward_roles(self.db.conn):
+            await self.reconcile_guild(guild_id)
 
     def mark_dirty(self, guild_id: int, user_id: int) -> None:
         self._dirty.add((guild_id, user_id))

@@ -1,0 +1,1 @@
+-- Placeholder keeping versions gapless on the h-crash branch (its migration is 0010); delete on merge.

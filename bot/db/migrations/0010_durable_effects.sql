@@ -1,0 +1,25 @@
+-- Effects that must survive a crash. Each is written in the transaction of the change that
+-- causes it and cleared when it is delivered; whatever a crash leaves behind is resumed at
+-- start-up.
+
+-- A committed vote batch's VoteChanged events, waiting for their reputation credit. Written
+-- with the votes, deleted in the transaction that credits them.
+CREATE TABLE vote_effects (
+    id      INTEGER PRIMARY KEY,
+    events  TEXT NOT NULL          -- JSON: [[guild, idea, author, voter, old, new, joined_us, at_us], ...]
+);
+
+-- Status changes are their own outbox: a row without notified_at still owes its notices
+-- (DMs, the thread post). Rows written before this migration were handled by then.
+ALTER TABLE status_history ADD COLUMN notified_at REAL;
+UPDATE status_history SET notified_at = at;
+CREATE INDEX status_history_unnotified ON status_history(id) WHERE notified_at IS NULL;
+
+-- Who a status change's notice goes to, fixed when its delivery starts (supporters may change
+-- meanwhile), and how far each delivery got.
+CREATE TABLE notice_recipients (
+    history_id  INTEGER NOT NULL REFERENCES status_history(id),
+    user_id     INTEGER NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'unreachable')),
+    PRIMARY KEY (history_id, user_id)
+) WITHOUT ROWID;
