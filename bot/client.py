@@ -23,6 +23,7 @@ from bot.render import NO_MENTIONS
 from bot.services.errors import UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ideas import IdeaService
+from bot.services.notices import NoticeService
 from bot.services.votes import VoteService
 from bot.settings import Settings
 
@@ -126,7 +127,7 @@ class IdeaBot(commands.Bot):
         )
         self.ideas = IdeaService(db, self.board, self.events, clock)
         self.votes = VoteService(db, self.board, self.events, clock, settings.vote_batch_seconds)
-        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients)
+        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, NoticeService(db, clock))
         self.modlog = ModLog(self, self._log_channel_of)
         self.reaction_reader = DiscordReactionReader(self)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
@@ -138,7 +139,7 @@ class IdeaBot(commands.Bot):
         self.submission_gates: list[Any] = []
         # Idempotent repairs of effects a crash may have left owed (vote credits, reward roles,
         # notices); cogs add theirs in setup(). They run in setup_hook, before the vote writer.
-        self.startup_repairs: list[Callable[[], Awaitable[object]]] = []
+        self.startup_repairs: list[Callable[[], Awaitable[object]]] = [self.notifier.start_up]
 
     async def _load_idea(self, idea_id: int) -> Any:
         return await self.ideas.get_by_id(idea_id)

@@ -309,7 +309,8 @@ class DigestService:
         for guild_id, _, _ in await self.guilds():
             try:
                 stale = stale_before or self.clock() - CLAIM_LEASE
-                results += [r for r in await self.resume_stale(guild_id, stale, trigger=trigger) if r.status == "posted"]
+                resumed = await self.resume_stale(guild_id, stale, trigger=trigger)
+                results += [result for result in resumed if result.status == "posted"]
                 result = await self.run_due(guild_id, now, trigger=trigger)
             except Exception:
                 log.exception("digest run for guild %s failed; the next run retries", guild_id)

@@ -22,4 +22,4 @@ CREATE TABLE notice_recipients (
     user_id     INTEGER NOT NULL,
     state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'unreachable')),
     PRIMARY KEY (history_id, user_id)
-) WITHOUT ROWID;
+);  -- with a rowid: the order they were fixed in (the author first)
