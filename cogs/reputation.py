@@ -156,5 +156,5 @@ async def setup(bot: IdeaBot) -> None:
     bot.events.subscribe(IdeaStatusChanged, service.on_status_changed)
     bot.events.subscribe(IdeaWithdrawn, service.on_idea_withdrawn)
     bot.events.subscribe(IdeasMerged, service.on_ideas_merged)
-    bot.startup_repairs += [service.credit_pending_votes, service.reconcile_all]
+    bot.startup_repairs += [service.credit_pending_votes, service.repair_status_bonuses, service.reconcile_all]
     await bot.add_cog(Reputation(bot, service))

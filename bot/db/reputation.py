@@ -193,6 +193,19 @@ async def ideas_posted_since(conn: aiosqlite.Connection, guild_id: int, author_i
     )
 
 
+async def bonus_status_changes_since(
+    conn: aiosqlite.Connection, since: datetime
+) -> list[tuple[int, int, int, str, datetime]]:
+    """(guild, idea, author, new status, at) of changes to a status that pays a bonus."""
+    async with conn.execute(
+        "SELECT i.guild_id, h.idea_id, i.author_id, h.new_status, h.at FROM status_history h"
+        " JOIN ideas i ON i.id = h.idea_id WHERE h.at > ? AND h.new_status IN ('planned', 'implemented')"
+        " ORDER BY h.id",
+        (to_ts(since),),
+    ) as cursor:
+        return [(row[0], row[1], row[2], row[3], from_ts(row[4])) for row in await cursor.fetchall()]
+
+
 # --- rules ---------------------------------------------------------------------------------
 
 

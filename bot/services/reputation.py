@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 MAX_REWARD_ROLES = 25
 MAX_ROLE_POINTS = 1_000_000
 REFUSAL_REPORT_INTERVAL = timedelta(hours=1)
+# How far back the start-up repair looks for status bonuses a crash may have left unpaid.
+STATUS_BONUS_REPAIR_WINDOW = timedelta(days=2)
 
 
 class RoleRefused(Exception):
@@ -438,6 +440,19 @@ class ReputationService:
         return False, len(times)
 
     async def on_status_changed(self, event: IdeaStatusChanged) -> None:
+        await self._credit_status_bonus(event, thank_anyway=True)
+
+    async def repair_status_bonuses(self) -> None:
+        """Start-up repair: a bonus whose status change committed just before a crash is
+        credited now. Idempotent: a bonus is paid once per idea and kind."""
+        since = self.clock() - STATUS_BONUS_REPAIR_WINDOW
+        for guild_id, idea_id, author_id, new, at in await rep_queries.bonus_status_changes_since(self.db.conn, since):
+            status = Status(new)
+            await self._credit_status_bonus(
+                IdeaStatusChanged(guild_id, idea_id, author_id, status, status, None, None, at), thank_anyway=False
+            )
+
+    async def _credit_status_bonus(self, event: IdeaStatusChanged, *, thank_anyway: bool) -> None:
         rules = await self.rules(event.guild_id)
         bonus = status_bonus(rules, event.new_status)
         if bonus is None:
@@ -460,7 +475,7 @@ class ReputationService:
                 credited.append(user_id)
         for user_id in credited:
             self.mark_dirty(event.guild_id, user_id)
-        if credited or (points <= 0 and event.old_status is not event.new_status):
+        if credited or (thank_anyway and points <= 0 and event.old_status is not event.new_status):
             self._spawn(self.outlet.thank(idea, event.new_status, people))
 
     async def on_idea_withdrawn(self, event: IdeaWithdrawn) -> None:

@@ -14,6 +14,7 @@ import discord
 import pytest
 
 from bot.db import digests as digest_queries
+from bot.db import reputation as rep_queries
 from bot.services.reputation import VoteBatchReplay
 from bot.testing import Community, events_delivered, running_bot
 from tests.e2e.test_digest import NEXT_MONDAY_9, a_week_of_ideas, cog_of, digest_messages
@@ -85,6 +86,30 @@ async def test_a_reward_role_owed_at_a_crash_is_given_at_restart(
         await restarted.reputation.wait_idle()  # type: ignore[attr-defined]
         assert c.alice.has_role(role)
         assert [a for _, _, a, _ in await restarted.reputation.role_awards(c.guild.id)] == ["added"]  # type: ignore[attr-defined]
+
+
+async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
+    community: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = community
+    await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    await c.settle()
+    before = await c.bot.reputation.total(c.guild.id, c.alice.id)  # type: ignore[attr-defined]
+
+    async def died(*args: Any, **kwargs: Any) -> int:
+        raise Killed("between the status change's commit and its bonus")
+
+    monkeypatch.setattr(rep_queries, "idea_source_credit", died)
+    await c.mod.run("/ideamod status", id=1, status="planned", reason="Shipping in Q1", channel=c.general)
+    await c.settle()
+    assert await c.bot.reputation.total(c.guild.id, c.alice.id) == before  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    for _ in range(2):
+        await c.bot.close()
+        async with running_bot(c.settings, c.db, c.clock) as restarted:
+            c.bot = restarted
+            await c.settle()
+            assert await restarted.reputation.total(c.guild.id, c.alice.id) == before + 10  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("dies", ["before the send", "after the send"])
