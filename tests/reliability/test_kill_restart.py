@@ -5,6 +5,7 @@ reactions on the cards."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -257,6 +258,7 @@ async def test_twenty_kills_during_a_mixed_workload_lose_nothing_and_double_noth
         nonlocal commands_cut
         while not done():
             await up.wait()
+            command_sent.set()
             try:
                 await mod.run(name, channel=general, timeout=4, **options)
             except (InteractionTimeout, ConnectionError):
@@ -280,9 +282,17 @@ async def test_twenty_kills_during_a_mixed_workload_lose_nothing_and_double_noth
             await asyncio.sleep(rng.uniform(0.5, 3.0))
             await command(done, name, **options)
 
+    command_sent = asyncio.Event()
+
     async def kill_and_restart() -> None:
-        for _ in range(KILLS):
-            await asyncio.sleep(rng.uniform(0.3, 1.5))
+        for n in range(KILLS):
+            if n % 2:  # every other kill lands just after a moderator's command, inside its effects
+                command_sent.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(command_sent.wait(), timeout=2)
+                await asyncio.sleep(rng.uniform(0.0, 0.15))
+            else:
+                await asyncio.sleep(rng.uniform(0.2, 1.0))
             up.clear()
             bot_process.kill()
             await asyncio.sleep(rng.uniform(0.0, 0.3))  # members keep reacting while it is down
@@ -389,7 +399,8 @@ async def test_twenty_kills_during_a_mixed_workload_lose_nothing_and_double_noth
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     print(
-        f"seed {KILL_SEED}: {KILLS} kills in {workload_seconds:.1f} s, caught up {settle_seconds:.1f} s later; {reactions} reactions -> {votes} votes;"
+        f"seed {KILL_SEED}: {KILLS} kills in {workload_seconds:.1f} s, caught up {settle_seconds:.1f} s later;"
+        f" {reactions} reactions -> {votes} votes;"
         f" ledger {sum(ledger().values())} points in {count(database, 'SELECT COUNT(*) FROM reputation_events')} rows;"
         f" {len(changes)} status changes -> {dms} DMs, each once ({emu.world.nonce_repeats} repeats dropped by nonce);"
         f" {commands_cut} commands cut by a kill; digests {weeks};"
