@@ -276,18 +276,19 @@ def recount_tallies(conn: sqlite3.Connection, idea_id: int) -> None:
 def encode_changes(changes: Iterable[VoteChanged]) -> str:
     """Pure and deterministic: the same events always give the same text (the credit finds
     its row by it). Times as integer microseconds, which read back exactly."""
+    micros: dict[datetime, int] = {}  # a batch shares a handful of moments
+
+    def us(moment: datetime | None) -> int | None:
+        if moment is None:
+            return None
+        found = micros.get(moment)
+        if found is None:
+            found = micros[moment] = to_us(moment)
+        return found
+
     return json.dumps(
         [
-            (
-                c.guild_id,
-                c.idea_id,
-                c.author_id,
-                c.voter_id,
-                c.old_value,
-                c.new_value,
-                None if c.voter_joined_at is None else to_us(c.voter_joined_at),
-                to_us(c.at),
-            )
+            (c.guild_id, c.idea_id, c.author_id, c.voter_id, c.old_value, c.new_value, us(c.voter_joined_at), us(c.at))
             for c in changes
         ]
     )
