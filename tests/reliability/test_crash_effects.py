@@ -15,6 +15,7 @@ import pytest
 
 from bot.db import digests as digest_queries
 from bot.db import reputation as rep_queries
+from bot.services.ideas import IdeaService
 from bot.services.reputation import VoteBatchReplay
 from bot.testing import Community, events_delivered, running_bot
 from tests.e2e.test_digest import NEXT_MONDAY_9, a_week_of_ideas, cog_of, digest_messages
@@ -110,6 +111,35 @@ async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
             c.bot = restarted
             await c.settle()
             assert await restarted.reputation.total(c.guild.id, c.alice.id) == before + 10  # type: ignore[attr-defined]
+
+
+async def test_a_support_stage_crossed_at_a_crash_is_acted_on_and_announced_once_at_restart(
+    community: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = community
+    await c.mod.run("/ideamod thresholds", stages="3/30 5/60", channel=c.general)
+    card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+
+    async def died(*args: Any, **kwargs: Any) -> None:
+        raise Killed("between recording the crossing and acting on it")
+
+    monkeypatch.setattr(IdeaService, "set_status", died)
+    for member in (c.bob, c.carol, c.dave):
+        await member.react(card, "👍")
+    await c.settle()
+    monkeypatch.undo()
+    assert (await c.bot.ideas.get(c.guild.id, 1)).status.value == "open"
+
+    for _ in range(2):
+        await c.bot.close()
+        async with running_bot(c.settings, c.db, c.clock) as restarted:
+            c.bot = restarted
+            await c.settle()
+    assert (await c.bot.ideas.get(c.guild.id, 1)).status.value == "under_review"
+    thread = c.emu.thread_of(card)
+    assert thread is not None
+    assert len([m for m in thread.messages if "reached support stage 1" in str(m.embeds)]) == 1
+    assert len([m for m in c.emu.dms_to(c.alice) if "Update on #1" in str(m.embeds)]) == 1
 
 
 @pytest.mark.parametrize("dies", ["before the send", "after the send"])

@@ -23,3 +23,8 @@ CREATE TABLE notice_recipients (
     state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sent', 'unreachable')),
     PRIMARY KEY (history_id, user_id)
 );  -- with a rowid: the order they were fixed in (the author first)
+
+-- A support stage crossed moves an open idea to review and is announced after its row is
+-- written; announced_at marks that done, so what a crash interrupts is finished at start-up.
+ALTER TABLE threshold_crossings ADD COLUMN announced_at REAL;
+UPDATE threshold_crossings SET announced_at = at;
