@@ -206,6 +206,22 @@ async def bonus_status_changes_since(
         return [(row[0], row[1], row[2], row[3], from_ts(row[4])) for row in await cursor.fetchall()]
 
 
+async def owe_thanks(conn: aiosqlite.Connection, idea_id: int, status: str, people: list[int]) -> None:
+    await conn.execute(
+        "INSERT OR REPLACE INTO thanks_owed (idea_id, status, people) VALUES (?, ?, ?)",
+        (idea_id, status, json.dumps(people)),
+    )
+
+
+async def owed_thanks(conn: aiosqlite.Connection) -> list[tuple[int, str, list[int]]]:
+    async with conn.execute("SELECT idea_id, status, people FROM thanks_owed ORDER BY rowid") as cursor:
+        return [(row[0], row[1], json.loads(row[2])) for row in await cursor.fetchall()]
+
+
+async def thanked(conn: aiosqlite.Connection, idea_id: int, status: str) -> None:
+    await conn.execute("DELETE FROM thanks_owed WHERE idea_id = ? AND status = ?", (idea_id, status))
+
+
 # --- rules ---------------------------------------------------------------------------------
 
 

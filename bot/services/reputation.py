@@ -473,10 +473,28 @@ class ReputationService:
                     conn, event.guild_id, user_id, points, f"#{idea.number} {label}", source, event.at, idea_id=idea.id
                 )
                 credited.append(user_id)
+            thanks = bool(credited) or (thank_anyway and points <= 0 and event.old_status is not event.new_status)
+            if thanks:
+                await rep_queries.owe_thanks(conn, idea.id, event.new_status.value, people)
         for user_id in credited:
             self.mark_dirty(event.guild_id, user_id)
-        if credited or (thank_anyway and points <= 0 and event.old_status is not event.new_status):
-            self._spawn(self.outlet.thank(idea, event.new_status, people))
+        if thanks:
+            self._spawn(self._thank(idea, event.new_status, people))
+
+    async def _thank(self, idea: Idea, status: Status, people: list[int]) -> None:
+        await self.outlet.thank(idea, status, people)
+        async with self.db.transaction() as conn:
+            await rep_queries.thanked(conn, idea.id, status.value)
+
+    async def send_owed_thanks(self) -> None:
+        """Start-up repair: thank-you notes owed for bonuses credited before a crash."""
+        for idea_id, status, people in await rep_queries.owed_thanks(self.db.conn):
+            idea = await idea_queries.get_idea(self.db.conn, idea_id)
+            if idea is None:
+                async with self.db.transaction() as conn:
+                    await rep_queries.thanked(conn, idea_id, status)
+                continue
+            self._spawn(self._thank(idea, Status(status), people))
 
     async def on_idea_withdrawn(self, event: IdeaWithdrawn) -> None:
         """Everything still credited on the idea moves back (submission, votes, bonuses)."""

@@ -113,6 +113,36 @@ async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
             assert await restarted.reputation.total(c.guild.id, c.alice.id) == before + 10  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("dies", ["before the send", "after the send"])
+async def test_a_thank_you_owed_at_a_crash_is_posted_once_at_restart(
+    community: Community, monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    c = community
+    card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    await c.settle()
+
+    async def died(*args: Any, **kwargs: Any) -> None:
+        raise Killed(f"the bot died {dies} of the thank-you")
+
+    if dies == "before the send":
+        monkeypatch.setattr(c.bot.reputation.outlet, "thank", died)  # type: ignore[attr-defined]
+    else:
+        monkeypatch.setattr(rep_queries, "thanked", died, raising=False)
+    await c.mod.run("/ideamod status", id=1, status="planned", reason="Shipping in Q1", channel=c.general)
+    await c.settle()
+    await c.bot.reputation.wait_idle()  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    for _ in range(2):
+        await c.bot.close()
+        async with running_bot(c.settings, c.db, c.clock) as restarted:
+            c.bot = restarted
+            await c.settle()
+            await restarted.reputation.wait_idle()  # type: ignore[attr-defined]
+    thread = c.emu.thread_of(card)
+    assert thread is not None
+    assert len([m for m in thread.messages if "#1 is planned. Thank you" in m.content]) == 1
+
+
 async def test_a_support_stage_crossed_at_a_crash_is_acted_on_and_announced_once_at_restart(
     community: Community, monkeypatch: pytest.MonkeyPatch
 ) -> None:

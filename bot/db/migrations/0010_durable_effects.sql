@@ -28,3 +28,12 @@ CREATE TABLE notice_recipients (
 -- written; announced_at marks that done, so what a crash interrupts is finished at start-up.
 ALTER TABLE threshold_crossings ADD COLUMN announced_at REAL;
 UPDATE threshold_crossings SET announced_at = at;
+
+-- A thank-you note owed in an idea's thread for a status bonus: written with the bonus,
+-- deleted once sent.
+CREATE TABLE thanks_owed (
+    idea_id  INTEGER NOT NULL REFERENCES ideas(id),
+    status   TEXT NOT NULL,
+    people   TEXT NOT NULL,           -- JSON list of the user ids thanked
+    PRIMARY KEY (idea_id, status)
+);
