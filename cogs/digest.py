@@ -210,6 +210,11 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         result = await self.digests.post(interaction.guild_id, trigger="manual")
         if result.status == "no_channel":
             text = "There is no digest channel yet: run /ideamod setup first."
+        elif result.status == "already" and result.message_id is None:
+            text = (
+                f"The digest for {result.week} is being posted. If that post was cut short, "
+                "run /digest post again in a few minutes to finish it."
+            )
         elif result.status == "already":
             text = f"The digest for {result.week} was already posted"
             if result.channel_id and result.message_id:
