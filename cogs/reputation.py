@@ -162,6 +162,7 @@ async def setup(bot: IdeaBot) -> None:
     bot.startup_repairs += [
         service.credit_pending_votes,
         service.repair_status_bonuses,
+        service.repair_submissions_and_withdrawals,
         service.send_owed_thanks,
         service.reconcile_all,
     ]

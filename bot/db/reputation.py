@@ -206,6 +206,29 @@ async def bonus_status_changes_since(
         return [(row[0], row[1], row[2], row[3], from_ts(row[4])) for row in await cursor.fetchall()]
 
 
+async def submitted_without_credit(conn: aiosqlite.Connection, since: datetime) -> list[tuple[int, int, int, datetime]]:
+    """(guild, idea, author, created) of posted ideas since `since` with no submission row:
+    never credited, or over the daily cap (asking again gives nothing then)."""
+    async with conn.execute(
+        "SELECT i.guild_id, i.id, i.author_id, i.created_at FROM ideas i WHERE i.created_at > ?"
+        " AND i.message_id IS NOT NULL AND i.status != 'withdrawn' AND NOT EXISTS (SELECT 1 FROM"
+        " reputation_events r WHERE r.idea_id = i.id AND r.source = 'submission') ORDER BY i.created_at, i.id",
+        (to_ts(since),),
+    ) as cursor:
+        return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
+
+
+async def withdrawn_with_credit(conn: aiosqlite.Connection, since: datetime) -> list[tuple[int, int, int, datetime]]:
+    """(guild, idea, author, withdrawn) of ideas withdrawn since `since` that still credit someone."""
+    async with conn.execute(
+        "SELECT i.guild_id, i.id, i.author_id, i.updated_at FROM ideas i WHERE i.status = 'withdrawn'"
+        " AND i.updated_at > ? AND EXISTS (SELECT 1 FROM reputation_events r WHERE r.idea_id = i.id"
+        " GROUP BY r.user_id, r.voter_id HAVING SUM(r.delta) != 0) ORDER BY i.id",
+        (to_ts(since),),
+    ) as cursor:
+        return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
+
+
 async def owe_thanks(conn: aiosqlite.Connection, idea_id: int, status: str, people: list[int]) -> None:
     await conn.execute(
         "INSERT OR REPLACE INTO thanks_owed (idea_id, status, people) VALUES (?, ?, ?)",

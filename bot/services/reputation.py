@@ -51,8 +51,8 @@ log = logging.getLogger(__name__)
 MAX_REWARD_ROLES = 25
 MAX_ROLE_POINTS = 1_000_000
 REFUSAL_REPORT_INTERVAL = timedelta(hours=1)
-# How far back the start-up repair looks for status bonuses a crash may have left unpaid.
-STATUS_BONUS_REPAIR_WINDOW = timedelta(days=2)
+# How far back the start-up repairs look for points a crash may have left unwritten.
+REPAIR_WINDOW = timedelta(days=2)
 
 
 class RoleRefused(Exception):
@@ -367,6 +367,16 @@ class ReputationService:
         if points:
             self.mark_dirty(event.guild_id, event.author_id)
 
+    async def repair_submissions_and_withdrawals(self) -> None:
+        """Start-up repair: points a submission or a withdrawal committed just before a crash
+        never wrote. Idempotent: an idea with a submission row is skipped, and a withdrawal
+        takes back only what is still credited."""
+        since = self.clock() - REPAIR_WINDOW
+        for guild_id, idea_id, author_id, at in await rep_queries.submitted_without_credit(self.db.conn, since):
+            await self.on_idea_submitted(IdeaSubmitted(guild_id, idea_id, author_id, at))
+        for guild_id, idea_id, author_id, at in await rep_queries.withdrawn_with_credit(self.db.conn, since):
+            await self.on_idea_withdrawn(IdeaWithdrawn(guild_id, idea_id, author_id, at))
+
     async def on_votes_changed(self, events: list[VoteChanged]) -> None:
         """A batch of vote changes (in order) in one transaction; see VoteBatchReplay. The
         batch's queued effects row (bot/db/votes.py) is deleted in that transaction."""
@@ -445,7 +455,7 @@ class ReputationService:
     async def repair_status_bonuses(self) -> None:
         """Start-up repair: a bonus whose status change committed just before a crash is
         credited now. Idempotent: a bonus is paid once per idea and kind."""
-        since = self.clock() - STATUS_BONUS_REPAIR_WINDOW
+        since = self.clock() - REPAIR_WINDOW
         for guild_id, idea_id, author_id, new, at in await rep_queries.bonus_status_changes_since(self.db.conn, since):
             status = Status(new)
             await self._credit_status_bonus(

@@ -113,6 +113,42 @@ async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
             assert await restarted.reputation.total(c.guild.id, c.alice.id) == before + 10  # type: ignore[attr-defined]
 
 
+async def test_submission_and_withdrawal_points_owed_at_a_crash_are_written_once_at_restart(
+    community: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = community
+
+    async def died(*args: Any, **kwargs: Any) -> int:
+        raise Killed("between the change's commit and its points")
+
+    monkeypatch.setattr(rep_queries, "counted_since", died)
+    await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    await c.submit(c.bob, title="Export to CSV", details="Download the weekly report as a CSV file")
+    await c.settle()
+    monkeypatch.undo()
+    rep: Any = c.bot.reputation  # type: ignore[attr-defined]
+    assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (0, 0)
+    await c.bot.close()
+    async with running_bot(c.settings, c.db, c.clock) as restarted:
+        c.bot = restarted
+        rep = restarted.reputation  # type: ignore[attr-defined]
+        assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 2)
+        monkeypatch.setattr(rep_queries, "outstanding_on_idea", died)
+        reply = await c.bob.run("/idea withdraw", id=2, channel=c.general)
+        assert "withdrawn" in reply.text.lower(), reply.text
+        await c.settle()
+        monkeypatch.undo()
+        assert await rep.total(c.guild.id, c.bob.id) == 2
+    for _ in range(2):
+        async with running_bot(c.settings, c.db, c.clock) as restarted:
+            c.bot = restarted
+            rep = restarted.reputation  # type: ignore[attr-defined]
+            assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 0)
+            assert await upvote_rows(c) == 0
+    async with c.db.conn.execute("SELECT COUNT(*) FROM reputation_events WHERE source = 'submission'") as cursor:
+        assert (await cursor.fetchone())[0] == 2  # type: ignore[index]
+
+
 @pytest.mark.parametrize("dies", ["before the send", "after the send"])
 async def test_a_thank_you_owed_at_a_crash_is_posted_once_at_restart(
     community: Community, monkeypatch: pytest.MonkeyPatch, dies: str
