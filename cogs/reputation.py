@@ -161,6 +161,7 @@ async def setup(bot: IdeaBot) -> None:
     bot.events.subscribe(IdeasMerged, service.on_ideas_merged)
     bot.startup_repairs += [
         service.credit_pending_votes,
+        service.credit_pending_merges,
         service.repair_status_bonuses,
         service.repair_submissions_and_withdrawals,
         service.send_owed_thanks,

@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import aiosqlite
 
-from bot.db.rows import from_ts, to_ts, to_us
+from bot.db.rows import from_ts, from_us, to_ts, to_us
+from bot.domain.events import IdeasMerged, MovedVote
 from bot.domain.reputation import DEFAULT_RULES, ReputationRules, RewardRole
 
 
@@ -227,6 +228,51 @@ async def withdrawn_with_credit(conn: aiosqlite.Connection, since: datetime) -> 
         (to_ts(since),),
     ) as cursor:
         return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
+
+
+def encode_merge(event: IdeasMerged) -> str:
+    """Deterministic: the credit finds its row by this text. Times as integer microseconds."""
+    moved = [
+        (m.voter_id, m.value, m.kept, None if m.voter_joined_at is None else to_us(m.voter_joined_at))
+        for m in event.moved_votes
+    ]
+    return json.dumps(
+        (
+            event.guild_id,
+            event.source_id,
+            event.target_id,
+            event.source_author_id,
+            event.target_author_id,
+            moved,
+            event.moderator_id,
+            to_us(event.at),
+        )
+    )
+
+
+def decode_merge(document: str) -> IdeasMerged:
+    guild_id, source_id, target_id, source_author, target_author, moved, moderator_id, at = json.loads(document)
+    votes = tuple(
+        MovedVote(voter, value, kept, None if joined is None else from_us(joined))
+        for voter, value, kept, joined in moved
+    )
+    return IdeasMerged(guild_id, source_id, target_id, source_author, target_author, votes, moderator_id, from_us(at))
+
+
+async def owe_merge_credit(conn: aiosqlite.Connection, event: IdeasMerged) -> None:
+    await conn.execute("INSERT INTO merge_effects (event) VALUES (?)", (encode_merge(event),))
+
+
+async def take_merge_credit(conn: aiosqlite.Connection, event: IdeasMerged) -> None:
+    await conn.execute(
+        "DELETE FROM merge_effects WHERE id = (SELECT MIN(id) FROM merge_effects WHERE event = ?)",
+        (encode_merge(event),),
+    )
+
+
+async def owed_merge_credits(conn: aiosqlite.Connection) -> list[IdeasMerged]:
+    async with conn.execute("SELECT event FROM merge_effects ORDER BY id") as cursor:
+        return [decode_merge(row[0]) for row in await cursor.fetchall()]
 
 
 async def owe_thanks(conn: aiosqlite.Connection, idea_id: int, status: str, people: list[int]) -> None:

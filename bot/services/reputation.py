@@ -367,6 +367,12 @@ class ReputationService:
         if points:
             self.mark_dirty(event.guild_id, event.author_id)
 
+    async def credit_pending_merges(self) -> None:
+        """Start-up repair: merges committed before a crash whose moved votes were never
+        credited (their merge_effects rows are still there)."""
+        for event in await rep_queries.owed_merge_credits(self.db.conn):
+            await self.on_ideas_merged(event)
+
     async def repair_submissions_and_withdrawals(self) -> None:
         """Start-up repair: points a submission or a withdrawal committed just before a crash
         never wrote. Idempotent: an idea with a submission row is skipped, and a withdrawal
@@ -534,6 +540,7 @@ class ReputationService:
         rules = await self.rules(event.guild_id)
         changed: set[int] = set()
         async with self.db.transaction() as conn:
+            await rep_queries.take_merge_credit(conn, event)  # owed since the merge (merge_effects)
             source = await idea_queries.get_idea(conn, event.source_id)
             target = await idea_queries.get_idea(conn, event.target_id)
             s_number = source.number if source else 0

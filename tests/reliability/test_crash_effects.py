@@ -149,6 +149,35 @@ async def test_submission_and_withdrawal_points_owed_at_a_crash_are_written_once
         assert (await cursor.fetchone())[0] == 2  # type: ignore[index]
 
 
+async def test_a_merge_whose_moved_votes_were_never_credited_is_credited_once_at_restart(
+    community: Community, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    c = community
+    await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
+    copy = await c.submit(c.bob, title="Night theme", details="A darker look for the evenings")
+    for member in (c.carol, c.dave):
+        await member.react(copy, "👍")
+    await c.settle()
+    rep: Any = c.bot.reputation  # type: ignore[attr-defined]
+    assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 4)
+
+    async def died(*args: Any, **kwargs: Any) -> int:
+        raise Killed("between the merge's commit and its credit")
+
+    monkeypatch.setattr(rep_queries, "vote_credit", died)
+    reply = await c.mod.run("/ideamod merge", source=2, target=1, channel=c.general)
+    assert "#2" in reply.text, reply.text
+    await c.settle()
+    monkeypatch.undo()
+    assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 4)
+    for _ in range(2):
+        await c.bot.close()
+        async with running_bot(c.settings, c.db, c.clock) as restarted:
+            c.bot = restarted
+            rep = restarted.reputation  # type: ignore[attr-defined]
+            assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (4, 2)
+
+
 @pytest.mark.parametrize("dies", ["before the send", "after the send"])
 async def test_a_thank_you_owed_at_a_crash_is_posted_once_at_restart(
     community: Community, monkeypatch: pytest.MonkeyPatch, dies: str

@@ -37,3 +37,10 @@ CREATE TABLE thanks_owed (
     people   TEXT NOT NULL,           -- JSON list of the user ids thanked
     PRIMARY KEY (idea_id, status)
 );
+
+-- A merge's reputation effect (the moved votes' credit) owed: written in the merge's
+-- transaction, deleted in the transaction that credits it.
+CREATE TABLE merge_effects (
+    id     INTEGER PRIMARY KEY,
+    event  TEXT NOT NULL               -- JSON of the IdeasMerged event
+);
