@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +25,7 @@ from bot.render import NO_MENTIONS
 from bot.services.errors import UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
 from bot.services.ideas import IdeaService
+from bot.services.notices import NoticeService
 from bot.services.votes import VoteService
 from bot.settings import Settings
 
@@ -37,6 +40,9 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.programmes",
     "cogs.delivery",
 )
+
+# How long shutdown waits for pending card edits, and for notices being sent.
+CLOSE_STEP_SECONDS = 2.0
 
 _REACTION_EVENTS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
 
@@ -196,7 +202,7 @@ class IdeaBot(commands.Bot):
         self.ideas = IdeaService(db, self.board, self.events, clock)
         self.votes = VoteService(db, self.board, self.events, clock, settings.vote_batch_seconds)
         self.votes.on_batch_written = self.metrics.vote_batch.observe
-        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients)
+        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, NoticeService(db, clock))
         self.modlog = ModLog(self, self._log_channel_of)
         self.reaction_reader = DiscordReactionReader(self)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
@@ -218,6 +224,9 @@ class IdeaBot(commands.Bot):
         # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
         # feature cogs add theirs in their setup(). See cogs/ideas.py: SubmissionGate.
         self.submission_gates: list[Any] = []
+        # Idempotent repairs of effects a crash may have left owed (vote credits, reward roles,
+        # notices); cogs add theirs in setup(). They run in setup_hook, before the vote writer.
+        self.startup_repairs: list[Callable[[], Awaitable[object]]] = [self.notifier.start_up]
 
     async def _load_idea(self, idea_id: int) -> Any:
         return await self.ideas.get_by_id(idea_id)
@@ -236,6 +245,11 @@ class IdeaBot(commands.Bot):
         if address is not None:
             port = self.metrics.serve(*address)
             log.info("metrics at http://%s:%d/metrics", address[0], port)
+        for repair in self.startup_repairs:
+            try:
+                await repair()
+            except Exception:
+                log.exception("start-up repair %s failed; it runs again at the next start", repair)
         self.votes.start()
         self.board.scheduler.start()
 
@@ -284,11 +298,16 @@ class IdeaBot(commands.Bot):
         super().dispatch(event_name, *args, **kwargs)
 
     async def close(self) -> None:
+        # Bounded steps, so a stop signal ends the process within seconds; whatever is left
+        # owed (notices, role changes) is durable and resumed at the next start.
         await self.votes.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.board.scheduler.wait_idle(), timeout=CLOSE_STEP_SECONDS)
         await self.board.scheduler.stop()
-        await self.notifier.wait_sent()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.notifier.wait_sent(), timeout=CLOSE_STEP_SECONDS)
         self.metrics.stop()
-        await super().close()
+        await super().close()  # unloads the cogs: reputation flushes its pending role changes
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

@@ -1,18 +1,46 @@
-"""Start the bot for real: open the database, point discord.py at the configured servers, run."""
+"""Start the bot for real: open the database, point discord.py at the configured servers, run.
+SIGTERM and SIGINT (systemctl stop, docker stop, Ctrl-C) close the bot cleanly: pending votes,
+role changes, card edits and notices are flushed and the database is closed."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
+import signal
 
 from bot.client import IdeaBot, point_discord_at
 from bot.db import Database
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 async def run_bot(settings: Settings) -> None:
     assert settings.token is not None
     point_discord_at(settings)
     db = await Database.open(settings.database)
+    loop = asyncio.get_running_loop()
     try:
         async with IdeaBot(settings, db) as bot:
-            await bot.start(settings.token.get_secret_value())
+            closing: list[asyncio.Task[None]] = []
+
+            def stop(name: str) -> None:
+                if closing:
+                    return  # a second signal while closing changes nothing: the close is bounded
+                log.warning("%s received: flushing pending work and shutting down", name)
+                closing.append(asyncio.create_task(bot.close(), name="shutdown"))
+
+            for sig in STOP_SIGNALS:
+                loop.add_signal_handler(sig, stop, sig.name)
+            try:
+                await bot.start(settings.token.get_secret_value())
+            finally:
+                for sig in STOP_SIGNALS:
+                    loop.remove_signal_handler(sig)
+                if closing:
+                    await closing[0]
     finally:
         await db.close()
+    log.warning("stopped cleanly")

@@ -55,14 +55,37 @@ class DiscordDigestPublisher:
         chart = await render_chart(digest)
         messages = digest_embeds(digest, chart=chart is not None)
         channel = self.bot.get_partial_messageable(channel_id)
+        sent = await self._sent_before(channel, [embeds[0].title or "" for embeds in messages])
         first_id = 0
         for index, embeds in enumerate(messages):
+            if index < len(sent):
+                first_id = first_id or sent[index]
+                continue
             kwargs: dict[str, Any] = {"embeds": embeds, "allowed_mentions": NO_MENTIONS}
             if index == 0 and chart is not None:
                 kwargs["file"] = discord.File(io.BytesIO(chart), filename=CHART_FILENAME)
             message = await channel.send(**kwargs)
             first_id = first_id or message.id
         return first_id
+
+    async def _sent_before(self, channel: discord.PartialMessageable, titles: list[str]) -> list[int]:
+        """Ids of this digest's leading messages already in the channel: a run killed mid-post
+        (or a send that failed half-way) sent them but never recorded them. Messages go out in
+        order, so what is there is a prefix. A digest channel is quiet: the last 100 messages
+        reach back to any earlier attempt."""
+        me = self.bot.user.id if self.bot.user else None
+        found: list[int] = []
+        try:
+            history = [m async for m in channel.history(limit=100, oldest_first=False)]
+        except discord.HTTPException as exc:
+            log.warning("could not read the digest channel %s before posting: %r", channel.id, exc)
+            return found
+        for message in reversed(history):  # oldest first
+            if len(found) == len(titles):
+                break
+            if message.author.id == me and message.embeds and message.embeds[0].title == titles[len(found)]:
+                found.append(message.id)
+        return found
 
 
 # --- the duplicate warning's buttons -----------------------------------------------------------------
@@ -195,6 +218,11 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         result = await self.digests.post(interaction.guild_id, trigger="manual")
         if result.status == "no_channel":
             text = "There is no digest channel yet: run /ideamod setup first."
+        elif result.status == "already" and result.message_id is None:
+            text = (
+                f"The digest for {result.week} is being posted. If that post was cut short, "
+                "run /digest post again in a few minutes to finish it."
+            )
         elif result.status == "already":
             text = f"The digest for {result.week} was already posted"
             if result.channel_id and result.message_id:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -45,18 +46,23 @@ class DiscordAnnouncer:
     def __init__(self, client: discord.Client) -> None:
         self.client = client
 
-    async def _send(self, channel_id: int | None, embed: discord.Embed) -> None:
+    async def _send(self, channel_id: int | None, embed: discord.Embed, nonce: str | None = None) -> None:
         if channel_id is None:
             return
         try:
             channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
             if isinstance(channel, discord.abc.Messageable):
-                await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+                if nonce is None:
+                    await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
+                else:
+                    await channel.send(embed=embed, allowed_mentions=NO_MENTIONS, nonce=nonce)
         except discord.HTTPException as exc:
             log.warning("could not announce in channel %s: %r", channel_id, exc)
 
     async def stage_reached(self, idea: Idea, stage: Stage, upcoming: Stage | None) -> None:
-        await self._send(idea.thread_id, stage_reached_embed(idea, stage, upcoming))
+        # Repeated after a crash: the nonce lets Discord drop a send it already took.
+        nonce = "s" + hashlib.blake2b(f"stage:{idea.id}:{stage.number}".encode(), digest_size=12).hexdigest()
+        await self._send(idea.thread_id, stage_reached_embed(idea, stage, upcoming), nonce)
 
     async def idea_expired(self, idea: Idea, missed: Stage) -> None:
         await self._send(idea.thread_id, idea_expired_embed(idea, missed))
@@ -242,6 +248,7 @@ async def setup(bot: IdeaBot) -> None:
     )
     service.subscribe()
     bot.programmes = service  # type: ignore[attr-defined]
+    bot.startup_repairs.append(service.finish_crossings)
     gate = TermsGate(service)
     # Terms come first: nothing else (e.g. duplicate detection) should run before consent.
     bot.submission_gates.insert(0, gate)

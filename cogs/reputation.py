@@ -4,6 +4,7 @@ roles (REST calls by id: members are not cached without the members intent) and 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 import discord
@@ -130,7 +131,9 @@ class DiscordReputationOutlet:
         try:
             thread = self.bot.get_channel(idea.thread_id) or await self.bot.fetch_channel(idea.thread_id)
             if isinstance(thread, discord.abc.Messageable):
-                await thread.send(thank_you_text(idea, status, people), allowed_mentions=NO_MENTIONS)
+                # Sent again after a crash: the nonce lets Discord drop a repeat it already took.
+                nonce = "t" + hashlib.blake2b(f"thanks:{idea.id}:{status.value}".encode(), digest_size=12).hexdigest()
+                await thread.send(thank_you_text(idea, status, people), allowed_mentions=NO_MENTIONS, nonce=nonce)
         except discord.HTTPException as exc:
             log.warning("could not thank the authors of idea %s: %r", idea.id, exc)
 
@@ -250,4 +253,12 @@ async def setup(bot: IdeaBot) -> None:
     bot.events.subscribe(IdeaStatusChanged, service.on_status_changed)
     bot.events.subscribe(IdeaWithdrawn, service.on_idea_withdrawn)
     bot.events.subscribe(IdeasMerged, service.on_ideas_merged)
+    bot.startup_repairs += [
+        service.credit_pending_votes,
+        service.credit_pending_merges,
+        service.repair_status_bonuses,
+        service.repair_submissions_and_withdrawals,
+        service.send_owed_thanks,
+        service.reconcile_all,
+    ]
     await bot.add_cog(Reputation(bot, service))

@@ -117,14 +117,42 @@ async def get_record(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek) -
     return DigestRecord(*values)
 
 
-async def claim(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek, trigger: str, now: datetime) -> bool:
-    """Reserve (guild, week) before posting; False when it is already taken."""
+async def claim(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    week: IsoWeek,
+    trigger: str,
+    now: datetime,
+    *,
+    stale_before: datetime | None = None,
+) -> bool:
+    """Reserve (guild, week) before posting; False when it is already taken. A claim is a
+    lease: one still 'posting' and claimed at or before `stale_before` belonged to a run that
+    died, and is taken over."""
     cursor = await conn.execute(
         "INSERT OR IGNORE INTO digests (guild_id, iso_week, status, trigger, claimed_at)"
         " VALUES (?, ?, 'posting', ?, ?)",
         (guild_id, str(week), trigger, to_ts(now)),
     )
+    if cursor.rowcount == 1:
+        return True
+    if stale_before is None:
+        return False
+    cursor = await conn.execute(
+        "UPDATE digests SET trigger = ?, claimed_at = ? WHERE guild_id = ? AND iso_week = ? AND status = 'posting'"
+        " AND claimed_at <= ?",
+        (trigger, to_ts(now), guild_id, str(week), to_ts(stale_before)),
+    )
     return cursor.rowcount == 1
+
+
+async def stale_claims(conn: aiosqlite.Connection, guild_id: int, before: datetime) -> list[IsoWeek]:
+    """Weeks whose post was claimed at or before `before` and never completed."""
+    async with conn.execute(
+        "SELECT iso_week FROM digests WHERE guild_id = ? AND status = 'posting' AND claimed_at <= ? ORDER BY iso_week",
+        (guild_id, to_ts(before)),
+    ) as cursor:
+        return [IsoWeek.parse(row[0]) for row in await cursor.fetchall()]
 
 
 async def complete(

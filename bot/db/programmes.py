@@ -136,6 +136,22 @@ async def record_crossing(
     return cursor.rowcount == 1
 
 
+async def unannounced_crossings(conn: aiosqlite.Connection) -> list[tuple[int, int]]:
+    """(idea id, highest stage) of crossings recorded but not yet acted on and announced."""
+    async with conn.execute(
+        "SELECT idea_id, MAX(stage) FROM threshold_crossings WHERE announced_at IS NULL GROUP BY idea_id"
+        " ORDER BY idea_id"
+    ) as cursor:
+        return [(row[0], row[1]) for row in await cursor.fetchall()]
+
+
+async def mark_announced(conn: aiosqlite.Connection, idea_id: int, now: datetime) -> None:
+    await conn.execute(
+        "UPDATE threshold_crossings SET announced_at = ? WHERE idea_id = ? AND announced_at IS NULL",
+        (to_ts(now), idea_id),
+    )
+
+
 async def crossings_between(
     conn: aiosqlite.Connection, guild_id: int, since: datetime, until: datetime
 ) -> list[tuple[int, int, int, datetime]]:

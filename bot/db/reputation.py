@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import aiosqlite
 
-from bot.db.rows import from_ts, to_ts, to_us
+from bot.db.rows import from_ts, from_us, to_ts, to_us
+from bot.domain.events import IdeasMerged, MovedVote
 from bot.domain.reputation import DEFAULT_RULES, ReputationRules, RewardRole
 
 
@@ -222,6 +223,103 @@ async def ideas_posted_since(conn: aiosqlite.Connection, guild_id: int, author_i
     )
 
 
+async def bonus_status_changes_since(
+    conn: aiosqlite.Connection, since: datetime
+) -> list[tuple[int, int, int, str, datetime]]:
+    """(guild, idea, author, new status, at) of changes to a status that pays a bonus."""
+    async with conn.execute(
+        "SELECT i.guild_id, h.idea_id, i.author_id, h.new_status, h.at FROM status_history h"
+        " JOIN ideas i ON i.id = h.idea_id WHERE h.at > ? AND h.new_status IN ('planned', 'implemented')"
+        " ORDER BY h.id",
+        (to_ts(since),),
+    ) as cursor:
+        return [(row[0], row[1], row[2], row[3], from_ts(row[4])) for row in await cursor.fetchall()]
+
+
+async def submitted_without_credit(conn: aiosqlite.Connection, since: datetime) -> list[tuple[int, int, int, datetime]]:
+    """(guild, idea, author, created) of posted ideas since `since` with no submission row:
+    never credited, or over the daily cap (asking again gives nothing then)."""
+    async with conn.execute(
+        "SELECT i.guild_id, i.id, i.author_id, i.created_at FROM ideas i WHERE i.created_at > ?"
+        " AND i.message_id IS NOT NULL AND i.status != 'withdrawn' AND NOT EXISTS (SELECT 1 FROM"
+        " reputation_events r WHERE r.idea_id = i.id AND r.source = 'submission') ORDER BY i.created_at, i.id",
+        (to_ts(since),),
+    ) as cursor:
+        return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
+
+
+async def withdrawn_with_credit(conn: aiosqlite.Connection, since: datetime) -> list[tuple[int, int, int, datetime]]:
+    """(guild, idea, author, withdrawn) of ideas withdrawn since `since` that still credit someone."""
+    async with conn.execute(
+        "SELECT i.guild_id, i.id, i.author_id, i.updated_at FROM ideas i WHERE i.status = 'withdrawn'"
+        " AND i.updated_at > ? AND EXISTS (SELECT 1 FROM reputation_events r WHERE r.idea_id = i.id"
+        " GROUP BY r.user_id, r.voter_id HAVING SUM(r.delta) != 0) ORDER BY i.id",
+        (to_ts(since),),
+    ) as cursor:
+        return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
+
+
+def encode_merge(event: IdeasMerged) -> str:
+    """Deterministic: the credit finds its row by this text. Times as integer microseconds."""
+    moved = [
+        (m.voter_id, m.value, m.kept, None if m.voter_joined_at is None else to_us(m.voter_joined_at))
+        for m in event.moved_votes
+    ]
+    return json.dumps(
+        (
+            event.guild_id,
+            event.source_id,
+            event.target_id,
+            event.source_author_id,
+            event.target_author_id,
+            moved,
+            event.moderator_id,
+            to_us(event.at),
+        )
+    )
+
+
+def decode_merge(document: str) -> IdeasMerged:
+    guild_id, source_id, target_id, source_author, target_author, moved, moderator_id, at = json.loads(document)
+    votes = tuple(
+        MovedVote(voter, value, kept, None if joined is None else from_us(joined))
+        for voter, value, kept, joined in moved
+    )
+    return IdeasMerged(guild_id, source_id, target_id, source_author, target_author, votes, moderator_id, from_us(at))
+
+
+async def owe_merge_credit(conn: aiosqlite.Connection, event: IdeasMerged) -> None:
+    await conn.execute("INSERT INTO merge_effects (event) VALUES (?)", (encode_merge(event),))
+
+
+async def take_merge_credit(conn: aiosqlite.Connection, event: IdeasMerged) -> None:
+    await conn.execute(
+        "DELETE FROM merge_effects WHERE id = (SELECT MIN(id) FROM merge_effects WHERE event = ?)",
+        (encode_merge(event),),
+    )
+
+
+async def owed_merge_credits(conn: aiosqlite.Connection) -> list[IdeasMerged]:
+    async with conn.execute("SELECT event FROM merge_effects ORDER BY id") as cursor:
+        return [decode_merge(row[0]) for row in await cursor.fetchall()]
+
+
+async def owe_thanks(conn: aiosqlite.Connection, idea_id: int, status: str, people: list[int]) -> None:
+    await conn.execute(
+        "INSERT OR REPLACE INTO thanks_owed (idea_id, status, people) VALUES (?, ?, ?)",
+        (idea_id, status, json.dumps(people)),
+    )
+
+
+async def owed_thanks(conn: aiosqlite.Connection) -> list[tuple[int, str, list[int]]]:
+    async with conn.execute("SELECT idea_id, status, people FROM thanks_owed ORDER BY rowid") as cursor:
+        return [(row[0], row[1], json.loads(row[2])) for row in await cursor.fetchall()]
+
+
+async def thanked(conn: aiosqlite.Connection, idea_id: int, status: str) -> None:
+    await conn.execute("DELETE FROM thanks_owed WHERE idea_id = ? AND status = ?", (idea_id, status))
+
+
 # --- rules ---------------------------------------------------------------------------------
 
 
@@ -279,6 +377,14 @@ async def put_reward_role(
 async def delete_reward_role(conn: aiosqlite.Connection, guild_id: int, role_id: int) -> bool:
     cursor = await conn.execute("DELETE FROM reward_roles WHERE guild_id = ? AND role_id = ?", (guild_id, role_id))
     return cursor.rowcount > 0
+
+
+async def guilds_with_reward_roles(conn: aiosqlite.Connection) -> list[int]:
+    """Guilds where the bot manages roles: with reward roles, or having given one."""
+    async with conn.execute(
+        "SELECT guild_id FROM reward_roles UNION SELECT guild_id FROM role_awards ORDER BY guild_id"
+    ) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
 
 
 async def record_role_award(
@@ -553,3 +659,20 @@ def outstanding_votes_between(
         (guild_id, voter_id, author_id, guild_id, voter_id, author_id, to_ts(since)),
     ).fetchall()
     return [(idea_id, int(points)) for idea_id, points in rows]
+
+
+# --- vote effects owed (written by the vote writer: bot/db/votes.py) --------------------------
+
+
+def take_vote_effects(conn: sqlite3.Connection, document: str) -> None:
+    """The credit of these events is being written: their queued row goes in the same transaction."""
+    conn.execute("DELETE FROM vote_effects WHERE id = (SELECT MIN(id) FROM vote_effects WHERE events = ?)", (document,))
+
+
+def pending_vote_effects(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+    """(row id, events document) of every batch still owed its credit, in commit order."""
+    return [(row[0], row[1]) for row in conn.execute("SELECT id, events FROM vote_effects ORDER BY id")]
+
+
+def drop_vote_effects(conn: sqlite3.Connection, row_id: int) -> None:
+    conn.execute("DELETE FROM vote_effects WHERE id = ?", (row_id,))

@@ -21,6 +21,11 @@ def to_us(moment: datetime) -> int:
     return (moment - EPOCH) // ONE_MICROSECOND
 
 
+def from_us(value: int) -> datetime:
+    """The inverse of to_us, exactly."""
+    return EPOCH + value * ONE_MICROSECOND
+
+
 def from_ts(value: float) -> datetime:
     return datetime.fromtimestamp(value, tz=UTC)
 

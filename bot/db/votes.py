@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import aiosqlite
 
-from bot.db.rows import from_ts, maybe_dt, maybe_ts, to_ts, to_us
+from bot.db.rows import from_ts, from_us, maybe_dt, maybe_ts, to_ts, to_us
+from bot.domain.events import VoteChanged
 from bot.domain.ideas import Status
 
 
@@ -274,3 +275,46 @@ def recount_tallies(conn: sqlite3.Connection, idea_id: int) -> None:
         " downvotes = (SELECT COUNT(*) FROM votes WHERE idea_id = ideas.id AND value = -1) WHERE id = ?",
         (idea_id,),
     )
+
+
+# --- the effects of committed vote changes, until reputation has credited them ---------------
+#
+# A batch's VoteChanged events go into `vote_effects` in the batch's own transaction; the
+# reputation credit deletes that row in its transaction (bot/db/reputation.py), so a crash in
+# between leaves the row for the start-up repair and nothing is credited twice.
+
+
+def encode_changes(changes: Iterable[VoteChanged]) -> str:
+    """Pure and deterministic: the same events always give the same text (the credit finds
+    its row by it). Times as integer microseconds, which read back exactly."""
+    micros: dict[datetime, int] = {}  # a batch shares a handful of moments
+
+    def us(moment: datetime | None) -> int | None:
+        if moment is None:
+            return None
+        found = micros.get(moment)
+        if found is None:
+            found = micros[moment] = to_us(moment)
+        return found
+
+    return json.dumps(
+        [
+            (c.guild_id, c.idea_id, c.author_id, c.voter_id, c.old_value, c.new_value, us(c.voter_joined_at), us(c.at))
+            for c in changes
+        ]
+    )
+
+
+def decode_changes(document: str) -> list[VoteChanged]:
+    return [
+        VoteChanged(guild, idea, author, voter, old, new, None if joined is None else from_us(joined), from_us(at))
+        for guild, idea, author, voter, old, new, joined, at in json.loads(document)
+    ]
+
+
+def queue_effects(conn: sqlite3.Connection, document: str) -> None:
+    conn.execute("INSERT INTO vote_effects (events) VALUES (?)", (document,))
+
+
+async def queue_effects_async(conn: aiosqlite.Connection, document: str) -> None:
+    await conn.execute("INSERT INTO vote_effects (events) VALUES (?)", (document,))

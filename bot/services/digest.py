@@ -50,9 +50,16 @@ FALLBACK_NOTE = "AI themes were unavailable this week ({why}); themes below are 
 Progress = Callable[[str], None]
 
 
+# A claim still 'posting' after this long belongs to a run that died (a post takes seconds):
+# the hourly sweep takes it over. At start-up every such claim is taken over at once.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
 class DigestPublisher(Protocol):
     async def publish(self, digest: Digest, channel_id: int) -> int:
-        """Send the digest to the channel; returns the id of the first message."""
+        """Send the digest to the channel; returns the id of the first message. Messages of
+        this digest already in the channel (sent by a run that died before recording them)
+        are not sent again."""
         ...
 
 
@@ -228,8 +235,16 @@ class DigestService:
 
     # --- posting -------------------------------------------------------------------------------------
 
-    async def post(self, guild_id: int, week: IsoWeek | None = None, *, trigger: str = "manual") -> PostResult:
-        """Post the digest of `week` to the guild's digest channel, at most once per (guild, week)."""
+    async def post(
+        self,
+        guild_id: int,
+        week: IsoWeek | None = None,
+        *,
+        trigger: str = "manual",
+        stale_before: datetime | None = None,
+    ) -> PostResult:
+        """Post the digest of `week` to the guild's digest channel, at most once per (guild, week).
+        A claim left 'posting' since `stale_before` (default: the lease ago) is taken over."""
         if self.publisher is None:
             raise RuntimeError("no publisher: the digest cog is not loaded")
         schedule = await self.schedule(guild_id)
@@ -239,7 +254,9 @@ class DigestService:
             return PostResult(guild_id, week, "no_channel")
         async with self._post_lock:
             async with self.db.transaction() as conn:
-                claimed = await queries.claim(conn, guild_id, week, trigger, self.clock())
+                now = self.clock()
+                stale_before = stale_before or now - CLAIM_LEASE
+                claimed = await queries.claim(conn, guild_id, week, trigger, now, stale_before=stale_before)
             if not claimed:
                 record = await queries.get_record(self.db.conn, guild_id, week)
                 message_id = record.message_id if record else None
@@ -282,11 +299,25 @@ class DigestService:
             return None
         return await self.post(guild_id, week, trigger=trigger)
 
-    async def run_all_due(self, now: datetime | None = None, *, trigger: str = "schedule") -> list[PostResult]:
-        """Every guild with a digest channel; one guild's failure never stops the others."""
+    async def resume_stale(self, guild_id: int, stale_before: datetime, *, trigger: str) -> list[PostResult]:
+        """Finish posts whose claim outlived the run that made it (killed mid-post)."""
+        results = []
+        for week in await queries.stale_claims(self.db.conn, guild_id, stale_before):
+            log.warning("digest %s for guild %s was left unfinished; posting it now", week, guild_id)
+            results.append(await self.post(guild_id, week, trigger=trigger, stale_before=stale_before))
+        return results
+
+    async def run_all_due(
+        self, now: datetime | None = None, *, trigger: str = "schedule", stale_before: datetime | None = None
+    ) -> list[PostResult]:
+        """Every guild with a digest channel; one guild's failure never stops the others.
+        Claims left 'posting' since `stale_before` (default: the lease ago) are finished first."""
         results = []
         for guild_id, _, _ in await self.guilds():
             try:
+                stale = stale_before or self.clock() - CLAIM_LEASE
+                resumed = await self.resume_stale(guild_id, stale, trigger=trigger)
+                results += [result for result in resumed if result.status == "posted"]
                 result = await self.run_due(guild_id, now, trigger=trigger)
             except Exception:
                 log.exception("digest run for guild %s failed; the next run retries", guild_id)

@@ -282,11 +282,14 @@ class DuplicateService:
             if idea.author_id == user_id:
                 raise UserFacingError(f"#{idea.number} is your own idea: your support is already implied.")
             old = await vote_queries.get_vote(conn, idea.id, user_id)
+            change = VoteChanged(guild_id, idea.id, idea.author_id, user_id, old, 1, joined_at, now)
             if old != 1:
                 await vote_queries.put_vote(conn, idea.id, user_id, old, 1, joined_at, now, reaction_backed=False)
+                # Its reputation credit is owed from this commit on (see vote_effects).
+                await vote_queries.queue_effects_async(conn, vote_queries.encode_changes([change]))
         if old == 1:
             return Support(idea, False)
         self.board.card_changed(idea.id)
-        await self.events.publish(VoteChanged(guild_id, idea.id, idea.author_id, user_id, old, 1, joined_at, now))
+        await self.events.publish(change)
         fresh = await idea_queries.get_idea(self.db.conn, idea.id)
         return Support(fresh or idea, True, old)

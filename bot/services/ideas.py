@@ -13,6 +13,7 @@ from bot.db import Database
 from bot.db import guilds as guild_queries
 from bot.db import ideas as idea_queries
 from bot.db import moderation as moderation_queries
+from bot.db import reputation as rep_queries
 from bot.db import search as search_queries
 from bot.db import votes as vote_queries
 from bot.db.guilds import GuildSettings
@@ -321,6 +322,10 @@ class IdeaService:
             await moderation_queries.record_action(
                 conn, guild_id, moderator_id, "merge", now, source.id, f"into #{target.number}"
             )
+            merged = IdeasMerged(
+                guild_id, source.id, target.id, source.author_id, target.author_id, tuple(moved), moderator_id, now
+            )
+            await rep_queries.owe_merge_credit(conn, merged)  # the moved votes' credit, owed from this commit
         self.board.card_changed(source.id)
         self.board.card_changed(target.id)
         await self.events.publish(
@@ -328,11 +333,7 @@ class IdeaService:
                 guild_id, source.id, source.author_id, source.status, Status.DUPLICATE, reason, moderator_id, now
             )
         )
-        await self.events.publish(
-            IdeasMerged(
-                guild_id, source.id, target.id, source.author_id, target.author_id, tuple(moved), moderator_id, now
-            )
-        )
+        await self.events.publish(merged)
         return await self.get(guild_id, source_number), await self.get(guild_id, target_number)
 
     async def set_blocked(self, guild_id: int, moderator_id: int, member_id: int, blocked: bool) -> bool:

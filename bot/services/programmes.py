@@ -372,7 +372,12 @@ class ProgrammeService:
             ]
         if not new:
             return []
-        top = new[-1]
+        await self._act_on_crossing(idea, new[-1], stages)
+        return new
+
+    async def _act_on_crossing(self, idea: Idea, top: Stage, stages: tuple[Stage, ...]) -> None:
+        """Move an open idea to review and announce the stage, then mark the crossing done
+        (finish_crossings repeats whatever a crash cut short: both steps are idempotent)."""
         if idea.status is Status.OPEN:
             reason = f"Reached {top.votes} 👍 within {top.days} days: stage {top.number} of the support thresholds."
             try:
@@ -384,8 +389,21 @@ class ProgrammeService:
             await self.announcer.stage_reached(fresh, top, next_stage(stages, top.number))
         except Exception:
             log.exception("announcing stage %s of idea %s failed", top.number, idea.id)
-        await self.events.publish(StageReached(idea.guild_id, idea.id, top.number, top.votes, top.days, at))
-        return new
+        await self.events.publish(StageReached(idea.guild_id, idea.id, top.number, top.votes, top.days, self.clock()))
+        async with self.db.transaction() as conn:
+            await queries.mark_announced(conn, idea.id, self.clock())
+
+    async def finish_crossings(self) -> None:
+        """Start-up repair: crossings recorded before a crash but not acted on and announced."""
+        for idea_id, number in await queries.unannounced_crossings(self.db.conn):
+            idea = await self.ideas.get_by_id(idea_id)
+            stages = (await self.settings(idea.guild_id)).stages if idea is not None else ()
+            top = next((stage for stage in stages if stage.number == number), None)
+            if idea is not None and top is not None:
+                await self._act_on_crossing(idea, top, stages)
+            else:
+                async with self.db.transaction() as conn:
+                    await queries.mark_announced(conn, idea_id, self.clock())
 
     async def review_queue(self, guild_id: int, limit: int = QUEUE_LIMIT) -> list[QueueEntry]:
         return [QueueEntry(t.idea, t.stage) for t in await queries.review_queue(self.db.conn, guild_id, limit)]

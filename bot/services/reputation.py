@@ -21,6 +21,7 @@ import aiosqlite
 from bot.db import Database
 from bot.db import ideas as idea_queries
 from bot.db import reputation as rep_queries
+from bot.db import votes as vote_queries
 from bot.db.reputation import LedgerRow, NewLedgerRow, SerialFlag
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
 from bot.domain.ideas import Idea, Status
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 MAX_REWARD_ROLES = 25
 MAX_ROLE_POINTS = 1_000_000
 REFUSAL_REPORT_INTERVAL = timedelta(hours=1)
+# How far back the start-up repairs look for points a crash may have left unwritten.
+REPAIR_WINDOW = timedelta(days=2)
 
 
 class RoleRefused(Exception):
@@ -385,15 +388,64 @@ class ReputationService:
         if points:
             self.mark_dirty(event.guild_id, event.author_id)
 
+    async def credit_pending_merges(self) -> None:
+        """Start-up repair: merges committed before a crash whose moved votes were never
+        credited (their merge_effects rows are still there)."""
+        for event in await rep_queries.owed_merge_credits(self.db.conn):
+            await self.on_ideas_merged(event)
+
+    async def repair_submissions_and_withdrawals(self) -> None:
+        """Start-up repair: points a submission or a withdrawal committed just before a crash
+        never wrote. Idempotent: an idea with a submission row is skipped, and a withdrawal
+        takes back only what is still credited."""
+        since = self.clock() - REPAIR_WINDOW
+        for guild_id, idea_id, author_id, at in await rep_queries.submitted_without_credit(self.db.conn, since):
+            await self.on_idea_submitted(IdeaSubmitted(guild_id, idea_id, author_id, at))
+        for guild_id, idea_id, author_id, at in await rep_queries.withdrawn_with_credit(self.db.conn, since):
+            await self.on_idea_withdrawn(IdeaWithdrawn(guild_id, idea_id, author_id, at))
+
     async def on_votes_changed(self, events: list[VoteChanged]) -> None:
-        """A batch of vote changes (in order) in one transaction; see VoteBatchReplay."""
+        """A batch of vote changes (in order) in one transaction; see VoteBatchReplay. The
+        batch's queued effects row (bot/db/votes.py) is deleted in that transaction."""
         if not events:
             return
-        replay = await self.db.transaction_in_thread(lambda conn: VoteBatchReplay(conn, events).run())
-        for guild_id, user_id in replay.changed:
-            self.mark_dirty(guild_id, user_id)
-        for found in replay.serial:
-            self._spawn(self.outlet.report_serial_voting(found.guild_id, found.voter_id, found.author_id, found.votes))
+        document = vote_queries.encode_changes(events)
+
+        def credit(conn: sqlite3.Connection) -> VoteBatchReplay:
+            replay = VoteBatchReplay(conn, events).run()
+            rep_queries.take_vote_effects(conn, document)
+            return replay
+
+        self._after_credit([await self.db.transaction_in_thread(credit)])
+
+    async def credit_pending_votes(self) -> int:
+        """Start-up repair: credit the vote batches committed before a crash whose credit was
+        never written (their effects rows are still queued). Run before the vote writer starts.
+        Returns how many batches it credited."""
+
+        def credit_all(conn: sqlite3.Connection) -> list[VoteBatchReplay]:
+            replays = []
+            for row_id, document in rep_queries.pending_vote_effects(conn):
+                events = vote_queries.decode_changes(document)
+                if events:
+                    replays.append(VoteBatchReplay(conn, events).run())
+                rep_queries.drop_vote_effects(conn, row_id)
+            return replays
+
+        replays = await self.db.transaction_in_thread(credit_all)
+        self._after_credit(replays)
+        if replays:
+            log.info("credited %d vote batches left owed by an interrupted run", len(replays))
+        return len(replays)
+
+    def _after_credit(self, replays: list[VoteBatchReplay]) -> None:
+        for replay in replays:
+            for guild_id, user_id in replay.changed:
+                self.mark_dirty(guild_id, user_id)
+            for found in replay.serial:
+                self._spawn(
+                    self.outlet.report_serial_voting(found.guild_id, found.voter_id, found.author_id, found.votes)
+                )
 
     async def _upvote_earns(
         self,
@@ -425,6 +477,19 @@ class ReputationService:
         return False, len(times)
 
     async def on_status_changed(self, event: IdeaStatusChanged) -> None:
+        await self._credit_status_bonus(event, thank_anyway=True)
+
+    async def repair_status_bonuses(self) -> None:
+        """Start-up repair: a bonus whose status change committed just before a crash is
+        credited now. Idempotent: a bonus is paid once per idea and kind."""
+        since = self.clock() - REPAIR_WINDOW
+        for guild_id, idea_id, author_id, new, at in await rep_queries.bonus_status_changes_since(self.db.conn, since):
+            status = Status(new)
+            await self._credit_status_bonus(
+                IdeaStatusChanged(guild_id, idea_id, author_id, status, status, None, None, at), thank_anyway=False
+            )
+
+    async def _credit_status_bonus(self, event: IdeaStatusChanged, *, thank_anyway: bool) -> None:
         rules = await self.rules(event.guild_id)
         bonus = status_bonus(rules, event.new_status)
         if bonus is None:
@@ -445,10 +510,28 @@ class ReputationService:
                     conn, event.guild_id, user_id, points, f"#{idea.number} {label}", source, event.at, idea_id=idea.id
                 )
                 credited.append(user_id)
+            thanks = bool(credited) or (thank_anyway and points <= 0 and event.old_status is not event.new_status)
+            if thanks:
+                await rep_queries.owe_thanks(conn, idea.id, event.new_status.value, people)
         for user_id in credited:
             self.mark_dirty(event.guild_id, user_id)
-        if credited or (points <= 0 and event.old_status is not event.new_status):
-            self._spawn(self.outlet.thank(idea, event.new_status, people))
+        if thanks:
+            self._spawn(self._thank(idea, event.new_status, people))
+
+    async def _thank(self, idea: Idea, status: Status, people: list[int]) -> None:
+        await self.outlet.thank(idea, status, people)
+        async with self.db.transaction() as conn:
+            await rep_queries.thanked(conn, idea.id, status.value)
+
+    async def send_owed_thanks(self) -> None:
+        """Start-up repair: thank-you notes owed for bonuses credited before a crash."""
+        for idea_id, status, people in await rep_queries.owed_thanks(self.db.conn):
+            idea = await idea_queries.get_idea(self.db.conn, idea_id)
+            if idea is None:
+                async with self.db.transaction() as conn:
+                    await rep_queries.thanked(conn, idea_id, status)
+                continue
+            self._spawn(self._thank(idea, Status(status), people))
 
     async def on_idea_withdrawn(self, event: IdeaWithdrawn) -> None:
         """Everything still credited on the idea moves back (submission, votes, bonuses)."""
@@ -478,6 +561,7 @@ class ReputationService:
         rules = await self.rules(event.guild_id)
         changed: set[int] = set()
         async with self.db.transaction() as conn:
+            await rep_queries.take_merge_credit(conn, event)  # owed since the merge (merge_effects)
             source = await idea_queries.get_idea(conn, event.source_id)
             target = await idea_queries.get_idea(conn, event.target_id)
             s_number = source.number if source else 0
@@ -567,6 +651,13 @@ class ReputationService:
         people |= {user for user, _, _, _ in await rep_queries.role_awards(conn, guild_id)}
         for user_id in people:
             self.mark_dirty(guild_id, user_id)
+
+    async def reconcile_all(self) -> None:
+        """Start-up repair: role changes queued in memory die with the process, and reward
+        roles are state (what the totals reach), so every guild with reward roles is
+        reconciled once; members already right cost no Discord call."""
+        for guild_id in await rep_queries.guilds_with_reward_roles(self.db.conn):
+            await self.reconcile_guild(guild_id)
 
     def mark_dirty(self, guild_id: int, user_id: int) -> None:
         self._dirty.add((guild_id, user_id))

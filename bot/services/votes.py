@@ -186,14 +186,16 @@ class VoteService:
         now = self.clock()
         bot_id = self.bot_user_id
 
-        def decide(reads: vote_queries.BatchReads) -> tuple[list[VoteChanged], vote_queries.PreparedWrites]:
+        def decide(
+            reads: vote_queries.BatchReads,
+        ) -> tuple[list[VoteChanged], tuple[vote_queries.PreparedWrites, str | None]]:
             cards, stored = vote_queries.parse_cards(reads.cards), vote_queries.parse_votes(reads.votes)
             writes, changes = replay_reactions(batch, cards, stored, bot_id, now)
-            return changes, vote_queries.prepare_writes(writes, now)
+            return changes, (vote_queries.prepare_writes(writes, now), _effects_of(changes))
 
         reactions = [(event.message_id, event.user_id) for event in batch]
         return await self.db.transaction_read_then_write(
-            lambda conn: vote_queries.read_batch(conn, reactions), decide, vote_queries.execute_writes
+            lambda conn: vote_queries.read_batch(conn, reactions), decide, _write_with_effects
         )
 
     async def _publish_batches(self) -> None:
@@ -235,7 +237,7 @@ class VoteService:
         now = self.clock()
         ignored = {idea.author_id, self.bot_user_id}
 
-        def decide(document: str) -> tuple[list[VoteChanged], vote_queries.PreparedWrites]:
+        def decide(document: str) -> tuple[list[VoteChanged], tuple[vote_queries.PreparedWrites, str | None]]:
             stored = vote_queries.parse_card_votes(document)
             writes: list[vote_queries.VoteWrite] = []
             changes: list[VoteChanged] = []
@@ -263,10 +265,10 @@ class VoteService:
                 writes.append(vote_queries.VoteWrite(idea.id, voter, old, new, None, reactions=new_held))
                 if new != old:
                     changes.append(VoteChanged(idea.guild_id, idea.id, idea.author_id, voter, old, new, joined_at, now))
-            return changes, vote_queries.prepare_writes(writes, now)
+            return changes, (vote_queries.prepare_writes(writes, now), _effects_of(changes))
 
-        def write(conn: sqlite3.Connection, prepared: vote_queries.PreparedWrites) -> None:
-            vote_queries.execute_writes(conn, prepared)
+        def write(conn: sqlite3.Connection, prepared: tuple[vote_queries.PreparedWrites, str | None]) -> None:
+            _write_with_effects(conn, prepared)
             vote_queries.recount_tallies(conn, idea.id)
 
         changes = await self.db.transaction_read_then_write(
@@ -281,6 +283,18 @@ class VoteService:
     async def recount_recent(self, reader: ReactionReader, since: datetime) -> int:
         ideas = await idea_queries.recently_active_cards(self.db.conn, since)
         return await self.recount(ideas, reader)
+
+
+def _effects_of(changes: list[VoteChanged]) -> str | None:
+    return vote_queries.encode_changes(changes) if changes else None
+
+
+def _write_with_effects(conn: sqlite3.Connection, prepared: tuple[vote_queries.PreparedWrites, str | None]) -> None:
+    """The votes and, in the same transaction, their effects still owed (see vote_effects)."""
+    writes, effects = prepared
+    vote_queries.execute_writes(conn, writes)
+    if effects is not None:
+        vote_queries.queue_effects(conn, effects)
 
 
 def replay_reactions(

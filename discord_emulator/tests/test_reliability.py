@@ -113,3 +113,33 @@ async def test_slow_route_delays_the_answer(emu: DiscordEmulator, guild: StoryGu
     started = time.monotonic()
     await bot.fetch_channel(guild.channel("#ideas").id)
     assert time.monotonic() - started >= 0.15
+
+
+async def test_an_enforced_nonce_repeated_by_the_same_author_returns_the_first_message(
+    emu: DiscordEmulator, guild: StoryGuild, bot: commands.Bot
+) -> None:
+    channel_id = guild.channel("#ideas").id
+    session = bot.http._HTTPClient__session  # type: ignore[attr-defined]
+    headers = {"Authorization": f"Bot {emu.token}"}
+    url = f"{emu.api_url}/channels/{channel_id}/messages"
+
+    async def send(body: dict[str, object]) -> tuple[int, dict[str, object]]:
+        async with session.post(url, json=body, headers=headers) as response:
+            return response.status, await response.json()
+
+    first = await send({"content": "hello", "nonce": "n-1", "enforce_nonce": True})
+    again = await send({"content": "hello", "nonce": "n-1", "enforce_nonce": True})
+    assert first[0] == again[0] == 200
+    assert again[1]["id"] == first[1]["id"] and first[1]["nonce"] == "n-1"
+    unenforced = await send({"content": "hello", "nonce": "n-1"})
+    assert unenforced[1]["id"] != first[1]["id"]
+    too_long = await send({"content": "hello", "nonce": "x" * 26, "enforce_nonce": True})
+    assert too_long[0] == 400
+    assert [m.content for m in emu.messages_in(guild.channel("#ideas"))].count("hello") == 2
+    assert emu.world.nonce_repeats == 1
+    # discord.py sends enforce_nonce with every nonce
+    sent = bot.get_channel(channel_id)
+    assert isinstance(sent, discord.TextChannel)
+    a = await sent.send("dm-like", nonce="n-2")
+    b = await sent.send("dm-like", nonce="n-2")
+    assert a.id == b.id

@@ -39,6 +39,8 @@ async def test_similar_idea_warns_and_support_instead_records_a_vote(community: 
     fields = {f["name"]: f["value"] for f in c.card(1).embeds[0]["fields"]}
     assert "👍 1" in fields["Votes"]
     assert reply.message is not None and reply.message.components == []  # the buttons are gone
+    async with c.db.conn.execute("SELECT COUNT(*) FROM vote_effects") as cursor:
+        assert (await cursor.fetchone())[0] == 0  # type: ignore[index]  # its credit is written and its row consumed
     # No reaction stands behind that vote; a recount after downtime must keep it all the same.
     await c.bot.votes.recount_recent(c.bot.reaction_reader, c.clock() - timedelta(days=1))
     assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from datetime import timedelta
 from typing import Any
 
 from .interactions import (
@@ -47,6 +48,8 @@ from .state import (
 # Flags a bot may set when sending: SUPPRESS_EMBEDS, EPHEMERAL, SUPPRESS_NOTIFICATIONS, IS_COMPONENTS_V2.
 _SETTABLE_FLAGS = (1 << 2) | FLAG_EPHEMERAL | (1 << 12) | (1 << 15)
 INTERACTION_TOKEN_LIFETIME = 15 * 60.0
+# Discord checks a message nonce for uniqueness "in the past few minutes".
+NONCE_WINDOW = timedelta(minutes=5)
 
 
 def unknown(what: str, code: int) -> ApiError:
@@ -347,9 +350,28 @@ class RestApi:
         self._check_can_send(channel)
         body = request.body if isinstance(request.body, dict) else {}
         body = {k: v for k, v in body.items() if k != "flags"} | {"flags": (body.get("flags") or 0) & ~FLAG_EPHEMERAL}
+        nonce = self._nonce(body)
+        if nonce is not None and body.get("enforce_nonce"):
+            earlier = self.world.nonces.get((self.world.bot.id, nonce))
+            if earlier is not None and not earlier.deleted and utcnow() - earlier.timestamp < NONCE_WINDOW:
+                self.world.nonce_repeats += 1
+                return ok(self.world.message_payload(earlier))
         message = self.build_message(channel, body, request.files)
+        message.nonce = nonce
         await self.post_message(message)
+        if nonce is not None:
+            self.world.nonces[(self.world.bot.id, nonce)] = message
         return ok(self.world.message_payload(message))
+
+    @staticmethod
+    def _nonce(body: dict[str, Any]) -> str | None:
+        """Discord takes an integer or a string of at most 25 characters, and echoes it as a string."""
+        nonce = body.get("nonce")
+        if nonce is None:
+            return None
+        if not isinstance(nonce, str | int) or isinstance(nonce, bool) or len(str(nonce)) > 25:
+            raise invalid_form("nonce", "Must be 25 or fewer in length.", "BASE_TYPE_MAX_LENGTH")
+        return str(nonce)
 
     async def list_messages(self, request: ApiRequest) -> ApiResponse:
         channel = self.channel(request)

@@ -273,6 +273,7 @@ class Message:
     thread_id: int | None = None
     reactions: dict[str, list[int]] = field(default_factory=dict)
     deleted: bool = False
+    nonce: str | None = None
 
     @property
     def author_id(self) -> int:
@@ -390,6 +391,10 @@ class World:
         self.channels: dict[int, Channel] = {}
         self.messages: dict[int, Message] = {}
         self.dm_channel_by_user: dict[int, int] = {}
+        # (author, nonce) -> the message it created: Discord returns that message instead of
+        # creating another when the same author sends the same nonce with enforce_nonce.
+        self.nonces: dict[tuple[int, str], Message] = {}
+        self.nonce_repeats = 0
         self.global_commands: list[ApplicationCommand] = []
         self.guild_commands: dict[int, list[ApplicationCommand]] = {}
         self.base_url = "http://127.0.0.1"
@@ -539,6 +544,7 @@ class World:
             "pinned": False,
             "type": message.type,
             "flags": message.flags,
+            **({"nonce": message.nonce} if message.nonce is not None else {}),
         }
         if message.guild_id is not None:
             payload["guild_id"] = str(message.guild_id)
