@@ -3,10 +3,13 @@ character a member can type as text, never as search syntax."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
 
 import pytest
 
+from bot.db.seed import seed_community
 from bot.testing import Community
 
 
@@ -66,3 +69,24 @@ async def test_search_syntax_characters_get_a_sensible_answer(community: Communi
         assert numbers(reply.text) == [1] or "No idea matches" in reply.text
     else:
         assert "No idea matches" in reply.text or numbers(reply.text)
+
+
+async def test_the_duplicate_check_finds_a_paraphrase_of_the_oldest_idea_on_a_large_board(
+    community: Community, tmp_path: Path
+) -> None:
+    c = community
+    texts = tmp_path / "oldest.jsonl"
+    oldest = {
+        "title": "Heated benches at the tram stops",
+        "details": "Warm seats while waiting for the tram in winter.",
+    }
+    texts.write_text(json.dumps(oldest) + "\n", encoding="utf-8")
+    await seed_community(c.db, c.guild.id, 3_000, 2, c.clock(), texts=texts)
+    reply = await c.bob.run(
+        "/idea submit",
+        title="Warm seating at tram stops",
+        details="In winter the benches where we wait for trams should be heated.",
+        channel=c.general,
+    )
+    assert "already on the board" in reply.text, reply.text
+    assert "**#1** Heated benches at the tram stops" in reply.text, reply.text

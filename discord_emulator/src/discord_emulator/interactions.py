@@ -70,6 +70,13 @@ class Reply:
     source: PendingInteraction | None = field(default=None, repr=False)
 
     @property
+    def ack_seconds(self) -> float | None:
+        """From dispatching the interaction to the bot's first callback (Discord's 3 s deadline)."""
+        if self.source is None or self.source.acknowledged_at is None:
+            return None
+        return self.source.acknowledged_at - self.source.created
+
+    @property
     def content(self) -> str:
         if self.message is not None and self.message.content:
             return self.message.content
@@ -134,6 +141,7 @@ class PendingInteraction:
     name: str = ""
     source_message: Message | None = None
     acknowledged: bool = False
+    acknowledged_at: float | None = None  # monotonic, when the first callback arrived
     reply: Reply = field(init=False)
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     settled: asyncio.Event = field(default_factory=asyncio.Event)

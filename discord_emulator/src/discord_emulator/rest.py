@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -681,6 +682,7 @@ class RestApi:
         elif kind not in (1, 8):
             raise invalid_form("type", "Value must be one of (1, 4, 5, 6, 7, 8, 9, 10, 12).")
         pending.acknowledged = True
+        pending.acknowledged_at = time.monotonic()
         reply.response_type = kind
         pending.answered.set()
         if settled:
