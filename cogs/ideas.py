@@ -123,6 +123,10 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
     ) -> None:
         assert interaction.guild_id is not None
         draft = validate_draft(title, details, options.get("category"))
+        # Acknowledge before any database work: under a vote burst the checks and gates below can
+        # take longer than Discord's 3 s; every later answer is a follow-up.
+        if not interaction.response.is_done():
+            await interaction.response.defer(ephemeral=True, thinking=True)
         await self.bot.ideas.check_can_submit(interaction.guild_id, interaction.user.id)
         pending = PendingSubmission(interaction.guild_id, interaction.user.id, draft, options)
         await self._through_gates(interaction, pending, 0)
