@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from bot.domain.ideas import Idea, Status
+from bot.domain.similarity import STOPWORDS
 
 MAX_TERMS = 8
 PAGE_SIZE = 5
@@ -19,9 +20,12 @@ _WORD = re.compile(r"\w+")
 
 
 def search_terms(query: str) -> list[str]:
-    """The distinct words of `query`, case-folded, in order, at most MAX_TERMS."""
-    words = (match.group().casefold() for match in _WORD.finditer(query))
-    return list(dict.fromkeys(word for word in words if word.strip("_")))[:MAX_TERMS]
+    """The distinct words of `query`, case-folded, in order, at most MAX_TERMS; common words
+    ("the", "for", "should") are left out when others remain: on a large board they match nearly
+    every idea and add nothing but work."""
+    words = list(dict.fromkeys(m.group().casefold() for m in _WORD.finditer(query) if m.group().strip("_")))
+    meaningful = [word for word in words if word not in STOPWORDS]
+    return (meaningful or words)[:MAX_TERMS]
 
 
 @dataclass(frozen=True, slots=True)

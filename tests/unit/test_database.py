@@ -75,7 +75,7 @@ async def test_search_reads_only_words_so_syntax_and_wildcards_are_plain_text() 
         return [hit.idea.title for hit in page.hits]
 
     assert await titles("100%") == ["100% uptime"]
-    assert await titles('uptime" OR "else') == []  # quotes and OR are words, not operators
+    assert await titles('uptime" OR "kittens') == []  # quotes and OR are not operators: both words are needed
     assert await titles("'; DROP TABLE ideas; --") == []
     assert await titles("upt*") == ["100% uptime"]  # every term is a prefix anyway
     await db.close()
