@@ -1,4 +1,5 @@
-"""The discord.py client: wires settings, database, services and cogs together."""
+"""The discord.py client: the core services (ideas, votes, cards, notices), the gateway hooks and
+the error replies. Built, with the feature services, by bot/app.py."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 import yarl
@@ -28,6 +29,9 @@ from bot.services.ideas import IdeaService
 from bot.services.notices import NoticeService
 from bot.services.votes import VoteService
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +167,9 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
 
 
 class IdeaBot(commands.Bot):
+    # The feature services, set by bot.app.build_bot (the one place that builds the bot).
+    services: Services
+
     def __init__(
         self,
         settings: Settings,
@@ -308,6 +315,7 @@ class IdeaBot(commands.Bot):
             await asyncio.wait_for(self.notifier.wait_sent(), timeout=CLOSE_STEP_SECONDS)
         self.metrics.stop()
         await super().close()  # unloads the cogs: reputation flushes its pending role changes
+        await self.services.aclose()
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

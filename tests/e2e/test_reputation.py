@@ -172,7 +172,7 @@ async def test_moderators_change_the_reputation_rules_per_guild(community: Commu
     card = await c.submit(c.alice, title="Rules test", details="Points follow the guild's rules")
     await c.bob.react(card, "👍")
     await c.settle()
-    await c.bot.reputation.wait_idle()
-    assert await c.bot.reputation.total(c.guild.id, c.alice.id) == 5 + 3
+    await c.bot.services.reputation.wait_idle()
+    assert await c.bot.services.reputation.total(c.guild.id, c.alice.id) == 5 + 3
     refused = await c.bob.run("/ideamod reputation", upvote_points=100, channel=c.general)
     assert "for moderators" in refused.text
