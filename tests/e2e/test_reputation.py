@@ -12,14 +12,13 @@ from discord_emulator.state import MANAGE_ROLES
 
 from bot.services.reputation import ReputationService
 from bot.testing import Community
-from cogs.reputation import reputation_of
 
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 
 
 @pytest.fixture
 async def rep(community: Community) -> ReputationService:
-    service = reputation_of(community.bot)
+    service = community.bot.services.reputation
     service.role_delay = 0.05  # coalescing window, short for tests
     return service
 
