@@ -1,12 +1,13 @@
-"""The one wiring place: builds the bot and every feature service, with typed attributes.
+"""The one wiring place: builds the bot and every service, with typed attributes.
 
 Building is cheap and has no effects: no handler is subscribed, no task started. A feature is
 turned on by its cog's `setup()` (event subscriptions, submission gates, dynamic items, jobs,
 start-up repairs), so a bot loaded with only some extensions (the benchmarks' core) pays for
 nothing else. Cogs reach the services as `bot.services.<name>`.
 
-The Discord-side ports (digest publisher, stage announcer, reputation outlet, delivery
-reports) need the client, so the build has two steps: the bot, then the services given it.
+The Discord-side ports (card board, digest publisher, stage announcer, reputation outlet,
+delivery reports) need the client, so the bot calls `build_services` with itself once its
+ports exist. The ports built with discord.py live beside their cogs.
 """
 
 from __future__ import annotations
@@ -24,15 +25,25 @@ from bot.llm.client import LLMClient
 from bot.services.digest import DigestService
 from bot.services.duplicates import DuplicateService
 from bot.services.events import Clock, system_clock
+from bot.services.ideas import IdeaService
+from bot.services.notices import NoticeService
 from bot.services.programmes import ProgrammeService
 from bot.services.reputation import ReputationService
+from bot.services.votes import VoteService
 from bot.settings import Settings
+from cogs.digest import DiscordDigestPublisher
+from cogs.programmes import DiscordAnnouncer
+from cogs.reputation import DiscordReputationOutlet
 
 
 @dataclass
 class Services:
-    """The feature services beside the core ones the bot itself holds (`bot.ideas`, `bot.votes`)."""
+    """Every use case of the bot. The core three serve every configuration; the others serve
+    their feature once its cog turns it on."""
 
+    ideas: IdeaService
+    votes: VoteService
+    notices: NoticeService
     llm: LLMClient | None
     reputation: ReputationService
     programmes: ProgrammeService
@@ -49,24 +60,23 @@ class Services:
 
 
 def build_services(bot: IdeaBot) -> Services:
-    # Imported here: the ports live beside their cogs, and the cogs import bot.client.
-    from cogs.digest import DiscordDigestPublisher
-    from cogs.programmes import DiscordAnnouncer
-    from cogs.reputation import DiscordReputationOutlet
-
     settings, db, clock, events = bot.settings, bot.db, bot.clock, bot.events
 
     async def report(guild_id: int, text: str) -> None:
         actor = bot.user.id if bot.user is not None else 0
         await bot.modlog.record(guild_id, actor, "Delivery to the firm failed", text)
 
+    ideas = IdeaService(db, bot.board, events, clock)
     llm = LLMClient.from_settings(settings)
     reputation = ReputationService(db, DiscordReputationOutlet(bot), clock)
     return Services(
+        ideas=ideas,
+        votes=VoteService(db, bot.board, events, clock, settings.vote_batch_seconds),
+        notices=NoticeService(db, clock),
         llm=llm,
         reputation=reputation,
         programmes=ProgrammeService(
-            db, bot.ideas, bot.board, events, clock, announcer=DiscordAnnouncer(bot), reputation=reputation
+            db, ideas, bot.board, events, clock, announcer=DiscordAnnouncer(bot), reputation=reputation
         ),
         digests=DigestService(db, clock, llm, DiscordDigestPublisher(bot), events=events),
         duplicates=DuplicateService(db, bot.board, events, clock, llm),
@@ -83,7 +93,7 @@ def build_services(bot: IdeaBot) -> Services:
             db,
             events,
             clock,
-            bot.ideas.get_by_id,
+            ideas.get_by_id,
             report,
             allow_private=settings.webhook_allow_private,
             timeout=settings.webhook_timeout_seconds,
@@ -100,7 +110,5 @@ def build_bot(
     extensions: Sequence[str] = EXTENSIONS,
     **options: Any,
 ) -> IdeaBot:
-    """The bot with its core and feature services; `extensions` decides which features run."""
-    bot = IdeaBot(settings, db, clock=clock, extensions=extensions, **options)
-    bot.services = build_services(bot)
-    return bot
+    """The bot with all its services; `extensions` decides which features run."""
+    return IdeaBot(settings, db, build_services, clock=clock, extensions=extensions, **options)

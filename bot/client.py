@@ -1,5 +1,5 @@
-"""The discord.py client: the core services (ideas, votes, cards, notices), the gateway hooks and
-the error replies. Built, with the feature services, by bot/app.py."""
+"""The discord.py client: its Discord-side parts (cards, notices, mod log, reaction reader), the
+gateway hooks and the error replies. bot/app.py builds it with its services."""
 
 from __future__ import annotations
 
@@ -25,9 +25,6 @@ from bot.notifications import ModLog, Notifier
 from bot.render import NO_MENTIONS
 from bot.services.errors import UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
-from bot.services.ideas import IdeaService
-from bot.services.notices import NoticeService
-from bot.services.votes import VoteService
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -167,13 +164,11 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
 
 
 class IdeaBot(commands.Bot):
-    # The feature services, set by bot.app.build_bot (the one place that builds the bot).
-    services: Services
-
     def __init__(
         self,
         settings: Settings,
         db: Database,
+        build_services: Callable[[IdeaBot], Services],
         *,
         clock: Clock = system_clock,
         extensions: Sequence[str] = EXTENSIONS,
@@ -206,12 +201,14 @@ class IdeaBot(commands.Bot):
             channel_budget=settings.channel_edits_per_window,
             channel_window=settings.channel_edit_window_seconds,
         )
-        self.ideas = IdeaService(db, self.board, self.events, clock)
-        self.votes = VoteService(db, self.board, self.events, clock, settings.vote_batch_seconds)
-        self.votes.on_batch_written = self.metrics.vote_batch.observe
-        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, NoticeService(db, clock))
         self.modlog = ModLog(self, self._log_channel_of)
         self.reaction_reader = DiscordReactionReader(self)
+        # Every service, built by bot/app.py from this client's ports (cards, mod log, ...).
+        self.services = build_services(self)
+        self.ideas = self.services.ideas
+        self.votes = self.services.votes
+        self.votes.on_batch_written = self.metrics.vote_batch.observe
+        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, self.services.notices)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
         self.recounts = 0
         self.metrics.registry.register(
