@@ -118,7 +118,7 @@ class Awarder(Protocol):
     """Where challenge winners get their points (the reputation service)."""
 
     async def award(
-        self, guild_id: int, user_id: int, points: int, reason: str, source: str, idea_id: int | None = None
+        self, guild_id: int, user_id: int, points: int, reason: str, *, source: str, idea_id: int | None = None
     ) -> None: ...
 
 
