@@ -1,4 +1,5 @@
-"""The discord.py client: wires settings, database, services and cogs together."""
+"""The discord.py client: its Discord-side parts (cards, notices, mod log, reaction reader), the
+gateway hooks and the error replies. bot/app.py builds it with its services."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import discord
 import yarl
@@ -24,10 +25,10 @@ from bot.notifications import ModLog, Notifier
 from bot.render import NO_MENTIONS
 from bot.services.errors import UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
-from bot.services.ideas import IdeaService
-from bot.services.notices import NoticeService
-from bot.services.votes import VoteService
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import Services
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +168,7 @@ class IdeaBot(commands.Bot):
         self,
         settings: Settings,
         db: Database,
+        build_services: Callable[[IdeaBot], Services],
         *,
         clock: Clock = system_clock,
         extensions: Sequence[str] = EXTENSIONS,
@@ -199,12 +201,14 @@ class IdeaBot(commands.Bot):
             channel_budget=settings.channel_edits_per_window,
             channel_window=settings.channel_edit_window_seconds,
         )
-        self.ideas = IdeaService(db, self.board, self.events, clock)
-        self.votes = VoteService(db, self.board, self.events, clock, settings.vote_batch_seconds)
-        self.votes.on_batch_written = self.metrics.vote_batch.observe
-        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, NoticeService(db, clock))
         self.modlog = ModLog(self, self._log_channel_of)
         self.reaction_reader = DiscordReactionReader(self)
+        # Every service, built by bot/app.py from this client's ports (cards, mod log, ...).
+        self.services = build_services(self)
+        self.ideas = self.services.ideas
+        self.votes = self.services.votes
+        self.votes.on_batch_written = self.metrics.vote_batch.observe
+        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, self.services.notices)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
         self.recounts = 0
         self.metrics.registry.register(
@@ -308,6 +312,7 @@ class IdeaBot(commands.Bot):
             await asyncio.wait_for(self.notifier.wait_sent(), timeout=CLOSE_STEP_SECONDS)
         self.metrics.stop()
         await super().close()  # unloads the cogs: reputation flushes its pending role changes
+        await self.services.aclose()
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

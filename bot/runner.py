@@ -8,7 +8,8 @@ import asyncio
 import logging
 import signal
 
-from bot.client import IdeaBot, point_discord_at
+from bot.app import build_bot
+from bot.client import point_discord_at
 from bot.db import Database
 from bot.settings import Settings
 
@@ -23,7 +24,7 @@ async def run_bot(settings: Settings) -> None:
     db = await Database.open(settings.database)
     loop = asyncio.get_running_loop()
     try:
-        async with IdeaBot(settings, db) as bot:
+        async with build_bot(settings, db) as bot:
             closing: list[asyncio.Task[None]] = []
 
             def stop(name: str) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import discord
 import yarl
 
+from bot.app import build_bot
 from bot.client import EXTENSIONS, IdeaBot, point_discord_at
 from bot.db import Database
 from bot.settings import Settings
@@ -70,7 +71,7 @@ async def running_bot(
     """Start the real bot against `settings`' Discord URLs; stop it on exit."""
     saved = (discord.http.Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
     point_discord_at(settings)
-    bot = IdeaBot(settings, db, clock=clock or FakeClock(), extensions=extensions, guild_ready_timeout=0.05)
+    bot = build_bot(settings, db, clock=clock or FakeClock(), extensions=extensions, guild_ready_timeout=0.05)
     try:
         async with bot:
             task = asyncio.create_task(bot.start(token), name="bot")
@@ -143,9 +144,7 @@ class Community:
         await self.bot.votes.flush()
         await self.bot.board.scheduler.wait_idle()
         await self.bot.notifier.wait_sent()
-        duplicates = getattr(self.bot, "duplicates", None)
-        if duplicates is not None:
-            await duplicates.wait_idle()
+        await self.bot.services.duplicates.wait_idle()
 
     async def create_role(self, name: str, permissions: int = 0) -> StoryRole:
         """A role created while the bot runs; Discord tells the bot with GUILD_ROLE_CREATE."""

@@ -357,13 +357,9 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
 
 
 async def setup(bot: IdeaBot) -> None:
-    llm = LLMClient.from_settings(bot.settings)
-    digests = DigestService(bot.db, bot.clock, llm, DiscordDigestPublisher(bot), events=bot.events)
-    duplicates = DuplicateService(bot.db, bot.board, bot.events, bot.clock, llm)
-    bot.events.subscribe(IdeaSubmitted, duplicates.embed_new_idea)
-    bot.digests = digests  # type: ignore[attr-defined]
-    bot.duplicates = duplicates  # type: ignore[attr-defined]
-    cog = DigestCog(bot, digests, duplicates, llm)
+    services = bot.services
+    bot.events.subscribe(IdeaSubmitted, services.duplicates.embed_new_idea)
+    cog = DigestCog(bot, services.digests, services.duplicates, services.llm)
     bot.add_dynamic_items(DuplicateButton)
     bot.submission_gates.append(cog.duplicate_gate)
     await bot.add_cog(cog)

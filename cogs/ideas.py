@@ -23,7 +23,6 @@ from bot.domain.ideas import (
 from bot.domain.ranking import Period, Sort
 from bot.domain.search import SearchFilters
 from bot.render import NO_MENTIONS, card_link, idea_detail_embed, idea_list_embed, search_results_embed
-from bot.services.programmes import programmes_of
 
 
 @dataclass(slots=True)
@@ -160,7 +159,7 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         challenge_id = pending.options.get("challenge_id")
         if challenge_id is not None:
             # It may have closed while the member read the terms.
-            await programmes_of(self.bot).check_challenge_open(challenge_id)
+            await self.bot.services.programmes.check_challenge_open(challenge_id)
         idea = await self.bot.ideas.submit(
             pending.guild_id,
             pending.author_id,
@@ -198,7 +197,7 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         assert interaction.guild_id is not None
         options: dict[str, Any] = {"category": category}
         if challenge is not None or anonymous:
-            programme = programmes_of(self.bot)
+            programme = self.bot.services.programmes
             options.update(await programme.submission_options(interaction.guild_id, challenge, anonymous))
         if title is None or details is None:
             # Refuse early (blocked, cooldown, not set up) rather than after the member typed.

@@ -14,9 +14,8 @@ from bot.domain.webhooks import EVENTS as WEBHOOK_EVENTS
 from bot.render import NO_MENTIONS, card_link
 from bot.render_programmes import review_queue_embed
 from bot.services.errors import UserFacingError
-from bot.services.programmes import programmes_of
-from cogs.delivery import reply, webhooks_of
-from cogs.reputation import add_reward_role, remove_reward_role, reputation_of
+from cogs.delivery import reply
+from cogs.reputation import add_reward_role, remove_reward_role
 
 RULE_OPTIONS = (
     "submission_points",
@@ -189,7 +188,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.command(name="queue", description="Ideas awaiting review (reached a support threshold)")
     async def queue(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
-        entries = await programmes_of(self.bot).review_queue(interaction.guild_id)
+        entries = await self.bot.services.programmes.review_queue(interaction.guild_id)
         await interaction.response.send_message(
             embed=review_queue_embed([(e.idea, e.stage) for e in entries]),
             ephemeral=True,
@@ -209,7 +208,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
                 "Only members with the **Manage Server** permission can set the contribution terms: members "
                 "agree to them when they share ideas. Ask a server admin."
             )
-        terms = await programmes_of(self.bot).set_terms(interaction.guild_id, interaction.user.id, text, version)
+        terms = await self.bot.services.programmes.set_terms(interaction.guild_id, interaction.user.id, text, version)
         text = f"Contribution terms version {terms.version} are in force: members accept them before their next idea."
         await self._done(interaction, text, "Terms set")
 
@@ -217,13 +216,13 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.describe(id="The idea's number")
     async def revive(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
         assert interaction.guild_id is not None
-        idea = await programmes_of(self.bot).revive(interaction.guild_id, interaction.user.id, id)
+        idea = await self.bot.services.programmes.revive(interaction.guild_id, interaction.user.id, id)
         await self._done(interaction, f"#{idea.number} is open for votes again. {card_link(idea)}", "Idea revived")
 
     @app_commands.command(name="anonymous", description="Allow or forbid anonymous ideas in this server")
     async def anonymous(self, interaction: discord.Interaction, allow: bool) -> None:
         assert interaction.guild_id is not None
-        changed = await programmes_of(self.bot).set_anonymous(interaction.guild_id, interaction.user.id, allow)
+        changed = await self.bot.services.programmes.set_anonymous(interaction.guild_id, interaction.user.id, allow)
         state = "allowed" if allow else "not allowed"
         text = f"Anonymous ideas are {'now' if changed else 'already'} {state}."
         await self._done(interaction, text, "Anonymous ideas")
@@ -239,7 +238,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         archive_days: app_commands.Range[int, 1, 3650] | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        programme = programmes_of(self.bot)
+        programme = self.bot.services.programmes
         if stages is not None:
             await programme.set_stages(interaction.guild_id, interaction.user.id, stages)
         if archive_days is not None:
@@ -305,7 +304,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             "min_member_age_hours": min_member_age_hours,
         }
         changes = {name: value for name, value in given.items() if value is not None}
-        service = reputation_of(self.bot)
+        service = self.bot.services.reputation
         rules = (
             await service.set_rules(interaction.guild_id, **changes)
             if changes
@@ -344,7 +343,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         events: app_commands.Range[str, 1, 200] | None = None,
     ) -> None:
         assert interaction.guild_id is not None
-        secret, names = await webhooks_of(self.bot).add(interaction.guild_id, interaction.user.id, url, events)
+        secret, names = await self.bot.services.webhooks.add(interaction.guild_id, interaction.user.id, url, events)
         await reply(
             interaction,
             f"Webhook added for {', '.join(names)}.\nSigning secret (shown only now, keep it safe): `{secret}`\n"
@@ -356,14 +355,14 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     @app_commands.describe(url="The URL as listed")
     async def webhook_remove(self, interaction: discord.Interaction, url: app_commands.Range[str, 1, 500]) -> None:
         assert interaction.guild_id is not None
-        await webhooks_of(self.bot).remove(interaction.guild_id, url)
+        await self.bot.services.webhooks.remove(interaction.guild_id, url)
         await reply(interaction, "Webhook removed; its undelivered events are dropped.")
         await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Webhook removed", "")
 
     @webhook.command(name="list", description="The webhooks of this server")
     async def webhook_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
-        hooks = await webhooks_of(self.bot).list(interaction.guild_id)
+        hooks = await self.bot.services.webhooks.list(interaction.guild_id)
         lines = [
             f"• `{hook.url}`: {' '.join(hook.events)}" + (" (disabled: failing)" if hook.disabled_at else "")
             for hook in hooks

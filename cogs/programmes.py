@@ -237,17 +237,8 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
 
 
 async def setup(bot: IdeaBot) -> None:
-    service = ProgrammeService(
-        bot.db,
-        bot.ideas,
-        bot.board,
-        bot.events,
-        bot.clock,
-        announcer=DiscordAnnouncer(bot),
-        reputation=lambda: getattr(bot, "reputation", None),
-    )
+    service = bot.services.programmes
     service.subscribe()
-    bot.programmes = service  # type: ignore[attr-defined]
     bot.startup_repairs.append(service.finish_crossings)
     gate = TermsGate(service)
     # Terms come first: nothing else (e.g. duplicate detection) should run before consent.

@@ -63,14 +63,6 @@ def unsafe_permissions(permissions: discord.Permissions) -> list[str]:
     return [label for flag, label in UNSAFE_PERMISSIONS if getattr(permissions, flag, False)]
 
 
-def reputation_of(bot: discord.Client) -> ReputationService:
-    """The service `setup` attached as `bot.reputation` (typed for callers)."""
-    service = getattr(bot, "reputation", None)
-    if not isinstance(service, ReputationService):
-        raise RuntimeError("the reputation extension is not loaded")
-    return service
-
-
 class DiscordReputationOutlet:
     """The service's port to Discord."""
 
@@ -113,7 +105,7 @@ class DiscordReputationOutlet:
         return self.bot.user.id if self.bot.user else 0
 
     async def report_serial_voting(self, guild_id: int, voter_id: int, author_id: int, votes: int) -> None:
-        rules = await reputation_of(self.bot).rules(guild_id)
+        rules = await self.bot.services.reputation.rules(guild_id)
         text = serial_voting_text(voter_id, author_id, votes, rules.serial_window_minutes)
         await self.bot.modlog.record(guild_id, self._me(), "Serial voting detected", text)
 
@@ -191,7 +183,7 @@ async def add_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: 
     )
     if problem is not None:
         raise UserFacingError(problem)
-    created = await reputation_of(bot).add_reward_role(interaction.guild_id, interaction.user.id, role.id, points)
+    created = await bot.services.reputation.add_reward_role(interaction.guild_id, interaction.user.id, role.id, points)
     verb = "is now a reward role" if created else "now needs"
     return f"{role.mention} {verb} at {points} points. Members who reach it get it; those who fall below lose it."
 
@@ -202,7 +194,7 @@ async def remove_reward_role(bot: IdeaBot, interaction: discord.Interaction, rol
     problem = hierarchy_problem(interaction.user, role) if not unsafe_permissions(role.permissions) else None
     if problem is not None:
         raise UserFacingError(problem)
-    await reputation_of(bot).remove_reward_role(interaction.guild_id, role.id)
+    await bot.services.reputation.remove_reward_role(interaction.guild_id, role.id)
     return (
         f"{role.mention} is no longer a reward role. Members who hold it keep it; "
         "remove it from them by hand if it should go."
@@ -246,8 +238,7 @@ class Reputation(commands.GroupCog, group_name="rep", group_description="Reputat
 
 
 async def setup(bot: IdeaBot) -> None:
-    service = ReputationService(bot.db, DiscordReputationOutlet(bot), bot.clock)
-    bot.reputation = service  # type: ignore[attr-defined]
+    service = bot.services.reputation
     bot.events.subscribe(IdeaSubmitted, service.on_idea_submitted)
     bot.events.subscribe_batch(VoteChanged, service.on_votes_changed)
     bot.events.subscribe(IdeaStatusChanged, service.on_status_changed)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -115,12 +114,12 @@ class SilentAnnouncer:
         return None
 
 
-def programmes_of(bot: object) -> ProgrammeService:
-    """The running programme service (cogs/programmes.py sets `bot.programmes`)."""
-    service = getattr(bot, "programmes", None)
-    if not isinstance(service, ProgrammeService):
-        raise UserFacingError("Challenges, contribution terms and anonymous ideas are not available right now.")
-    return service
+class Awarder(Protocol):
+    """Where challenge winners get their points (the reputation service)."""
+
+    async def award(
+        self, guild_id: int, user_id: int, points: int, reason: str, *, source: str, idea_id: int | None = None
+    ) -> None: ...
 
 
 class ProgrammeService:
@@ -132,7 +131,7 @@ class ProgrammeService:
         events: EventBus,
         clock: Clock = system_clock,
         announcer: ProgrammeAnnouncer | None = None,
-        reputation: Callable[[], Any] = lambda: None,
+        reputation: Awarder | None = None,
     ) -> None:
         self.db = db
         self.ideas = ideas
@@ -140,7 +139,6 @@ class ProgrammeService:
         self.events = events
         self.clock = clock
         self.announcer: ProgrammeAnnouncer = announcer or SilentAnnouncer()
-        # The reputation service, when one is running: .award(guild_id, user_id, points, reason, source=, idea_id=)
         self.reputation = reputation
         self._tick_lock = asyncio.Lock()
         # Support stages per guild: cached, replaced when a moderator changes them.
@@ -577,7 +575,7 @@ class ProgrammeService:
         return result
 
     async def _reward(self, result: ChallengeResult) -> None:
-        reputation = self.reputation()
+        reputation = self.reputation
         if reputation is None:
             log.info("no reputation service: challenge %s winners recorded without points", result.challenge.id)
             return

@@ -57,7 +57,7 @@ async def test_rep_show_of_an_anonymous_author_hides_the_idea_from_other_members
     assert "rank #1 of 1" in own.text
     moderator = await c.mod.run("/rep show", member=c.bob, channel=c.general)
     assert "Submitted idea #1" in moderator.text
-    assert await c.bot.reputation.total(c.guild.id, c.bob.id) == 4  # type: ignore[attr-defined]
+    assert await c.bot.services.reputation.total(c.guild.id, c.bob.id) == 4
 
 
 async def test_rep_top_does_not_single_out_an_anonymous_author(community: Community) -> None:
@@ -74,12 +74,12 @@ async def test_planned_thank_you_does_not_name_the_anonymous_author(community: C
     card = await anonymous_idea(c)
     await c.mod.run("/ideamod status", id=1, status="planned", reason="Next quarter", channel=c.general)
     await c.settle()
-    await c.bot.reputation.wait_idle()  # type: ignore[attr-defined]
+    await c.bot.services.reputation.wait_idle()
     texts = thread_texts(c, card)
     assert "Thank you" in texts
     assert str(c.bob.id) not in texts, texts
     # Still credited, and told in private.
-    assert await c.bot.reputation.total(c.guild.id, c.bob.id) == 14  # type: ignore[attr-defined]
+    assert await c.bot.services.reputation.total(c.guild.id, c.bob.id) == 14
     assert any("Planned" in str(m.embeds) for m in c.emu.dms_to(c.bob))
 
 
@@ -97,7 +97,7 @@ async def test_merged_anonymous_author_is_not_a_visible_coauthor(community: Comm
     # Planned: alice is thanked by name, bob is credited but not named in public.
     await c.mod.run("/ideamod status", id=1, status="planned", reason="Soon", channel=c.general)
     await c.settle()
-    await c.bot.reputation.wait_idle()  # type: ignore[attr-defined]
+    await c.bot.services.reputation.wait_idle()
     texts = thread_texts(c, target)
     assert f"<@{c.alice.id}>" in texts and str(c.bob.id) not in texts
     seen_by_carol = await c.carol.run("/rep show", member=c.bob, channel=c.general)

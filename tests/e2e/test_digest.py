@@ -91,7 +91,7 @@ async def test_post_by_moderator_and_refusal_for_members(community: Community) -
     c.clock.now = TUESDAY - timedelta(days=100)
     await c.submit(c.erin, title="Printer in the lobby", details="A shared printer downstairs")
     await a_week_of_ideas(c)  # "Dark mode" gets its third upvote: stage 1, recorded by the programme
-    await c.bot.programmes.tick(c.clock())  # type: ignore[attr-defined]  # the quiet printer idea is archived
+    await c.bot.services.programmes.tick(c.clock())  # the quiet printer idea is archived
     await c.settle()
     c.clock.now = TUESDAY + timedelta(days=7)
     refused = await c.alice.run("/digest post", channel=c.general)

@@ -208,8 +208,8 @@ def digest_messages(c: Community) -> list[Message]:
 
 async def deliver(c: Community) -> int:
     await c.settle()
-    await c.bot.mailer.wait_sent()  # type: ignore[attr-defined]
-    return int(await c.bot.webhooks.deliver_due())  # type: ignore[attr-defined]
+    await c.bot.services.mailer.wait_sent()
+    return int(await c.bot.services.webhooks.deliver_due())
 
 
 async def add_webhook(c: Community, url: str, events: str | None = None) -> str:
@@ -298,13 +298,13 @@ async def test_digest_is_mailed_once_per_address_with_html_text_chart_and_csv(
             # Posting again (and the mailer asked again) mails nothing more.
             again_post = await c.mod.run("/digest post", channel=c.general)
             assert "already posted" in again_post.text
-            digest = await c.bot.digests.build(c.guild.id)  # type: ignore[attr-defined]
-            assert await c.bot.mailer.mail(c.guild.id, "2030-W10", digest) == 0  # type: ignore[attr-defined]
+            digest = await c.bot.services.digests.build(c.guild.id)
+            assert await c.bot.services.mailer.mail(c.guild.id, "2030-W10", digest) == 0
             await deliver(c)
             assert len(mailbox.messages) == 2
             # Two mailings of one digest at once (the post's own and a catch-up): one email each.
             await c.mod.run("/digest email add", address="cfo@firm.example", channel=c.general)
-            mailer = c.bot.mailer  # type: ignore[attr-defined]
+            mailer = c.bot.services.mailer
             sent = await asyncio.gather(*(mailer.mail(c.guild.id, "2030-W10", digest) for _ in range(2)))
             assert sorted(sent) == [0, 1] and len(mailbox.messages) == 3
 
@@ -369,7 +369,7 @@ async def test_a_digest_not_mailed_before_a_restart_is_mailed_once_after_it(
                     cog = bot.get_cog("Delivery")
                     assert cog is not None
                     await asyncio.wait_for(cog.mails_caught_up.wait(), 10)  # type: ignore[attr-defined]
-                    await bot.mailer.wait_sent()  # type: ignore[attr-defined]
+                    await bot.services.mailer.wait_sent()
                     if not mailbox.messages:
                         await c.mod.run("/digest email add", address="late@firm.example", channel=c.general)
                 assert [rcpts for rcpts, _ in mailbox.messages] == [["ceo@firm.example"]]
@@ -600,7 +600,7 @@ async def test_webhooks_only_reach_public_addresses_at_add_and_at_send_time(
         assert member.ephemeral and "moderators" in member.text
         for command in ("/ideamod webhook list", "/digest email list"):
             assert "moderators" in (await c.alice.run(command, channel=c.general)).text
-        assert await c.bot.webhooks.list(c.guild.id) == []  # type: ignore[attr-defined]
+        assert await c.bot.services.webhooks.list(c.guild.id) == []
 
         # DNS answers a public address when the webhook is added, a private one later.
         answers = {"hooks.example.com": ["93.184.216.34"], "xn--bcher-kva.example": ["10.0.0.9"]}
@@ -608,7 +608,7 @@ async def test_webhooks_only_reach_public_addresses_at_add_and_at_send_time(
         async def resolve(host: str, port: int) -> list[str]:
             return answers[host]
 
-        c.bot.webhooks.resolve = resolve  # type: ignore[attr-defined]
+        c.bot.services.webhooks.resolve = resolve
         international = await c.mod.run("/ideamod webhook add", url="https://bücher.example/x", channel=c.general)
         assert "public" in international.text  # resolved by its DNS name, to a private address
         await add_webhook(c, "https://hooks.example.com/x")

@@ -27,7 +27,7 @@ def thread_texts(c: Community, card: Message) -> list[str]:
 
 async def tick(c: Community) -> None:
     """The periodic job, at the test's clock."""
-    await c.bot.programmes.tick(c.clock())  # type: ignore[attr-defined]
+    await c.bot.services.programmes.tick(c.clock())
     await c.settle()
 
 
@@ -133,7 +133,7 @@ async def test_challenge_from_open_to_close_announces_and_rewards_winners(commun
     assert "🥇" in lines[1] and "#2" in lines[1] and "🥈" in lines[2] and "#1" in lines[2]
     async with c.db.conn.execute("SELECT place, author_id FROM challenge_winners ORDER BY place") as cursor:
         assert [tuple(r) for r in await cursor.fetchall()] == [(1, c.bob.id), (2, c.alice.id)]
-    reputation = c.bot.reputation  # type: ignore[attr-defined]
+    reputation = c.bot.services.reputation
     wins = [r for r in await reputation.ledger(c.guild.id) if r.source == "challenge_win"]
     assert sorted((r.user_id, r.delta) for r in wins) == sorted([(c.bob.id, 15), (c.alice.id, 10)])
     again = await c.mod.run("/challenge close", id=1, channel=c.general)

@@ -12,14 +12,13 @@ from discord_emulator.state import MANAGE_ROLES
 
 from bot.services.reputation import ReputationService
 from bot.testing import Community
-from cogs.reputation import reputation_of
 
 ROLE_ROUTE = "/guilds/{guild_id}/members/{user_id}/roles/{role_id}"
 
 
 @pytest.fixture
 async def rep(community: Community) -> ReputationService:
-    service = reputation_of(community.bot)
+    service = community.bot.services.reputation
     service.role_delay = 0.05  # coalescing window, short for tests
     return service
 
@@ -172,7 +171,7 @@ async def test_moderators_change_the_reputation_rules_per_guild(community: Commu
     card = await c.submit(c.alice, title="Rules test", details="Points follow the guild's rules")
     await c.bob.react(card, "👍")
     await c.settle()
-    await c.bot.reputation.wait_idle()
-    assert await c.bot.reputation.total(c.guild.id, c.alice.id) == 5 + 3
+    await c.bot.services.reputation.wait_idle()
+    assert await c.bot.services.reputation.total(c.guild.id, c.alice.id) == 5 + 3
     refused = await c.bob.run("/ideamod reputation", upvote_points=100, channel=c.general)
     assert "for moderators" in refused.text

@@ -17,7 +17,6 @@ from discord_emulator.state import (
 
 from bot.services.reputation import ReputationService
 from bot.testing import Community, events_delivered
-from cogs.reputation import reputation_of
 from discord_emulator import StoryMember, StoryRole
 
 CRASH = "something went wrong"
@@ -31,7 +30,7 @@ MODERATE_MEMBERS = 1 << 40
 
 @pytest.fixture
 async def rep(community: Community) -> ReputationService:
-    service = reputation_of(community.bot)
+    service = community.bot.services.reputation
     service.role_delay = 0.05
     return service
 

@@ -37,7 +37,7 @@ async def test_a_vote_batch_committed_but_never_credited_is_credited_once_at_res
     c = community
     card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
     await c.settle()
-    before = await c.bot.reputation.total(c.guild.id, c.alice.id)  # type: ignore[attr-defined]
+    before = await c.bot.services.reputation.total(c.guild.id, c.alice.id)
 
     def died(self: VoteBatchReplay) -> VoteBatchReplay:
         raise Killed("between the vote batch's commit and its reputation credit")
@@ -47,7 +47,7 @@ async def test_a_vote_batch_committed_but_never_credited_is_credited_once_at_res
         await c.members[name].react(card, "👍")
     await c.settle()
     assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 4  # the votes are durable
-    assert await c.bot.reputation.total(c.guild.id, c.alice.id) == before  # type: ignore[attr-defined]
+    assert await c.bot.services.reputation.total(c.guild.id, c.alice.id) == before
     monkeypatch.undo()
 
     for _ in range(2):  # a second restart credits nothing more
@@ -55,7 +55,7 @@ async def test_a_vote_batch_committed_but_never_credited_is_credited_once_at_res
         async with running_bot(c.settings, c.db, c.clock) as restarted:
             c.bot = restarted
             await c.settle()
-            assert await restarted.reputation.total(c.guild.id, c.alice.id) == before + 4  # type: ignore[attr-defined]
+            assert await restarted.services.reputation.total(c.guild.id, c.alice.id) == before + 4
             assert await upvote_rows(c) == 4
     async with c.db.conn.execute("SELECT COUNT(*) FROM vote_effects") as cursor:
         assert (await cursor.fetchone())[0] == 0  # type: ignore[index]
@@ -70,7 +70,7 @@ async def test_a_reward_role_owed_at_a_crash_is_given_at_restart(
     reply = await c.mod.run("/ideamod role add", role=role, points=4, channel=c.general)
     assert "reward role" in reply.text, reply.text
     card = await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
-    rep: Any = c.bot.reputation  # type: ignore[attr-defined]
+    rep: Any = c.bot.services.reputation
     rep.role_delay = 30.0  # the role change is still waiting when the process dies
     for name in ("bob", "carol"):
         await c.members[name].react(card, "👍")
@@ -85,9 +85,9 @@ async def test_a_reward_role_owed_at_a_crash_is_given_at_restart(
     await c.bot.close()
     async with running_bot(c.settings, c.db, c.clock) as restarted:
         c.bot = restarted
-        await restarted.reputation.wait_idle()  # type: ignore[attr-defined]
+        await restarted.services.reputation.wait_idle()
         assert c.alice.has_role(role)
-        assert [a for _, _, a, _ in await restarted.reputation.role_awards(c.guild.id)] == ["added"]  # type: ignore[attr-defined]
+        assert [a for _, _, a, _ in await restarted.services.reputation.role_awards(c.guild.id)] == ["added"]
 
 
 async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
@@ -96,7 +96,7 @@ async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
     c = community
     await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
     await c.settle()
-    before = await c.bot.reputation.total(c.guild.id, c.alice.id)  # type: ignore[attr-defined]
+    before = await c.bot.services.reputation.total(c.guild.id, c.alice.id)
 
     async def died(*args: Any, **kwargs: Any) -> int:
         raise Killed("between the status change's commit and its bonus")
@@ -104,14 +104,14 @@ async def test_a_status_bonus_owed_at_a_crash_is_credited_once_at_restart(
     monkeypatch.setattr(rep_queries, "idea_source_credit", died)
     await c.mod.run("/ideamod status", id=1, status="planned", reason="Shipping in Q1", channel=c.general)
     await c.settle()
-    assert await c.bot.reputation.total(c.guild.id, c.alice.id) == before  # type: ignore[attr-defined]
+    assert await c.bot.services.reputation.total(c.guild.id, c.alice.id) == before
     monkeypatch.undo()
     for _ in range(2):
         await c.bot.close()
         async with running_bot(c.settings, c.db, c.clock) as restarted:
             c.bot = restarted
             await c.settle()
-            assert await restarted.reputation.total(c.guild.id, c.alice.id) == before + 10  # type: ignore[attr-defined]
+            assert await restarted.services.reputation.total(c.guild.id, c.alice.id) == before + 10
 
 
 async def test_submission_and_withdrawal_points_owed_at_a_crash_are_written_once_at_restart(
@@ -127,12 +127,12 @@ async def test_submission_and_withdrawal_points_owed_at_a_crash_are_written_once
     await c.submit(c.bob, title="Export to CSV", details="Download the weekly report as a CSV file")
     await c.settle()
     monkeypatch.undo()
-    rep: Any = c.bot.reputation  # type: ignore[attr-defined]
+    rep: Any = c.bot.services.reputation
     assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (0, 0)
     await c.bot.close()
     async with running_bot(c.settings, c.db, c.clock) as restarted:
         c.bot = restarted
-        rep = restarted.reputation  # type: ignore[attr-defined]
+        rep = restarted.services.reputation
         assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 2)
         monkeypatch.setattr(rep_queries, "outstanding_on_idea", died)
         reply = await c.bob.run("/idea withdraw", id=2, channel=c.general)
@@ -143,7 +143,7 @@ async def test_submission_and_withdrawal_points_owed_at_a_crash_are_written_once
     for _ in range(2):
         async with running_bot(c.settings, c.db, c.clock) as restarted:
             c.bot = restarted
-            rep = restarted.reputation  # type: ignore[attr-defined]
+            rep = restarted.services.reputation
             assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 0)
             assert await upvote_rows(c) == 0
     async with c.db.conn.execute("SELECT COUNT(*) FROM reputation_events WHERE source = 'submission'") as cursor:
@@ -159,7 +159,7 @@ async def test_a_merge_whose_moved_votes_were_never_credited_is_credited_once_at
     for member in (c.carol, c.dave):
         await member.react(copy, "👍")
     await c.settle()
-    rep: Any = c.bot.reputation  # type: ignore[attr-defined]
+    rep: Any = c.bot.services.reputation
     assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (2, 4)
 
     async def died(*args: Any, **kwargs: Any) -> int:
@@ -175,7 +175,7 @@ async def test_a_merge_whose_moved_votes_were_never_credited_is_credited_once_at
         await c.bot.close()
         async with running_bot(c.settings, c.db, c.clock) as restarted:
             c.bot = restarted
-            rep = restarted.reputation  # type: ignore[attr-defined]
+            rep = restarted.services.reputation
             assert (await rep.total(c.guild.id, c.alice.id), await rep.total(c.guild.id, c.bob.id)) == (4, 2)
 
 
@@ -191,19 +191,19 @@ async def test_a_thank_you_owed_at_a_crash_is_posted_once_at_restart(
         raise Killed(f"the bot died {dies} of the thank-you")
 
     if dies == "before the send":
-        monkeypatch.setattr(c.bot.reputation.outlet, "thank", died)  # type: ignore[attr-defined]
+        monkeypatch.setattr(c.bot.services.reputation.outlet, "thank", died)
     else:
         monkeypatch.setattr(rep_queries, "thanked", died, raising=False)
     await c.mod.run("/ideamod status", id=1, status="planned", reason="Shipping in Q1", channel=c.general)
     await c.settle()
-    await c.bot.reputation.wait_idle()  # type: ignore[attr-defined]
+    await c.bot.services.reputation.wait_idle()
     monkeypatch.undo()
     for _ in range(2):
         await c.bot.close()
         async with running_bot(c.settings, c.db, c.clock) as restarted:
             c.bot = restarted
             await c.settle()
-            await restarted.reputation.wait_idle()  # type: ignore[attr-defined]
+            await restarted.services.reputation.wait_idle()
     thread = c.emu.thread_of(card)
     assert thread is not None
     assert len([m for m in thread.messages if "#1 is planned. Thank you" in m.content]) == 1

