@@ -75,3 +75,10 @@ async def set_up_at(conn: aiosqlite.Connection, guild_id: int) -> datetime | Non
     async with conn.execute("SELECT set_up_at FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cursor:
         row = await cursor.fetchone()
     return from_ts(row[0]) if row is not None and row[0] is not None else None
+
+
+async def set_up_guilds(conn: aiosqlite.Connection) -> list[int]:
+    async with conn.execute(
+        "SELECT guild_id FROM guild_settings WHERE ideas_channel_id IS NOT NULL ORDER BY guild_id"
+    ) as cursor:
+        return [int(row[0]) for row in await cursor.fetchall()]
