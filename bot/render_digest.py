@@ -111,7 +111,8 @@ def themes_source_line(d: Digest) -> str:
 
 def fold_line(empty: list[Section]) -> str:
     """Empty sections in one line, so a quiet week reads as a short list, not a wall of 'None'."""
-    return "Nothing this week: " + ", ".join(s.short or s.title.lower() for s in empty) + "."
+    listed = ", ".join(s.short or s.title.lower() for s in empty)
+    return listed[:1].upper() + listed[1:] + "."
 
 
 def split_sections(all_sections: list[Section]) -> tuple[list[Section], list[Section]]:

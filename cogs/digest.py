@@ -226,6 +226,28 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             self.digests.names.seen(interaction.guild_id, interaction.user.id, interaction.user.display_name)
             if interaction.guild is not None and interaction.guild.roles:
                 self._roles_seen(interaction.guild)
+            self._resolved_seen(interaction)
+
+    def _resolved_seen(self, interaction: discord.Interaction) -> None:
+        """Members and roles named in a command's options come with their names."""
+        assert interaction.guild_id is not None
+        data: dict[str, Any] = dict(interaction.data) if isinstance(interaction.data, dict) else {}
+        resolved = data.get("resolved")
+        if not isinstance(resolved, dict):
+            return
+        roles = resolved.get("roles") or {}
+        self.digests.names.roles_seen(
+            interaction.guild_id,
+            [(int(rid), str(role["name"])) for rid, role in roles.items() if isinstance(role, dict) and "name" in role],
+        )
+        users = resolved.get("users") or {}
+        for uid, member in (resolved.get("members") or {}).items():
+            user = users.get(uid) if isinstance(users, dict) else None
+            if not isinstance(member, dict) or not isinstance(user, dict) or user.get("bot"):
+                continue
+            name = member.get("nick") or user.get("global_name") or user.get("username")
+            if name:
+                self.digests.names.seen(interaction.guild_id, int(uid), str(name))
 
     @commands.Cog.listener()
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
