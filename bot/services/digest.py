@@ -145,7 +145,7 @@ class DigestService:
         now = self.clock()
         week = week or default_week(now, schedule.timezone)
         period = Period.of(week, schedule.timezone)
-        partial = now < period.end
+        partial = period.start <= now < period.end
         before = Period.of(week.previous(), schedule.timezone)
         conn = self.db.conn
 

@@ -33,7 +33,8 @@ async def test_demo_transcript_shows_the_digest_content() -> None:
     assert "Declined — Exports are coming via the API" in text
     assert "alice · " in text and " points" in text  # thanked by name
     assert "→ Contributor" in text  # the role by name
-    assert "<@" not in text and "user 1" not in text  # no raw ids
+    digest = text[text.index("bot posted in #digest") : text.index("] done:")]
+    assert "<@" not in digest and "user 1" not in digest  # no raw ids in what the firm reads
 
 
 def test_demo_command_is_wired() -> None:
