@@ -234,3 +234,41 @@ def test_export_refuses_a_missing_database_or_an_unknown_guild(tmp_path: Path) -
     assert not out.exists()
     ok = runner.invoke(main, ["digest", "export", "--guild", "7", "--format", "md", "--week", "2025-W07"], env=env)
     assert ok.exit_code == 0 and ok.stdout.startswith("# Weekly digest · 2025-W07"), ok.output
+
+
+async def test_names_from_reactions_are_written_at_most_once_an_hour(community: Community) -> None:
+    c = community
+    c.clock.now = TUESDAY
+    cards = [
+        await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work"),
+        await c.submit(c.bob, title="Bike racks", details="Covered bike parking by the entrance"),
+        await c.submit(c.dave, title="Quiet room", details="A room without calls for focused work"),
+    ]
+    names = c.bot.digests.names  # type: ignore[attr-defined]
+
+    async def carol_row() -> tuple[str, float]:
+        await c.settle()
+        await names.flush()
+        async with c.db.conn.execute(
+            "SELECT display_name, updated_at FROM member_names WHERE guild_id = ? AND user_id = ?",
+            (c.guild.id, c.carol.id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return str(row[0]), float(row[1])
+
+    await c.carol.react(cards[0], "👍")
+    first = await carol_row()
+    assert first[0] == "carol"
+    c.clock.advance(minutes=10)
+    await c.carol.react(cards[1], "👍")
+    assert await carol_row() == first  # the same name within the hour: not written again
+    carol = c.emu.world.member_of(c.guild.id, c.carol.id)
+    assert carol is not None
+    carol.nick = "Carol Danvers"
+    await c.carol.react(cards[2], "👍")
+    renamed = await carol_row()
+    assert renamed[0] == "Carol Danvers" and renamed[1] > first[1]  # a new name is written at once
+    c.clock.advance(hours=2)
+    await c.carol.react(cards[0], "👎")
+    assert (await carol_row())[1] > renamed[1]  # refreshed after an hour
