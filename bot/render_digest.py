@@ -119,12 +119,12 @@ def split_sections(all_sections: list[Section]) -> tuple[list[Section], list[Sec
     return [s for s in all_sections if s.lines], [s for s in all_sections if not s.lines]
 
 
-def contributor_line(c: Contributor, escape: Callable[[str], str] = str) -> str:
-    return f"{escape(c.label)} · {c.points} point{'s' if c.points != 1 else ''}"
+def contributor_line(c: Contributor) -> str:
+    return f"{c.label} · {c.points} point{'s' if c.points != 1 else ''}"
 
 
-def promotion_line(p: Promotion, escape: Callable[[str], str] = str) -> str:
-    return f"{escape(p.label)} → {escape(p.role_label)}"
+def promotion_line(p: Promotion) -> str:
+    return f"{p.label} → {p.role_label}"
 
 
 def sections(d: Digest) -> list[Section]:
@@ -179,11 +179,24 @@ def sections(d: Digest) -> list[Section]:
         ),
         Section(
             "Thank you, top contributors",
-            [contributor_line(c, escape) for c in d.contributors],
+            # A member never seen by name is a mention: Discord shows it as their name; embeds never ping.
+            [
+                f"{escape(c.name) if c.name else f'<@{c.user_id}>'} · {c.points} point{'s' if c.points != 1 else ''}"
+                for c in d.contributors
+            ],
             "—",
             "contributors with points",
         ),
-        Section("Role promotions", [promotion_line(p, escape) for p in d.promotions], "—", "role promotions"),
+        Section(
+            "Role promotions",
+            [
+                f"{escape(p.name) if p.name else f'<@{p.user_id}>'} → "
+                + (escape(p.role_name) if p.role_name else f"<@&{p.role_id}>")
+                for p in d.promotions
+            ],
+            "—",
+            "role promotions",
+        ),
         Section("Themes", themes, "Too few ideas this week to group.", "themes"),
     ]
 
