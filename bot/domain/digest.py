@@ -370,17 +370,6 @@ class Digest:
         )
 
 
-def change(current: int, previous: int) -> str:
-    """'+3 (+50%)', '−2 (−20%)', '±0', or '+4 (new)' against an empty previous week."""
-    delta = current - previous
-    if delta == 0:
-        return "±0"
-    sign = "+" if delta > 0 else "−"
-    if previous == 0:
-        return f"{sign}{abs(delta)} (new)"
-    return f"{sign}{abs(delta)} ({sign}{abs(round(100 * delta / previous))}%)"
-
-
 def compared(current: int, previous: int) -> str:
     """A count against the week before, in words: '12, none the week before', '12, up from 8
     the week before', '3, down from 5 the week before', '4, as many as the week before'."""
