@@ -296,6 +296,12 @@ def chart_png(d: Digest) -> bytes:
         axis.set_title(name, loc="left", fontsize=10)
         axis.spines[["top", "right"]].set_visible(False)
     ideas_axis.set_xticks(positions, labels)
+    if d.partial and d.generated_at is not None:
+        # Days still to come are greyed out, so an empty bar there does not read as a quiet day.
+        today = d.generated_at.astimezone(zone(d.timezone)).date()
+        for label, day in zip(ideas_axis.get_xticklabels(), d.days, strict=True):
+            if day.day > today:
+                label.set_color("#9a9a9a")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
