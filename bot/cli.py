@@ -145,17 +145,31 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
     settings = _settings_or_exit()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     from bot.db import Database
+    from bot.db import guilds as guild_queries
     from bot.llm.client import LLMClient
     from bot.render_digest import chart_png
     from bot.render_digest import export as render_export
     from bot.services.digest import DigestService
 
     steps = ["counts", "ideas", "statuses", "people", "themes", "render"]
+    # A mistyped path or guild must not look like a quiet week, nor leave a new database behind.
+    if settings.database != ":memory:" and not Path(settings.database).is_file():
+        click.echo(f"ideabot: no database at {settings.database} (set IDEABOT_DATABASE)", err=True)
+        sys.exit(2)
 
-    async def _export() -> str:
+    async def _export() -> str | None:
         database = await Database.open(settings.database)
-        llm = LLMClient.from_settings(settings)
+        llm = None
         try:
+            if not (await guild_queries.get_guild_settings(database.conn, guild_id)).is_set_up:
+                known = await guild_queries.set_up_guilds(database.conn)
+                listed = ", ".join(str(g) for g in known[:10]) or "none"
+                click.echo(
+                    f"ideabot: guild {guild_id} is not set up in {settings.database} (set-up guilds: {listed})",
+                    err=True,
+                )
+                return None
+            llm = LLMClient.from_settings(settings)
             with click.progressbar(length=len(steps), label="building the digest", file=sys.stderr) as bar:
                 service = DigestService(database, llm=llm)
                 built = await service.build(guild_id, week, progress=lambda step: bar.update(1))
@@ -168,6 +182,8 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
             await database.close()
 
     text = asyncio.run(_export())
+    if text is None:
+        sys.exit(2)
     if out is None:
         click.echo(text, nl=False)
     else:

@@ -47,6 +47,26 @@ DISCUSSION = [
 ]
 
 
+DIGEST_TITLES = ("Weekly digest", "The week so far")
+
+
+def _readable(text: str) -> str:
+    """Embed markdown as plain transcript text."""
+    return text.replace("**", "").replace("\\", "").strip("*")
+
+
+def digest_content(embeds: list[dict[str, Any]]) -> list[str]:
+    """What the firm reads in a posted digest, indented under the transcript line."""
+    lines: list[str] = []
+    for index, embed in enumerate(embeds):
+        if index == 0:
+            lines += [f"    {_readable(line)}" for line in (embed.get("description") or "").splitlines() if line]
+        for field in embed.get("fields", []):
+            lines.append(f"  {field['name']}:")
+            lines += [f"    {_readable(line)}" for line in field["value"].splitlines()]
+    return lines
+
+
 class Transcript:
     """Turns the emulator's log of the bot's requests into readable lines."""
 
@@ -86,6 +106,8 @@ class Transcript:
             return f"  ! {record.method} {template} answered {record.status}"
         if record.method == "POST" and template == "/channels/{channel_id}/messages":
             text = title or body.get("content", "")[:80]
+            if title.startswith(DIGEST_TITLES) or (where == "#digest" and embeds):
+                return "\n".join([f"bot posted in {where}: {text}", *digest_content(embeds)])
             return f"bot posted in {where}: {text}"
         if record.method == "PATCH" and template == "/channels/{channel_id}/messages/{message_id}":
             fields = {f["name"]: f["value"] for f in (embeds[0].get("fields", []) if embeds else [])}
@@ -112,7 +134,8 @@ class Transcript:
                 who, what = line.split(" in DM to ", 1)[1].split(": ", 1)
                 dms.setdefault(what, []).append(who)
             elif line:
-                self.say(line)
+                for part in line.splitlines():
+                    self.say(part)
         for what, people in dms.items():
             self.say(
                 f"bot told {len(people)} people by DM: {what} ({', '.join(people[:6])}{'…' if len(people) > 6 else ''})"
@@ -180,7 +203,8 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
     await beat()
     await _try(transcript, c.alice, "/idea top", sort="best")
     await _try(transcript, c.alice, "/rep show")
-    await _try(transcript, c.mod, "/digest post")
+    # The demo's week is the current one: post the week so far (the last complete week is empty).
+    await _try(transcript, c.mod, "/digest post", week="current")
     await beat()
 
 

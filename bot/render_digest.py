@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import base64
 import csv
-import html
 import io
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import discord
+import jinja2
 
-from bot.domain.digest import ChallengeLine, Digest, IdeaLine, change
+from bot.domain.digest import ChallengeLine, Contributor, Digest, IdeaLine, Promotion, compared, zone
 from bot.domain.ideas import Status
 from bot.llm.synthesis import clean_untrusted
 
@@ -74,20 +75,31 @@ class Section:
     title: str
     lines: list[str]
     empty: str
+    short: str = ""  # how the fold line names it when empty, e.g. "trending ideas"
+
+
+def digest_title(d: Digest) -> str:
+    if d.partial and d.generated_at is not None:
+        until = d.generated_at.astimezone(zone(d.timezone))
+        return f"The week so far · {d.week} (until {until:%a %d %b %H:%M})"
+    return f"Weekly digest · {d.week}"
 
 
 def overview_lines(d: Digest) -> list[str]:
     c, p = d.counts, d.previous
     return [
-        f"New ideas: {c.new_ideas} ({change(c.new_ideas, p.new_ideas)} vs last week)",
-        f"Votes: {c.votes} ({change(c.votes, p.votes)})",
-        f"Active members: {c.active_members} ({change(c.active_members, p.active_members)})",
+        f"New ideas: {compared(c.new_ideas, p.new_ideas)}",
+        f"Votes: {compared(c.votes, p.votes)}",
+        f"Active members: {compared(c.active_members, p.active_members)}",
     ]
 
 
 def period_text(d: Digest) -> str:
     first = d.days[0].day if d.days else d.period.week.monday
     last = d.days[-1].day if d.days else first
+    if d.partial and d.generated_at is not None:
+        today = d.generated_at.astimezone(zone(d.timezone)).date()
+        return f"{first:%a %d %b} – {today:%a %d %b %Y}, the week so far ({d.timezone})"
     return f"{first:%a %d %b} – {last:%a %d %b %Y} ({d.timezone})"
 
 
@@ -95,6 +107,24 @@ def themes_source_line(d: Digest) -> str:
     if d.fallback_note:
         return d.fallback_note
     return "Themes grouped by the AI assistant." if d.themes_from == "llm" else "Themes grouped by shared keywords."
+
+
+def fold_line(empty: list[Section]) -> str:
+    """Empty sections in one line, so a quiet week reads as a short list, not a wall of 'None'."""
+    listed = ", ".join(s.short or s.title.lower() for s in empty)
+    return listed[:1].upper() + listed[1:] + "."
+
+
+def split_sections(all_sections: list[Section]) -> tuple[list[Section], list[Section]]:
+    return [s for s in all_sections if s.lines], [s for s in all_sections if not s.lines]
+
+
+def contributor_line(c: Contributor) -> str:
+    return f"{c.label} · {c.points} point{'s' if c.points != 1 else ''}"
+
+
+def promotion_line(p: Promotion) -> str:
+    return f"{p.label} → {p.role_label}"
 
 
 def sections(d: Digest) -> list[Section]:
@@ -112,35 +142,62 @@ def sections(d: Digest) -> list[Section]:
         for t in d.themes
     ]
     return [
-        Section("Top new ideas", [_idea(i, note=False) for i in d.top_new], "No new idea has votes yet."),
-        Section("Trending", [_idea(i) for i in d.trending], "Nothing picked up speed this week."),
-        Section("Decisions", changes, "No status changes this week."),
         Section(
-            f"Waiting for an answer (over {d.waiting_days} days)", waiting, "Every idea has had an answer in time."
+            "Top new ideas", [_idea(i, note=False) for i in d.top_new], "No new idea has votes yet.", "voted new ideas"
+        ),
+        Section("Trending", [_idea(i) for i in d.trending], "Nothing picked up speed this week.", "trending ideas"),
+        Section("Decisions", changes, "No status changes this week.", "decisions"),
+        Section(
+            f"Waiting for an answer (over {d.waiting_days} days)",
+            waiting,
+            "Every idea has had an answer in time.",
+            f"ideas waiting over {d.waiting_days} days",
         ),
         Section(
             "Reached a support stage",
             _more([_idea(c.idea) for c in d.crossed], len(d.crossed), d.crossed_total),
             "No idea reached a support stage this week.",
+            "support stages reached",
         ),
         Section(
             "Archived (no answer and no votes for too long)",
             _more([_idea(i) for i in d.archived], len(d.archived), d.archived_total),
             "No idea was archived this week.",
+            "archived ideas",
         ),
         Section(
             "Expired (missed a support stage deadline)",
             _more([_idea(i) for i in d.expired], len(d.expired), d.expired_total),
             "No idea expired this week.",
+            "expired ideas",
         ),
         Section(
             "Challenges closed",
             [_challenge(c, lambda i: _idea(i, note=False), escape) for c in d.challenges],
             "No challenge closed this week.",
+            "closed challenges",
         ),
-        Section("Top contributors", [f"<@{c.user_id}> · {c.points} points" for c in d.contributors], "—"),
-        Section("Role promotions", [f"<@{p.user_id}> → <@&{p.role_id}>" for p in d.promotions], "—"),
-        Section("Themes", themes, "Too few ideas this week to group."),
+        Section(
+            "Thank you, top contributors",
+            # A member never seen by name is a mention: Discord shows it as their name; embeds never ping.
+            [
+                f"{escape(c.name) if c.name else f'<@{c.user_id}>'} · {c.points} point{'s' if c.points != 1 else ''}"
+                for c in d.contributors
+            ],
+            "—",
+            "contributors with points",
+        ),
+        Section(
+            "Role promotions",
+            [
+                f"{escape(p.name) if p.name else f'<@{p.user_id}>'} → "
+                + (escape(p.role_name) if p.role_name else f"<@&{p.role_id}>")
+                for p in d.promotions
+            ],
+            "—",
+            "role promotions",
+        ),
+        Section("Themes", themes, "Too few ideas this week to group.", "themes"),
     ]
 
 
@@ -171,7 +228,7 @@ def _embed_size(embed: discord.Embed) -> int:
 def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]:
     """The digest as messages of embeds, each message within Discord's limits."""
     head = discord.Embed(
-        title=_clip(f"Weekly digest · {d.week}", TITLE_MAX),
+        title=_clip(digest_title(d), TITLE_MAX),
         colour=COLOUR,
         timestamp=d.generated_at,
     )
@@ -185,11 +242,14 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
     head.set_footer(text="ideabot weekly digest")
 
     embeds = [head]
-    for section in sections(d):
+    shown, empty = split_sections(sections(d))
+    if empty:
+        shown.append(Section("Nothing this week", [_clip(fold_line(empty), FIELD_VALUE_MAX)], ""))
+    for section in shown:
         for name, value in _fields(section):
             embed = embeds[-1]
             if len(embed.fields) >= FIELDS_MAX or _embed_size(embed) + len(name) + len(value) > EMBED_TOTAL_MAX - 100:
-                embed = discord.Embed(title=_clip(f"Weekly digest · {d.week} (continued)", TITLE_MAX), colour=COLOUR)
+                embed = discord.Embed(title=_clip(f"{digest_title(d)} (continued)", TITLE_MAX), colour=COLOUR)
                 embeds.append(embed)
             embed.add_field(name=name, value=value, inline=False)
 
@@ -209,33 +269,39 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
 
 
 def chart_png(d: Digest) -> bytes:
-    """Votes and submissions per day of the week, as a PNG (matplotlib, Agg, no pyplot state)."""
+    """Votes and submissions per day of the week, as a PNG (matplotlib, Agg, no pyplot state).
+
+    Two panels sharing the days, each titled, instead of one plot with twin axes and a legend:
+    nothing can sit on top of a bar, and each count keeps its own scale. Each bar carries its
+    number above it, with head room reserved so the label stays inside the panel."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     labels = [f"{day.day:%a}\n{day.day:%d %b}" for day in d.days]
     positions = list(range(len(d.days)))
-    figure = Figure(figsize=(8, 3.2), dpi=100)
+    figure = Figure(figsize=(8, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    votes_axis = figure.subplots()
-    votes_axis.bar(
-        [p - 0.2 for p in positions], [day.votes for day in d.days], width=0.4, label="votes", color="#5865F2"
-    )
-    ideas_axis = votes_axis.twinx()
-    ideas_axis.bar(
-        [p + 0.2 for p in positions], [day.ideas for day in d.days], width=0.4, label="new ideas", color="#57F287"
-    )
-    votes_axis.set_xticks(positions, labels)
-    votes_axis.set_ylabel("votes")
-    ideas_axis.set_ylabel("new ideas")
-    for axis in (votes_axis, ideas_axis):
-        axis.set_ylim(bottom=0)
-        axis.yaxis.set_major_locator(MaxNLocator(integer=True))
-    votes_axis.set_title(f"Week {d.week}: votes and new ideas per day")
-    handles = votes_axis.get_legend_handles_labels()[0] + ideas_axis.get_legend_handles_labels()[0]
-    votes_axis.legend(handles, ["votes", "new ideas"], loc="upper left", frameon=False)
-    figure.tight_layout()
+    votes_axis, ideas_axis = figure.subplots(2, 1, sharex=True)
+    so_far = " so far" if d.partial else ""
+    figure.suptitle(f"Week {d.week}{so_far}: activity per day", fontsize=12)
+    for axis, values, colour, name in (
+        (votes_axis, [day.votes for day in d.days], "#4752C4", "votes"),
+        (ideas_axis, [day.ideas for day in d.days], "#2E9E5B", "new ideas"),
+    ):
+        bars = axis.bar(positions, values, width=0.6, color=colour)
+        axis.bar_label(bars, labels=[str(v) if v else "" for v in values], padding=2, fontsize=9)
+        axis.set_ylim(0, max(1, max(values, default=0)) * 1.3)
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        axis.set_title(name, loc="left", fontsize=10)
+        axis.spines[["top", "right"]].set_visible(False)
+    ideas_axis.set_xticks(positions, labels)
+    if d.partial and d.generated_at is not None:
+        # Days still to come are greyed out, so an empty bar there does not read as a quiet day.
+        today = d.generated_at.astimezone(zone(d.timezone)).date()
+        for label, day in zip(ideas_axis.get_xticklabels(), d.days, strict=True):
+            if day.day > today:
+                label.set_color("#9a9a9a")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
@@ -253,39 +319,76 @@ def _plain_idea(line: IdeaLine, note: bool = True) -> str:
     return text + (f" — {line.note}" if note and line.note else "")
 
 
-def _export_sections(d: Digest) -> list[tuple[str, list[str]]]:
+@dataclass(frozen=True, slots=True)
+class ExportItem:
+    """One line of an export: an idea (rendered per format) or plain text."""
+
+    text: str
+    idea: IdeaLine | None = None
+    note: str = ""  # after the idea, e.g. the reason of a decision
+
+
+def _idea_item(line: IdeaLine, note: bool = True, extra: str = "") -> ExportItem:
+    shown = extra or (line.note if note else "")
+    return ExportItem(_plain_idea(line, note) if not extra else f"{_plain_idea(line, False)} — {extra}", line, shown)
+
+
+def _export_sections(d: Digest) -> list[tuple[str, list[ExportItem], str]]:
+    """(title, items, how the fold line names it when empty)."""
+    decisions = [
+        ExportItem(
+            f"#{s.idea.number} {s.idea.title}{_terms(s.idea)}: {_status_label(s.old_status)} →"
+            f" {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else ""),
+            s.idea,
+            f"{_status_label(s.old_status)} → {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else ""),
+        )
+        for s in d.status_changes
+    ]
+    themes = [
+        ExportItem(
+            f"{t.name}: " + ", ".join(f"#{n}" for n in t.idea_numbers) + (f" — {t.summary}" if t.summary else "")
+        )
+        for t in d.themes
+    ]
     return [
-        ("Top new ideas", [_plain_idea(i, False) for i in d.top_new]),
-        ("Trending", [_plain_idea(i) for i in d.trending]),
-        (
-            "Decisions",
-            [
-                f"#{s.idea.number} {s.idea.title}{_terms(s.idea)}: {_status_label(s.old_status)} →"
-                f" {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else "")
-                for s in d.status_changes
-            ],
-        ),
+        ("Top new ideas", [_idea_item(i, False) for i in d.top_new], "voted new ideas"),
+        ("Trending", [_idea_item(i) for i in d.trending], "trending ideas"),
+        ("Decisions", decisions, "decisions"),
         (
             f"Waiting for an answer (over {d.waiting_days} days, {d.waiting_total} in all)",
-            [_plain_idea(i) for i in d.waiting],
+            [_idea_item(i) for i in d.waiting],
+            f"ideas waiting over {d.waiting_days} days",
         ),
         (
             f"Reached a support stage ({d.crossed_total} in all)",
-            [_plain_idea(c.idea) for c in d.crossed],
+            [_idea_item(c.idea) for c in d.crossed],
+            "support stages reached",
         ),
-        (f"Archived ({d.archived_total} in all)", [_plain_idea(i) for i in d.archived]),
-        (f"Expired: missed a support stage deadline ({d.expired_total} in all)", [_plain_idea(i) for i in d.expired]),
-        ("Challenges closed", [_challenge(c, lambda i: _plain_idea(i, False)) for c in d.challenges]),
-        ("Top contributors", [f"user {c.user_id}: {c.points} points" for c in d.contributors]),
-        ("Role promotions", [f"user {p.user_id} → role {p.role_id}" for p in d.promotions]),
+        (f"Archived ({d.archived_total} in all)", [_idea_item(i) for i in d.archived], "archived ideas"),
         (
-            "Themes",
-            [
-                f"{t.name}: " + ", ".join(f"#{n}" for n in t.idea_numbers) + (f" — {t.summary}" if t.summary else "")
-                for t in d.themes
-            ],
+            f"Expired: missed a support stage deadline ({d.expired_total} in all)",
+            [_idea_item(i) for i in d.expired],
+            "expired ideas",
         ),
+        (
+            "Challenges closed",
+            [ExportItem(_challenge(c, lambda i: _plain_idea(i, False))) for c in d.challenges],
+            "closed challenges",
+        ),
+        (
+            "Thank you, top contributors",
+            [ExportItem(contributor_line(c)) for c in d.contributors],
+            "contributors with points",
+        ),
+        ("Role promotions", [ExportItem(promotion_line(p)) for p in d.promotions], "role promotions"),
+        ("Themes", themes, "themes"),
     ]
+
+
+def _export_fold(d: Digest) -> tuple[list[tuple[str, list[ExportItem]]], str | None]:
+    shown = [(title, items) for title, items, _ in _export_sections(d) if items]
+    empty = [short for _, items, short in _export_sections(d) if not items]
+    return shown, ("Nothing this week: " + ", ".join(empty) + ".") if empty else None
 
 
 def _md_escape(text: str) -> str:
@@ -293,52 +396,75 @@ def _md_escape(text: str) -> str:
 
 
 def to_markdown(d: Digest) -> str:
-    out = [f"# Weekly digest · {d.week}", "", period_text(d), ""]
+    out = [f"# {digest_title(d)}", "", period_text(d), ""]
     out += [f"- {line}" for line in overview_lines(d)]
     if d.summary:
         out += ["", _md_escape(d.summary)]
     out += ["", f"_{themes_source_line(d)}_"]
-    for title, lines in _export_sections(d):
+    shown, fold = _export_fold(d)
+    for title, items in shown:
         out += ["", f"## {title}", ""]
-        out += [f"- {_md_escape(line)}" for line in lines] or ["- none"]
+        out += [f"- {_md_escape(item.text)}" for item in items]
+    if fold:
+        out += ["", fold]
     out += ["", "| day | new ideas | votes |", "|---|---|---|"]
     out += [f"| {day.day:%a %d %b} | {day.ideas} | {day.votes} |" for day in d.days]
     return "\n".join(out) + "\n"
 
 
+@cache
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bot", "templates"),
+        autoescape=True,  # every value is member text or derived from it
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None) -> str:
     """The digest as a web page; `chart_src` points the chart elsewhere (an email's inline part)."""
-    e = html.escape
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>Weekly digest {e(str(d.week))}</title>",
-        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "h1{margin-bottom:0}.period{color:#666;margin-top:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem}"
-        "ul{padding-left:1.2rem}li{margin:.2rem 0}.note{color:#555;font-style:italic}img{max-width:100%}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ddd;padding:.2rem .6rem;text-align:right}"
-        "</style></head><body>",
-        f"<h1>Weekly digest · {e(str(d.week))}</h1>",
-        f'<p class="period">{e(period_text(d))}</p>',
-        "<ul>" + "".join(f"<li>{e(line)}</li>" for line in overview_lines(d)) + "</ul>",
-    ]
-    if d.summary:
-        parts.append(f"<p>{e(d.summary)}</p>")
-    parts.append(f'<p class="note">{e(themes_source_line(d))}</p>')
+    src = None
     if chart:
         src = chart_src or "data:image/png;base64," + base64.b64encode(chart).decode("ascii")
-        parts.append(f'<img alt="Votes and new ideas per day" src="{e(src)}">')
-    for title, lines in _export_sections(d):
-        parts.append(f"<h2>{e(title)}</h2>")
-        parts.append("<ul>" + "".join(f"<li>{e(line)}</li>" for line in lines) + "</ul>" if lines else "<p>None.</p>")
-    parts.append("<h2>By day</h2><table><tr><th>day</th><th>new ideas</th><th>votes</th></tr>")
-    parts += [f"<tr><td>{day.day:%a %d %b}</td><td>{day.ideas}</td><td>{day.votes}</td></tr>" for day in d.days]
-    parts.append("</table></body></html>")
-    return "\n".join(parts) + "\n"
+    shown, fold = _export_fold(d)
+    return (
+        _templates()
+        .get_template("digest.html.j2")
+        .render(
+            title=digest_title(d),
+            period=period_text(d),
+            overview=overview_lines(d),
+            summary=d.summary,
+            themes_source=themes_source_line(d),
+            chart_src=src,
+            sections=[
+                (
+                    title,
+                    [(item, f"#{item.idea.number} {item.idea.title}" if item.idea else item.text) for item in items],
+                )
+                for title, items in shown
+            ],
+            fold=fold,
+            days=[(f"{day.day:%a %d %b}", day.ideas, day.votes) for day in d.days],
+        )
+    )
 
 
-CSV_COLUMNS = ("section", "number", "title", "status", "upvotes", "downvotes", "score", "detail", "terms_version")
+CSV_COLUMNS = (
+    "section",
+    "number",
+    "title",
+    "status",
+    "upvotes",
+    "downvotes",
+    "score",
+    "detail",
+    "terms_version",
+    "user_id",
+    "role_id",
+)
 
 
 def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
@@ -395,9 +521,33 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
         for w in challenge.winners:
             yield _csv_idea("challenge_winner", w.idea, w.points, f"challenge #{challenge.number}: {_place(w.place)}")
     for contributor in d.contributors:
-        yield ("contributor", "", contributor.user_id, "", "", "", contributor.points, "", "")
+        yield (
+            "contributor",
+            "",
+            contributor.label,
+            "",
+            "",
+            "",
+            contributor.points,
+            "",
+            "",
+            str(contributor.user_id),
+            "",
+        )
     for promotion in d.promotions:
-        yield ("promotion", "", promotion.user_id, "", "", "", "", f"role {promotion.role_id}", "")
+        yield (
+            "promotion",
+            "",
+            promotion.label,
+            "",
+            "",
+            "",
+            "",
+            promotion.role_label,
+            "",
+            str(promotion.user_id),
+            str(promotion.role_id),
+        )
     for theme in d.themes:
         yield (
             "theme",
@@ -428,7 +578,8 @@ def to_csv(d: Digest) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in _csv_rows(d):
-        writer.writerow([_csv_safe(value) for value in row])
+        padded = (*row, *[""] * (len(CSV_COLUMNS) - len(row)))
+        writer.writerow([_csv_safe(value) for value in padded])
     return buffer.getvalue()
 
 
@@ -450,6 +601,8 @@ def to_dict(d: Digest) -> dict[str, Any]:
     return {
         "guild_id": str(d.guild_id),
         "week": str(d.week),
+        "title": digest_title(d),
+        "partial": d.partial,
         "timezone": d.timezone,
         "start": d.period.start.isoformat(),
         "end": d.period.end.isoformat(),
@@ -501,9 +654,20 @@ def to_dict(d: Digest) -> dict[str, Any]:
             }
             for c in d.challenges
         ],
-        "top_contributors": [{"user_id": str(c.user_id), "points": c.points} for c in d.contributors],
+        "top_contributors": [
+            {"user_id": str(c.user_id), "name": c.name or None, "label": c.label, "points": c.points}
+            for c in d.contributors
+        ],
         "role_promotions": [
-            {"user_id": str(p.user_id), "role_id": str(p.role_id), "at": p.at.isoformat()} for p in d.promotions
+            {
+                "user_id": str(p.user_id),
+                "name": p.name or None,
+                "label": p.label,
+                "role_id": str(p.role_id),
+                "role_name": p.role_name or None,
+                "at": p.at.isoformat(),
+            }
+            for p in d.promotions
         ],
         "themes": [{"name": t.name, "ideas": list(t.idea_numbers), "summary": t.summary} for t in d.themes],
         "themes_from": d.themes_from,

@@ -14,7 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import IdeaBot, answer_error, parse_id
-from bot.domain.digest import WEEKDAYS, Digest, DigestRuleError
+from bot.domain.digest import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, IsoWeek
 from bot.domain.events import IdeaSubmitted
 from bot.domain.ideas import IdeaDraft
 from bot.llm.client import LLMClient
@@ -31,6 +31,18 @@ from cogs.moderation import moderator_only
 log = logging.getLogger(__name__)
 
 WEEKDAY_CHOICES = [app_commands.Choice(name=day.capitalize(), value=day) for day in WEEKDAYS]
+WEEK_HELP = "current (the week so far), last (the last complete week, the default) or YYYY-Www"
+
+
+async def _week_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
+    options = [("Last complete week", LAST), ("The week so far", CURRENT)]
+    typed = current.strip()
+    found = [app_commands.Choice(name=name, value=value) for name, value in options if typed.lower() in value]
+    if typed and not found:
+        found.append(app_commands.Choice(name=typed[:100], value=typed[:100]))
+    return found
+
+
 COG_NAME = "Digest"
 
 
@@ -173,6 +185,10 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
 
     async def cog_unload(self) -> None:
         self.scheduler.shutdown()
+        try:
+            await self.digests.names.close()
+        except Exception:
+            log.exception("saving display names at shutdown failed")
         if self._catch_up_task is not None:
             self._catch_up_task.cancel()
         if self.duplicate_gate in self.bot.submission_gates:
@@ -196,14 +212,82 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
     @commands.Cog.listener()
     async def on_ready(self) -> None:
         self._start_catch_up()
+        for guild in self.bot.guilds:
+            self._roles_seen(guild)
+
+    # --- names for the digest (no privileged intent: what interactions and reactions carry) -----
+
+    def _roles_seen(self, guild: discord.Guild) -> None:
+        self.digests.names.roles_seen(guild.id, [(r.id, r.name) for r in guild.roles if not r.is_default()])
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction) -> None:
+        if interaction.guild_id is not None and isinstance(interaction.user, discord.Member):
+            self.digests.names.seen(interaction.guild_id, interaction.user.id, interaction.user.display_name)
+            if interaction.guild is not None and interaction.guild.roles:
+                self._roles_seen(interaction.guild)
+            self._resolved_seen(interaction)
+
+    def _resolved_seen(self, interaction: discord.Interaction) -> None:
+        """Members and roles named in a command's options come with their names."""
+        assert interaction.guild_id is not None
+        data: dict[str, Any] = dict(interaction.data) if isinstance(interaction.data, dict) else {}
+        resolved = data.get("resolved")
+        if not isinstance(resolved, dict):
+            return
+        roles = resolved.get("roles") or {}
+        self.digests.names.roles_seen(
+            interaction.guild_id,
+            [(int(rid), str(role["name"])) for rid, role in roles.items() if isinstance(role, dict) and "name" in role],
+        )
+        users = resolved.get("users") or {}
+        for uid, member in (resolved.get("members") or {}).items():
+            user = users.get(uid) if isinstance(users, dict) else None
+            if not isinstance(member, dict) or not isinstance(user, dict) or user.get("bot"):
+                continue
+            name = member.get("nick") or user.get("global_name") or user.get("username")
+            if name:
+                self.digests.names.seen(interaction.guild_id, int(uid), str(name))
+
+    @commands.Cog.listener()
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        # The hot path: `seen` is a dictionary look-up; a member is written at most once an hour.
+        member = payload.member
+        if payload.guild_id is not None and member is not None and not member.bot:
+            self.digests.names.seen(payload.guild_id, member.id, member.display_name)
+
+    @commands.Cog.listener()
+    async def on_guild_role_create(self, role: discord.Role) -> None:
+        self._roles_seen(role.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_role_update(self, before: discord.Role, after: discord.Role) -> None:
+        self._roles_seen(after.guild)
+
+    @commands.Cog.listener()
+    async def on_guild_available(self, guild: discord.Guild) -> None:
+        self._roles_seen(guild)
 
     # --- /digest ---------------------------------------------------------------------------------
 
-    @app_commands.command(name="preview", description="See the digest that the next run would post (only you)")
-    async def preview(self, interaction: discord.Interaction) -> None:
+    async def _week(self, interaction: discord.Interaction, week: str | None) -> IsoWeek:
         assert interaction.guild_id is not None
+        try:
+            chosen, _ = await self.digests.choose_week(interaction.guild_id, week)
+        except DigestRuleError as exc:
+            raise UserFacingError(str(exc)) from None
+        return chosen
+
+    @app_commands.command(name="preview", description="See a week's digest (only you)")
+    @app_commands.describe(week=WEEK_HELP)
+    @app_commands.autocomplete(week=_week_choices)
+    async def preview(
+        self, interaction: discord.Interaction, week: app_commands.Range[str, 1, 20] | None = None
+    ) -> None:
+        assert interaction.guild_id is not None
+        chosen = await self._week(interaction, week)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        digest = await self.digests.build(interaction.guild_id)
+        digest = await self.digests.build(interaction.guild_id, chosen)
         chart = await render_chart(digest)
         for index, embeds in enumerate(digest_embeds(digest, chart=chart is not None)):
             kwargs: dict[str, Any] = {"embeds": embeds, "ephemeral": True, "allowed_mentions": NO_MENTIONS}
@@ -211,11 +295,14 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
                 kwargs["file"] = discord.File(io.BytesIO(chart), filename=CHART_FILENAME)
             await interaction.followup.send(**kwargs)
 
-    @app_commands.command(name="post", description="Post last week's digest to the digest channel now")
-    async def post(self, interaction: discord.Interaction) -> None:
+    @app_commands.command(name="post", description="Post a week's digest to the digest channel now")
+    @app_commands.describe(week=WEEK_HELP)
+    @app_commands.autocomplete(week=_week_choices)
+    async def post(self, interaction: discord.Interaction, week: app_commands.Range[str, 1, 20] | None = None) -> None:
         assert interaction.guild_id is not None
+        chosen = await self._week(interaction, week)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.digests.post(interaction.guild_id, trigger="manual")
+        result = await self.digests.post(interaction.guild_id, chosen, trigger="manual")
         if result.status == "no_channel":
             text = "There is no digest channel yet: run /ideamod setup first."
         elif result.status == "already" and result.message_id is None:
@@ -228,6 +315,11 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             if result.channel_id and result.message_id:
                 text += f": https://discord.com/channels/{interaction.guild_id}/{result.channel_id}/{result.message_id}"
             text += "."
+        elif result.status == "preview":
+            text = (
+                f"Posted the week so far ({result.week}) in <#{result.channel_id}>. The week's own digest"
+                " is still posted when the week is over."
+            )
         else:
             text = f"Posted the digest for {result.week} in <#{result.channel_id}>."
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)

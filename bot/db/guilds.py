@@ -7,7 +7,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.db.rows import to_ts
+from bot.db.rows import from_ts, to_ts
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +49,12 @@ async def save_channels(
 ) -> None:
     await conn.execute(
         "INSERT INTO guild_settings (guild_id, ideas_channel_id, digest_channel_id, log_channel_id,"
-        " moderator_role_id, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " moderator_role_id, updated_at, set_up_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(guild_id) DO UPDATE SET ideas_channel_id = excluded.ideas_channel_id,"
+        " set_up_at = COALESCE(guild_settings.set_up_at, excluded.set_up_at),"
         " digest_channel_id = excluded.digest_channel_id, log_channel_id = excluded.log_channel_id,"
         " moderator_role_id = excluded.moderator_role_id, updated_at = excluded.updated_at",
-        (guild_id, ideas_channel_id, digest_channel_id, log_channel_id, moderator_role_id, to_ts(now)),
+        (guild_id, ideas_channel_id, digest_channel_id, log_channel_id, moderator_role_id, to_ts(now), to_ts(now)),
     )
 
 
@@ -67,3 +68,17 @@ async def save_submission_limits(
         " daily_submission_quota = excluded.daily_submission_quota, updated_at = excluded.updated_at",
         (guild_id, cooldown_seconds, daily_quota, to_ts(now)),
     )
+
+
+async def set_up_at(conn: aiosqlite.Connection, guild_id: int) -> datetime | None:
+    """When the guild was first set up (None: never)."""
+    async with conn.execute("SELECT set_up_at FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cursor:
+        row = await cursor.fetchone()
+    return from_ts(row[0]) if row is not None and row[0] is not None else None
+
+
+async def set_up_guilds(conn: aiosqlite.Connection) -> list[int]:
+    async with conn.execute(
+        "SELECT guild_id FROM guild_settings WHERE ideas_channel_id IS NOT NULL ORDER BY guild_id"
+    ) as cursor:
+        return [int(row[0]) for row in await cursor.fetchall()]

@@ -154,15 +154,23 @@ def scheduled_time(week: IsoWeek, schedule: DigestSchedule) -> datetime:
     return datetime.combine(day, time(schedule.hour), tz).astimezone(UTC)
 
 
-def digest_due(now: datetime, schedule: DigestSchedule, recorded: set[IsoWeek] | frozenset[IsoWeek]) -> IsoWeek | None:
+def digest_due(
+    now: datetime,
+    schedule: DigestSchedule,
+    recorded: set[IsoWeek] | frozenset[IsoWeek],
+    set_up_at: datetime | None = None,
+) -> IsoWeek | None:
     """The week whose digest should be posted now, or None.
 
     A digest posted during week W reports on week W-1 (the last complete week) and is recorded
     under W-1. It is due once this week's scheduled time has passed and W-1 is not recorded. Weeks
-    missed before that are not posted late: only the latest missed run is caught up, once."""
+    missed before that are not posted late: only the latest missed run is caught up, once. A week
+    that ended before the guild was set up (`set_up_at`) has nothing to report: never due."""
     current = week_of(now, schedule.timezone)
     covered = current.previous()
     if now < scheduled_time(current, schedule) or covered in recorded:
+        return None
+    if set_up_at is not None and Period.of(covered, schedule.timezone).end <= set_up_at:
         return None
     return covered
 
@@ -170,6 +178,28 @@ def digest_due(now: datetime, schedule: DigestSchedule, recorded: set[IsoWeek] |
 def default_week(now: datetime, timezone: str = DEFAULT_TIMEZONE) -> IsoWeek:
     """The week a digest made `now` reports on: the last complete week."""
     return week_of(now, timezone).previous()
+
+
+CURRENT = "current"
+LAST = "last"
+
+
+def parse_week_choice(text: str | None, now: datetime, timezone: str = DEFAULT_TIMEZONE) -> tuple[IsoWeek, bool]:
+    """`/digest ... week`: 'current' (the week so far), 'last' (default) or YYYY-Www. Returns the
+    week and whether it is still running (its digest covers only the days so far)."""
+    choice = (text or LAST).strip().lower()
+    current = week_of(now, timezone)
+    if choice == CURRENT:
+        return current, True
+    if choice == LAST:
+        return current.previous(), False
+    try:
+        week = IsoWeek.parse(choice.upper())
+    except DigestRuleError:
+        raise DigestRuleError(f"'{text}' is not a week: use current, last or YYYY-Www (e.g. {current}).") from None
+    if week > current:
+        raise DigestRuleError(f"{week} has not started yet: the latest week is {current} (current).")
+    return week, week == current
 
 
 # --- what goes in ------------------------------------------------------------------------------------
@@ -248,10 +278,20 @@ class ChallengeLine:
     winners: tuple[WinnerLine, ...] = ()
 
 
+def member_label(user_id: int, name: str) -> str:
+    """A member as a reader outside Discord knows them: their display name, else a neutral label."""
+    return name or f"member …{str(user_id)[-4:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Contributor:
     user_id: int
     points: int
+    name: str = ""  # display name as the bot last saw it; empty when never seen
+
+    @property
+    def label(self) -> str:
+        return member_label(self.user_id, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +299,16 @@ class Promotion:
     user_id: int
     role_id: int
     at: datetime
+    name: str = ""
+    role_name: str = ""
+
+    @property
+    def label(self) -> str:
+        return member_label(self.user_id, self.name)
+
+    @property
+    def role_label(self) -> str:
+        return self.role_name or "a reward role"
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,6 +353,8 @@ class Digest:
     themes_from: str = "keywords"  # llm | keywords
     fallback_note: str | None = None
     generated_at: datetime | None = None
+    # The week is still running: the digest covers its days so far, up to `generated_at`.
+    partial: bool = False
 
     @property
     def week(self) -> IsoWeek:
@@ -318,15 +370,17 @@ class Digest:
         )
 
 
-def change(current: int, previous: int) -> str:
-    """'+3 (+50%)', '−2 (−20%)', '±0', or '+4 (new)' against an empty previous week."""
-    delta = current - previous
-    if delta == 0:
-        return "±0"
-    sign = "+" if delta > 0 else "−"
+def compared(current: int, previous: int) -> str:
+    """A count against the week before, in words: '12, none the week before', '12, up from 8
+    the week before', '3, down from 5 the week before', '4, as many as the week before'."""
+    if current == previous:
+        return f"{current}, as many as the week before" if current else "none, as the week before"
     if previous == 0:
-        return f"{sign}{abs(delta)} (new)"
-    return f"{sign}{abs(delta)} ({sign}{abs(round(100 * delta / previous))}%)"
+        return f"{current}, none the week before"
+    if current == 0:
+        return f"none, down from {previous} the week before"
+    direction = "up" if current > previous else "down"
+    return f"{current}, {direction} from {previous} the week before"
 
 
 def top_new_ideas(ideas: Sequence[IdeaLine], limit: int = TOP_LIMIT) -> list[IdeaLine]:

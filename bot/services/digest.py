@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from bot.db import Database
 from bot.db import digests as queries
 from bot.db import guilds as guild_queries
+from bot.db import names as name_queries
 from bot.domain.digest import (
     LIST_LIMIT,
     Digest,
@@ -30,6 +31,7 @@ from bot.domain.digest import (
     digest_due,
     fill_days,
     parse_schedule,
+    parse_week_choice,
     top_new_ideas,
     trending_ideas,
     waiting_note,
@@ -41,6 +43,7 @@ from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
 from bot.services.errors import UserFacingError
 from bot.services.events import Clock, EventBus, system_clock
+from bot.services.names import NameBook
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,7 @@ class DigestPublisher(Protocol):
 class PostResult:
     guild_id: int
     week: IsoWeek
-    status: str  # posted | already | no_channel
+    status: str  # posted | already | no_channel | preview (the week so far, not recorded)
     message_id: int | None = None
     channel_id: int | None = None
     digest: Digest | None = None
@@ -91,6 +94,7 @@ class DigestService:
         self.llm_budget_seconds = llm_budget_seconds
         self._post_lock = asyncio.Lock()
         self.events = events
+        self.names = NameBook(db, clock)
 
     # --- settings ----------------------------------------------------------------------------------
 
@@ -125,6 +129,11 @@ class DigestService:
     async def guilds(self) -> list[tuple[int, int, DigestSchedule]]:
         return await queries.digest_guilds(self.db.conn)
 
+    async def choose_week(self, guild_id: int, choice: str | None) -> tuple[IsoWeek, bool]:
+        """`/digest ... week` in the guild's time zone: (week, whether it is still running)."""
+        schedule = await self.schedule(guild_id)
+        return parse_week_choice(choice, self.clock(), schedule.timezone)
+
     # --- building ------------------------------------------------------------------------------------
 
     async def build(
@@ -136,6 +145,7 @@ class DigestService:
         now = self.clock()
         week = week or default_week(now, schedule.timezone)
         period = Period.of(week, schedule.timezone)
+        partial = period.start <= now < period.end
         before = Period.of(week.previous(), schedule.timezone)
         conn = self.db.conn
 
@@ -173,6 +183,15 @@ class DigestService:
         step("people")
         contributors = await queries.top_contributors(conn, guild_id, period.start, period.end, LIST_LIMIT)
         promotions = await queries.promotions(conn, guild_id, period.start, period.end, LIST_LIMIT * 2)
+        await self.names.flush()
+        people = await name_queries.member_names(
+            conn, guild_id, [c.user_id for c in contributors] + [p.user_id for p in promotions]
+        )
+        roles = await name_queries.role_names(conn, guild_id, [p.role_id for p in promotions])
+        contributors = [replace(c, name=people.get(c.user_id, "")) for c in contributors]
+        promotions = [
+            replace(p, name=people.get(p.user_id, ""), role_name=roles.get(p.role_id, "")) for p in promotions
+        ]
 
         digest = Digest(
             guild_id=guild_id,
@@ -197,6 +216,7 @@ class DigestService:
             expired_total=expired_total,
             challenges=challenges,
             generated_at=now,
+            partial=partial,
         )
         step("themes")
         texts = await queries.theme_texts(conn, guild_id, period.start, period.end, THEME_IDEAS_MAX)
@@ -252,6 +272,12 @@ class DigestService:
         settings = await guild_queries.get_guild_settings(self.db.conn, guild_id)
         if settings.digest_channel_id is None:
             return PostResult(guild_id, week, "no_channel")
+        if self.clock() < Period.of(week, schedule.timezone).end:
+            # The week so far is a preview shown in the channel: the exactly-once claim is for
+            # complete weeks, so the week's own digest still goes out when it is due.
+            so_far = await self.build(guild_id, week)
+            shown_id = await self.publisher.publish(so_far, settings.digest_channel_id)
+            return PostResult(guild_id, week, "preview", shown_id, settings.digest_channel_id, so_far)
         async with self._post_lock:
             async with self.db.transaction() as conn:
                 now = self.clock()
@@ -288,7 +314,8 @@ class DigestService:
     async def due_week(self, guild_id: int, now: datetime | None = None) -> IsoWeek | None:
         schedule = await self.schedule(guild_id)
         recorded = await queries.recorded_weeks(self.db.conn, guild_id)
-        return digest_due(now or self.clock(), schedule, recorded)
+        set_up_at = await guild_queries.set_up_at(self.db.conn, guild_id)
+        return digest_due(now or self.clock(), schedule, recorded, set_up_at)
 
     async def run_due(
         self, guild_id: int, now: datetime | None = None, *, trigger: str = "schedule"

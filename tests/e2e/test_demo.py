@@ -18,6 +18,25 @@ async def test_demo_shows_the_whole_flow() -> None:
     assert "0 rate-limited, 0 outside Discord's spec" in lines[-1]
 
 
+async def test_demo_transcript_shows_the_digest_content() -> None:
+    """The demo's activity is all in the current week: it posts the week so far, and the
+    transcript shows what the firm reads, with members and roles by name."""
+    lines: list[str] = []
+    code = await run_demo(members=10, ideas=8, pause=0, seed=3, echo=lines.append)
+    text = "\n".join(lines)
+    assert code == 0, text
+    assert "bot posted in #digest: The week so far" in text
+    assert "New ideas: 8, none the week before" in text
+    for section in ("Top new ideas:", "Decisions:", "Thank you, top contributors:", "Role promotions:", "Themes:"):
+        assert section in text, f"missing {section!r} in the transcript"
+    assert "Dark mode: Open → Planned — Scheduled for the next release" in text
+    assert "Declined — Exports are coming via the API" in text
+    assert "alice · " in text and " points" in text  # thanked by name
+    assert "→ Contributor" in text  # the role by name
+    digest = text[text.index("bot posted in #digest") : text.index("] done:")]
+    assert "<@" not in digest and "user 1" not in digest  # no raw ids in what the firm reads
+
+
 def test_demo_command_is_wired() -> None:
     result = CliRunner().invoke(main, ["demo", "--help"])
     assert result.exit_code == 0 and "--members" in result.output

@@ -13,12 +13,13 @@ from bot.domain.digest import (
     IsoWeek,
     Period,
     VoteActivity,
-    change,
+    compared,
     crossing_line,
     dated_note,
     default_week,
     digest_due,
     parse_schedule,
+    parse_week_choice,
     scheduled_time,
     stage_requirement,
     top_new_ideas,
@@ -101,11 +102,34 @@ def test_parse_schedule() -> None:
             parse_schedule(*args)  # type: ignore[arg-type]
 
 
-def test_change_text() -> None:
-    assert change(5, 5) == "±0"
-    assert change(6, 4) == "+2 (+50%)"
-    assert change(3, 4) == "−1 (−25%)"
-    assert change(4, 0) == "+4 (new)"
+def test_counts_against_the_week_before_read_as_words() -> None:
+    assert compared(12, 0) == "12, none the week before"
+    assert compared(6, 4) == "6, up from 4 the week before"
+    assert compared(3, 4) == "3, down from 4 the week before"
+    assert compared(5, 5) == "5, as many as the week before"
+    assert compared(0, 0) == "none, as the week before"
+    assert compared(0, 7) == "none, down from 7 the week before"
+
+
+def test_week_choice() -> None:
+    now = datetime(2030, 3, 5, 12, tzinfo=UTC)  # Tuesday of 2030-W10
+    assert parse_week_choice(None, now) == (IsoWeek(2030, 9), False)
+    assert parse_week_choice("last", now) == (IsoWeek(2030, 9), False)
+    assert parse_week_choice(" Current ", now) == (IsoWeek(2030, 10), True)
+    assert parse_week_choice("2030-w08", now) == (IsoWeek(2030, 8), False)
+    assert parse_week_choice("2030-W10", now) == (IsoWeek(2030, 10), True)
+    for bad in ("2030-W11", "next", "2030-W54"):
+        with pytest.raises(DigestRuleError):
+            parse_week_choice(bad, now)
+
+
+def test_no_digest_is_due_for_a_week_that_ended_before_setup() -> None:
+    monday_10 = datetime(2030, 3, 11, 10, tzinfo=UTC)
+    assert digest_due(monday_10, DigestSchedule(), set()) == IsoWeek(2030, 10)
+    assert digest_due(monday_10, DigestSchedule(), set(), set_up_at=monday_10 - timedelta(minutes=30)) is None
+    assert digest_due(monday_10, DigestSchedule(), set(), set_up_at=datetime(2030, 3, 8, tzinfo=UTC)) == IsoWeek(
+        2030, 10
+    )
 
 
 def _line(number: int, ups: int, downs: int, created: datetime) -> IdeaLine:
