@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import discord
 
+from bot.channels import messageable
 from bot.domain.ideas import Idea
 from bot.domain.votes import DOWNVOTE_EMOJI, UPVOTE_EMOJI
 from bot.render import NO_MENTIONS, card_embed, clip
@@ -167,8 +168,8 @@ class CardBoard:
         )
 
     async def _messageable(self, channel_id: int) -> discord.abc.Messageable:
-        channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
-        if not isinstance(channel, discord.abc.Messageable):
+        channel = await messageable(self.client, channel_id)
+        if channel is None:
             raise TypeError(f"channel {channel_id} cannot hold messages")
         return channel
 

@@ -13,6 +13,7 @@ from dataclasses import replace
 
 import discord
 
+from bot.channels import messageable
 from bot.domain.events import IdeaStatusChanged
 from bot.domain.ideas import Idea
 from bot.domain.privacy import may_ping_in_public
@@ -77,10 +78,9 @@ class Notifier:
 
     async def _channel(self, channel_id: int) -> discord.abc.Messageable | None:
         try:
-            channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
+            return await messageable(self.client, channel_id)
         except discord.HTTPException:
             return None
-        return channel if isinstance(channel, discord.abc.Messageable) else None
 
     async def _audience(self, notice: OwedNotice, idea: Idea) -> list[int]:
         if notice.moderator_id is None:
@@ -158,8 +158,8 @@ class ModLog:
         if channel_id is None:
             return
         try:
-            channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
-            if isinstance(channel, discord.abc.Messageable):
+            channel = await messageable(self.client, channel_id)
+            if channel is not None:
                 await channel.send(embed=mod_log_embed(action, actor_id, details), allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning("could not write to the log channel %s: %r", channel_id, exc)

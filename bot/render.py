@@ -24,8 +24,12 @@ STATUS_COLOURS = {
     Status.DUPLICATE: discord.Colour.light_grey(),
     Status.WITHDRAWN: discord.Colour.dark_grey(),
 }
+# Discord's embed limits, in one place.
 EMBED_TITLE_MAX = 256
 EMBED_DESCRIPTION_MAX = 4096
+EMBED_TOTAL_MAX = 6000
+FIELDS_MAX = 25
+FIELD_NAME_MAX = 256
 FIELD_VALUE_MAX = 1024
 
 

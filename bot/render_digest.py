@@ -18,13 +18,16 @@ import jinja2
 from bot.domain.digest import ChallengeLine, Contributor, Digest, IdeaLine, Promotion, compared, zone
 from bot.domain.ideas import Status
 from bot.llm.synthesis import clean_untrusted
+from bot.render import (
+    EMBED_DESCRIPTION_MAX,
+    EMBED_TITLE_MAX,
+    EMBED_TOTAL_MAX,
+    FIELD_NAME_MAX,
+    FIELD_VALUE_MAX,
+    FIELDS_MAX,
+    clip,
+)
 
-TITLE_MAX = 256
-DESCRIPTION_MAX = 4096
-FIELDS_MAX = 25
-FIELD_NAME_MAX = 256
-FIELD_VALUE_MAX = 1024
-EMBED_TOTAL_MAX = 6000
 EMBEDS_PER_MESSAGE = 10
 CHART_FILENAME = "digest-chart.png"
 COLOUR = 0x5865F2
@@ -35,10 +38,6 @@ def _status_label(value: str) -> str:
         return Status(value).label
     except ValueError:
         return value
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _idea(line: IdeaLine, *, note: bool = True) -> str:
@@ -206,7 +205,7 @@ def sections(d: Digest) -> list[Section]:
 
 def _fields(section: Section) -> list[tuple[str, str]]:
     """A section as one or more fields of at most 1024 characters (whole lines where possible)."""
-    lines = [_clip(line, FIELD_VALUE_MAX) for line in section.lines] or [section.empty]
+    lines = [clip(line, FIELD_VALUE_MAX) for line in section.lines] or [section.empty]
     fields: list[tuple[str, str]] = []
     current: list[str] = []
     for line in lines:
@@ -216,7 +215,7 @@ def _fields(section: Section) -> list[tuple[str, str]]:
         current.append(line)
     fields.append((section.title, "\n".join(current)))
     return [
-        (_clip(name if i == 0 else f"{name} (cont.)", FIELD_NAME_MAX), value) for i, (name, value) in enumerate(fields)
+        (clip(name if i == 0 else f"{name} (cont.)", FIELD_NAME_MAX), value) for i, (name, value) in enumerate(fields)
     ]
 
 
@@ -228,7 +227,7 @@ def _embed_size(embed: discord.Embed) -> int:
 def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]:
     """The digest as messages of embeds, each message within Discord's limits."""
     head = discord.Embed(
-        title=_clip(digest_title(d), TITLE_MAX),
+        title=clip(digest_title(d), EMBED_TITLE_MAX),
         colour=COLOUR,
         timestamp=d.generated_at,
     )
@@ -236,7 +235,7 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
     if d.summary:
         description += ["", clean_untrusted(d.summary, 1000)]
     description += ["", f"*{themes_source_line(d)}*"]
-    head.description = _clip("\n".join(description), DESCRIPTION_MAX)
+    head.description = clip("\n".join(description), EMBED_DESCRIPTION_MAX)
     if chart:
         head.set_image(url=f"attachment://{CHART_FILENAME}")
     head.set_footer(text="ideabot weekly digest")
@@ -244,12 +243,12 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
     embeds = [head]
     shown, empty = split_sections(sections(d))
     if empty:
-        shown.append(Section("Nothing this week", [_clip(fold_line(empty), FIELD_VALUE_MAX)], ""))
+        shown.append(Section("Nothing this week", [clip(fold_line(empty), FIELD_VALUE_MAX)], ""))
     for section in shown:
         for name, value in _fields(section):
             embed = embeds[-1]
             if len(embed.fields) >= FIELDS_MAX or _embed_size(embed) + len(name) + len(value) > EMBED_TOTAL_MAX - 100:
-                embed = discord.Embed(title=_clip(f"{digest_title(d)} (continued)", TITLE_MAX), colour=COLOUR)
+                embed = discord.Embed(title=clip(f"{digest_title(d)} (continued)", EMBED_TITLE_MAX), colour=COLOUR)
                 embeds.append(embed)
             embed.add_field(name=name, value=value, inline=False)
 

@@ -15,6 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.channels import messageable
 from bot.client import IdeaBot, answer_error, parse_id
 from bot.db.programmes import Challenge
 from bot.domain.ideas import Idea
@@ -50,8 +51,8 @@ class DiscordAnnouncer:
         if channel_id is None:
             return
         try:
-            channel = self.client.get_channel(channel_id) or await self.client.fetch_channel(channel_id)
-            if isinstance(channel, discord.abc.Messageable):
+            channel = await messageable(self.client, channel_id)
+            if channel is not None:
                 if nonce is None:
                     await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
                 else:

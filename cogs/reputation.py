@@ -11,6 +11,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.channels import messageable
 from bot.client import IdeaBot, is_moderator
 from bot.domain import privacy
 from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
@@ -121,8 +122,8 @@ class DiscordReputationOutlet:
         if idea.thread_id is None:
             return
         try:
-            thread = self.bot.get_channel(idea.thread_id) or await self.bot.fetch_channel(idea.thread_id)
-            if isinstance(thread, discord.abc.Messageable):
+            thread = await messageable(self.bot, idea.thread_id)
+            if thread is not None:
                 # Sent again after a crash: the nonce lets Discord drop a repeat it already took.
                 nonce = "t" + hashlib.blake2b(f"thanks:{idea.id}:{status.value}".encode(), digest_size=12).hexdigest()
                 await thread.send(thank_you_text(idea, status, people), allowed_mentions=NO_MENTIONS, nonce=nonce)

@@ -22,12 +22,9 @@ from bot.db import votes as vote_queries
 from bot.db.rows import to_ts
 from bot.domain.digest import Digest, IsoWeek
 from bot.domain.ideas import IdeaDraft, Status
+from bot.render import EMBED_DESCRIPTION_MAX, EMBED_TOTAL_MAX, FIELD_VALUE_MAX, FIELDS_MAX
 from bot.render_digest import (
-    DESCRIPTION_MAX,
-    EMBED_TOTAL_MAX,
     EMBEDS_PER_MESSAGE,
-    FIELD_VALUE_MAX,
-    FIELDS_MAX,
     chart_png,
     digest_embeds,
     to_csv,
@@ -236,7 +233,7 @@ async def test_renderers_fit_discord_limits_and_split_long_digests(db: Database)
         assert 1 <= len(embeds) <= EMBEDS_PER_MESSAGE
         total = 0
         for embed in embeds:
-            assert len(embed.title or "") <= 256 and len(embed.description or "") <= DESCRIPTION_MAX
+            assert len(embed.title or "") <= 256 and len(embed.description or "") <= EMBED_DESCRIPTION_MAX
             assert len(embed.fields) <= FIELDS_MAX
             assert all(len(f.value or "") <= FIELD_VALUE_MAX and len(f.name or "") <= 256 for f in embed.fields)
             total += len(embed.title or "") + len(embed.description or "") + len(embed.footer.text or "")
