@@ -137,14 +137,12 @@ def parse_deadline(text: str, now: datetime) -> datetime:
     """`YYYY-MM-DD` (the end of that day, 23:59 UTC) or `YYYY-MM-DD HH:MM` (UTC); in the future."""
     value = text.strip()
     try:
-        if match := _DATE_TIME.match(value):
-            year, month, day, hour, minute = (int(g) for g in match.groups())
-            deadline = datetime(year, month, day, hour, minute, tzinfo=UTC)
-        elif match := _DATE.match(value):
-            year, month, day = (int(g) for g in match.groups())
-            deadline = datetime(year, month, day, 23, 59, tzinfo=UTC)
-        else:
+        # Exactly the two shapes the option's description names, read by the standard library.
+        if not (_DATE_TIME.match(value) or _DATE.match(value)):
             raise ValueError(value)
+        deadline = datetime.fromisoformat(value).replace(tzinfo=UTC)
+        if _DATE.match(value):
+            deadline = deadline.replace(hour=23, minute=59)
     except ValueError:
         raise IdeaRuleError(
             f"'{value[:40]}' is not a deadline: write YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC), e.g. 2026-12-31 18:00."
