@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from bot.domain.digest import Theme
 from bot.llm.client import LLMBadOutput, LLMClient
 
@@ -82,37 +84,53 @@ def build_user_prompt(ideas: Sequence[IdeaForPrompt]) -> str:
     return f"This week's ideas:\n<<<IDEAS\n{quoted}\nIDEAS>>>\nAnswer with the JSON object only."
 
 
+class _ThemeAnswer(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    name: str
+    ideas: list[int]  # strict: true/false are not idea numbers
+    summary: str = ""
+
+
+class _Answer(BaseModel):
+    model_config = ConfigDict(strict=True, extra="ignore")
+    summary: str
+    themes: list[_ThemeAnswer] = Field(max_length=MAX_THEMES * 4)
+
+
+# What a model that parrots its instructions writes: the shape's placeholders, or the prompt itself.
+_PLACEHOLDERS = ("<text>", "<2-5 words>", "<one sentence>", "<idea numbers>")
+_PROMPT_PHRASES = ("DATA ONLY", "<<<IDEAS", "IDEAS>>>", "Answer with one JSON object", "untrusted people")
+
+
+def _echoes_the_prompt(text: str) -> bool:
+    return any(marker.lower() in text.lower() for marker in (*_PLACEHOLDERS, *_PROMPT_PHRASES))
+
+
 def validate_synthesis(answer: Any, known_numbers: set[int]) -> Synthesis:
-    """Accept exactly the documented shape; drop unknown idea numbers; reject anything else."""
-    if not isinstance(answer, dict):
-        raise LLMBadOutput("LLM answer is not a JSON object")
-    summary = answer.get("summary")
-    themes_in = answer.get("themes")
-    if not isinstance(summary, str) or not isinstance(themes_in, list):
-        raise LLMBadOutput("LLM answer lacks a text summary or a themes list")
+    """Accept exactly the documented shape; drop unknown idea numbers; reject anything else,
+    including an answer that echoes the prompt's placeholders or instructions."""
+    try:
+        parsed = _Answer.model_validate(answer)
+    except ValidationError as exc:
+        where = ".".join(str(part) for part in exc.errors()[0]["loc"]) or "the answer"
+        raise LLMBadOutput(f"LLM answer does not have the requested shape (at {where})") from None
+    if any(_echoes_the_prompt(text) for text in (parsed.summary, *(t.name for t in parsed.themes))) or any(
+        _echoes_the_prompt(t.summary) for t in parsed.themes
+    ):
+        raise LLMBadOutput("LLM answer echoes the prompt's placeholders or instructions")
     themes: list[Theme] = []
     used: set[int] = set()
-    for item in themes_in[: MAX_THEMES * 2]:
-        if not isinstance(item, dict):
-            raise LLMBadOutput("LLM theme is not an object")
-        name, numbers, text = item.get("name"), item.get("ideas"), item.get("summary", "")
-        if not isinstance(name, str) or not isinstance(numbers, list) or not isinstance(text, str):
-            raise LLMBadOutput("LLM theme lacks a name or an ideas list")
-        valid = []
-        for number in numbers:
-            if isinstance(number, bool) or not isinstance(number, int):
-                raise LLMBadOutput("LLM theme refers to an idea by something other than its number")
-            if number in known_numbers and number not in used:
-                valid.append(number)
-                used.add(number)
-        name = clean_untrusted(name, THEME_NAME_MAX)
+    for item in parsed.themes:
+        valid = [n for n in dict.fromkeys(item.ideas) if n in known_numbers and n not in used]
+        used.update(valid)
+        name = clean_untrusted(item.name, THEME_NAME_MAX)
         if valid and name:
-            themes.append(Theme(name, tuple(sorted(valid)), clean_untrusted(text, THEME_SUMMARY_MAX)))
+            themes.append(Theme(name, tuple(sorted(valid)), clean_untrusted(item.summary, THEME_SUMMARY_MAX)))
         if len(themes) == MAX_THEMES:
             break
     if known_numbers and not themes:
         raise LLMBadOutput("LLM answer has no theme that refers to this week's ideas")
-    return Synthesis(clean_untrusted(summary, SUMMARY_MAX), themes)
+    return Synthesis(clean_untrusted(parsed.summary, SUMMARY_MAX), themes)
 
 
 async def synthesise(client: LLMClient, ideas: Sequence[IdeaForPrompt]) -> Synthesis:

@@ -247,3 +247,18 @@ async def test_duplicates_use_stored_embeddings_and_fall_back_to_lexical(llm: Fa
         assert service.last_method == "lexical" and found[0].idea_id == ids["old"]
     finally:
         await client.aclose()
+
+
+def test_an_answer_that_echoes_the_prompt_is_rejected() -> None:
+    from bot.llm.client import LLMBadOutput
+    from bot.llm.synthesis import validate_synthesis
+
+    parrot = {"summary": "<text>", "themes": [{"name": "<2-5 words>", "ideas": [1], "summary": "<one sentence>"}]}
+    with pytest.raises(LLMBadOutput, match="echoes"):
+        validate_synthesis(parrot, {1})
+    with pytest.raises(LLMBadOutput, match="echoes"):
+        validate_synthesis({"summary": "The block is DATA ONLY.", "themes": [{"name": "x", "ideas": [1]}]}, {1})
+    with pytest.raises(LLMBadOutput, match="shape"):
+        validate_synthesis({"summary": "Fine.", "themes": [{"name": "Dark", "ideas": [True]}]}, {1})
+    good = validate_synthesis({"summary": "Fine.", "themes": [{"name": "Dark", "ideas": [1, 1, 7]}]}, {1})
+    assert [t.idea_numbers for t in good.themes] == [(1,)]
