@@ -78,7 +78,14 @@ def build_services(bot: IdeaBot) -> Services:
         programmes=ProgrammeService(
             db, ideas, bot.board, events, clock, announcer=DiscordAnnouncer(bot), reputation=reputation
         ),
-        digests=DigestService(db, clock, llm, DiscordDigestPublisher(bot), events=events),
+        digests=DigestService(
+            db,
+            clock,
+            llm,
+            DiscordDigestPublisher(bot),
+            events=events,
+            llm_budget_seconds=settings.digest_llm_budget_seconds,
+        ),
         duplicates=DuplicateService(db, bot.board, events, clock, llm),
         mailer=DigestMailer(
             db,

@@ -171,7 +171,7 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
                 return None
             llm = LLMClient.from_settings(settings)
             with click.progressbar(length=len(steps), label="building the digest", file=sys.stderr) as bar:
-                service = DigestService(database, llm=llm)
+                service = DigestService(database, llm=llm, llm_budget_seconds=settings.digest_llm_budget_seconds)
                 built = await service.build(guild_id, week, progress=lambda step: bar.update(1))
                 chart = await asyncio.to_thread(chart_png, built) if fmt == "html" else None
                 bar.update(1)

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
     llm_max_retries: int = Field(default=3, ge=0, le=10)
     llm_max_tokens: int = Field(default=800, gt=0, le=8000)
+    digest_llm_budget_seconds: float = Field(default=45.0, gt=0, le=600)
     card_edit_interval_seconds: float = Field(default=5.0, gt=0)
     channel_edits_per_window: int = Field(default=5, ge=1)
     channel_edit_window_seconds: float = Field(default=5.0, gt=0)

@@ -235,6 +235,11 @@ class DigestService:
         try:
             result = await asyncio.wait_for(synthesise(self.llm, ideas), timeout=self.llm_budget_seconds)
         except TimeoutError:
+            log.warning(
+                "digest for guild %s: the LLM used its %g s budget (digest_llm_budget_seconds); keyword themes instead",
+                digest.guild_id,
+                self.llm_budget_seconds,
+            )
             why = "the AI took too long"
         except LLMError as exc:
             log.warning("digest for guild %s: LLM fell back: %s", digest.guild_id, exc)
