@@ -225,6 +225,9 @@ class IdeaBot(commands.Bot):
         )
         # Where raw reaction events go (set by the voting cog): (payload, added) -> None.
         self.reaction_sink: Callable[[discord.RawReactionActionEvent, bool], None] | None = None
+        # Other synchronous, cheap readers of reaction events (e.g. display names), called the
+        # same way: a cog listener would cost a task per event on the hot path.
+        self.reaction_observers: list[Callable[[discord.RawReactionActionEvent, bool], None]] = []
         # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
         # feature cogs add theirs in their setup(). See cogs/ideas.py: SubmissionGate.
         self.submission_gates: list[Any] = []
@@ -292,11 +295,15 @@ class IdeaBot(commands.Bot):
         # Reactions are the hot path (hundreds a second in a burst on a popular idea): the
         # reaction sink takes them here, synchronously, instead of through a listener task per
         # event. Listeners for the same events still run as usual.
-        if self.reaction_sink is not None and event_name in _REACTION_EVENTS:
+        if event_name in _REACTION_EVENTS:
+            added = event_name == "raw_reaction_add"
             try:
-                self.reaction_sink(args[0], event_name == "raw_reaction_add")
+                if self.reaction_sink is not None:
+                    self.reaction_sink(args[0], added)
+                for observer in self.reaction_observers:
+                    observer(args[0], added)
             except Exception:  # never into discord.py's gateway reader; a recount repairs it
-                log.exception("a reaction event could not be queued")
+                log.exception("a reaction event could not be handled")
         elif event_name == "interaction":
             self.metrics.interaction_received(args[0].id)
         super().dispatch(event_name, *args, **kwargs)

@@ -179,11 +179,14 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         super().__init__()
 
     async def cog_load(self) -> None:
+        self.bot.reaction_observers.append(self.name_from_reaction)
         await self.scheduler.start()
         if self.bot.is_ready():
             self._start_catch_up()
 
     async def cog_unload(self) -> None:
+        if self.name_from_reaction in self.bot.reaction_observers:
+            self.bot.reaction_observers.remove(self.name_from_reaction)
         self.scheduler.shutdown()
         try:
             await self.digests.names.close()
@@ -249,11 +252,11 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             if name:
                 self.digests.names.seen(interaction.guild_id, int(uid), str(name))
 
-    @commands.Cog.listener()
-    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
-        # The hot path: `seen` is a dictionary look-up; a member is written at most once an hour.
+    def name_from_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
+        # The hot path (called by the bot's dispatch, no task): `seen` is a dictionary look-up;
+        # a member is written at most once an hour.
         member = payload.member
-        if payload.guild_id is not None and member is not None and not member.bot:
+        if added and payload.guild_id is not None and member is not None and not member.bot:
             self.digests.names.seen(payload.guild_id, member.id, member.display_name)
 
     @commands.Cog.listener()
