@@ -68,6 +68,8 @@ def build_services(bot: IdeaBot) -> Services:
 
     ideas = IdeaService(db, bot.board, events, clock)
     llm = LLMClient.from_settings(settings)
+    if llm is not None:
+        llm.observe = bot.metrics.observe_llm
     reputation = ReputationService(db, DiscordReputationOutlet(bot), clock)
     return Services(
         ideas=ideas,

@@ -18,7 +18,7 @@ from discord.ext import commands
 from bot.cards import CardBoard, DiscordReactionReader
 from bot.db import Database
 from bot.domain.digest import DigestRuleError
-from bot.domain.events import IdeaStatusChanged
+from bot.domain.events import DigestPosted, IdeaStatusChanged
 from bot.domain.ideas import IdeaRuleError
 from bot.metrics import CountersCollector, Metrics
 from bot.notifications import ModLog, Notifier
@@ -209,6 +209,15 @@ class IdeaBot(commands.Bot):
         self.votes = self.services.votes
         self.votes.on_batch_written = self.metrics.vote_batch.observe
         self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, self.services.notices)
+        self.metrics.registry.register(
+            CountersCollector(
+                {
+                    "ideabot_dms_sent": ("Status-change DMs sent", lambda: self.notifier.sent_dms),
+                    "ideabot_dms_failed": ("Status-change DMs Discord refused", lambda: self.notifier.failed_dms),
+                }
+            )
+        )
+        self.events.subscribe(DigestPosted, self._count_digest)
         self.events.subscribe(IdeaStatusChanged, self.notifier.on_status_changed)
         self.recounts = 0
         self.metrics.registry.register(
@@ -234,6 +243,9 @@ class IdeaBot(commands.Bot):
         # Idempotent repairs of effects a crash may have left owed (vote credits, reward roles,
         # notices); cogs add theirs in setup(). They run in setup_hook, before the vote writer.
         self.startup_repairs: list[Callable[[], Awaitable[object]]] = [self.notifier.start_up]
+
+    async def _count_digest(self, event: DigestPosted) -> None:
+        self.metrics.digests_posted.inc()
 
     async def _load_idea(self, idea_id: int) -> Any:
         return await self.ideas.get_by_id(idea_id)

@@ -62,16 +62,13 @@ class Metrics:
         self.rate_limited = Counter(
             "ideabot_discord_rate_limited", "REST answers with status 429, by route", ["route"], registry=r
         )
-        self.dms = Counter("ideabot_dms", "Direct messages, by outcome (sent, failed)", ["outcome"], registry=r)
         self.llm_requests = Counter(
             "ideabot_llm_requests", "LLM requests, by kind and outcome", ["kind", "outcome"], registry=r
         )
         self.llm_latency = Histogram(
             "ideabot_llm_request_seconds", "LLM request time, by kind", ["kind"], buckets=LLM_BUCKETS, registry=r
         )
-        self.digests_posted = Counter(
-            "ideabot_digests_posted", "Digests posted, by trigger (schedule, manual, catch-up)", ["trigger"], registry=r
-        )
+        self.digests_posted = Counter("ideabot_digests_posted", "Weekly digests posted", registry=r)
         self.gateway_sessions = Counter(
             "ideabot_gateway_sessions", "Gateway sessions, by kind (ready: new session, resumed)", ["kind"], registry=r
         )
@@ -95,6 +92,10 @@ class Metrics:
         started = self._received.pop(interaction_id, None)
         if started is not None:
             self.interaction_ack.observe(time.monotonic() - started)
+
+    def observe_llm(self, kind: str, outcome: str, seconds: float) -> None:
+        self.llm_requests.labels(kind, outcome).inc()
+        self.llm_latency.labels(kind).observe(seconds)
 
     # --- REST, through aiohttp's tracing (no change to discord.py) -----------------------
 

@@ -42,6 +42,7 @@ class Notifier:
         self._worker: asyncio.Task[None] | None = None
         self._again = False
         self.sent_dms = 0
+        self.failed_dms = 0
         self.thread_fallbacks = 0
 
     def on_status_changed(self, event: IdeaStatusChanged) -> Awaitable[None]:
@@ -110,6 +111,7 @@ class Notifier:
                 self.sent_dms += 1
                 state = "sent"
             except discord.HTTPException:
+                self.failed_dms += 1
                 state = "unreachable"
             await self.notices.mark(notice, user_id, state)
             recipients[user_id] = state

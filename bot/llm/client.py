@@ -25,7 +25,8 @@ import logging
 import math
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -134,6 +135,8 @@ class LLMClient:
         self.timeout = timeout
         # Whole request including retries and backoff; None: only the per-attempt deadline.
         self.deadline = deadline
+        # Told (kind, outcome, seconds) of every request, for metrics; a no-op by default.
+        self.observe: Callable[[str, str, float], None] = lambda kind, outcome, seconds: None
         self.max_response_bytes = max_response_bytes
         self.max_embedding_response_bytes = max(max_embedding_response_bytes, max_response_bytes)
         # Put before every text sent for embedding; None: chosen from the model name.
@@ -199,11 +202,22 @@ class LLMClient:
         return float(exponential)
 
     async def _post(self, path: str, payload: dict[str, Any], *, max_bytes: int | None = None) -> Any:
+        kind = "embeddings" if path.endswith("/embeddings") else "chat"
+        started = time.monotonic()
+        outcome = "error"
         try:
             async with asyncio.timeout(self.deadline):
-                return await self._post_with_retries(path, payload, max_bytes or self.max_response_bytes)
+                answer = await self._post_with_retries(path, payload, max_bytes or self.max_response_bytes)
+            outcome = "ok"
+            return answer
         except TimeoutError:
+            outcome = "timeout"
             raise LLMUnavailable(f"LLM request to {path} missed its deadline ({self.deadline} s)") from None
+        except asyncio.CancelledError:
+            outcome = "cancelled"  # a caller's own deadline (e.g. the duplicate check's) ran out
+            raise
+        finally:
+            self.observe(kind, outcome, time.monotonic() - started)
 
     async def _post_with_retries(self, path: str, payload: dict[str, Any], max_bytes: int) -> Any:
         retrying = AsyncRetrying(

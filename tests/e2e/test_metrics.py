@@ -69,3 +69,5 @@ async def test_metrics_move_after_a_community_flow(measured: Community) -> None:
     assert after[("ideabot_gateway_sessions_total", (("kind", "ready"),))] == 1
     assert after[("ideabot_discord_requests_total", (("method", "POST"), ("status", "200")))] >= 1
     assert ("ideabot_discord_rate_limited_total", ()) not in after  # no route was ever limited
+    assert after[("ideabot_dms_sent_total", ())] >= 1  # the author heard about "planned"
+    assert after[("ideabot_digests_posted_total", ())] == 0

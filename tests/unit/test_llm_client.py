@@ -107,6 +107,21 @@ async def test_500_then_success_is_retried(llm: FakeLLM) -> None:
     assert len(llm.chat_requests()) == 3
 
 
+async def test_every_request_is_observed_with_its_kind_outcome_and_time(llm: FakeLLM) -> None:
+    seen: list[tuple[str, str, float]] = []
+    client = client_for(llm)
+    client.observe = lambda kind, outcome, seconds: seen.append((kind, outcome, seconds))
+    llm.script("ok", "500", "500", "500")
+    try:
+        await synthesise(client, IDEAS)
+        with pytest.raises(LLMUnavailable):
+            await synthesise(client, IDEAS)
+    finally:
+        await client.aclose()
+    assert [(kind, outcome) for kind, outcome, _ in seen] == [("chat", "ok"), ("chat", "error")]
+    assert all(seconds >= 0 for *_, seconds in seen)
+
+
 async def test_unreachable_server_is_unavailable() -> None:
     client = LLMClient("http://127.0.0.1:9/v1", "m", timeout=0.2, max_retries=1, backoff_base=0.001)
     try:
