@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -191,6 +192,32 @@ async def build_community(
     members = {name: guild.add_member(name, account_age=timedelta(days=400)) for name in member_names}
     members["newbie"] = guild.add_member("newbie", account_age=timedelta(days=2), joined_ago=timedelta(hours=1))
     return Community(emu, db, clock, settings, guild, ideas, digest, log, general, mod_role, mod, members)
+
+
+@contextlib.asynccontextmanager
+async def running_community(
+    emu: DiscordEmulator,
+    directory: Path,
+    member_names: list[str],
+    *,
+    clock: FakeClock | None = None,
+    extensions: tuple[str, ...] = EXTENSIONS,
+    **settings_overrides: Any,
+) -> AsyncIterator[Community]:
+    """A fresh database in `directory`, a guild with channels, a moderator and members, and the
+    real bot serving it, set up: what most end-to-end tests start from."""
+    path = str(directory / "ideabot.sqlite3")
+    db = await Database.open(path)
+    clock = clock or FakeClock()
+    settings = emulator_settings(emu, path, **settings_overrides)
+    c = await build_community(emu, db, clock, settings, member_names)
+    try:
+        async with running_bot(settings, db, clock, extensions=extensions) as bot:
+            c.bot = bot
+            await set_up_guild(c)
+            yield c
+    finally:
+        await db.close()
 
 
 async def set_up_guild(community: Community) -> None:

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database
-from bot.testing import Community, FakeClock, build_community, emulator_settings, fast_limits, running_bot, set_up_guild
+from bot.testing import (
+    Community,
+    fast_limits,
+    running_community,
+)
 from discord_emulator import DiscordEmulator
 
 MEMBER_NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
@@ -28,14 +31,5 @@ async def emulator() -> AsyncIterator[DiscordEmulator]:
 
 @pytest.fixture
 async def community(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[Community]:
-    db = await Database.open(str(tmp_path / "ideabot.sqlite3"))
-    clock = FakeClock()
-    settings = emulator_settings(emulator, str(tmp_path / "ideabot.sqlite3"))
-    c = await build_community(emulator, db, clock, settings, MEMBER_NAMES)
-    try:
-        async with running_bot(settings, db, clock) as bot:
-            c.bot = bot
-            await set_up_guild(c)
-            yield c
-    finally:
-        await db.close()
+    async with running_community(emulator, tmp_path, MEMBER_NAMES) as c:
+        yield c

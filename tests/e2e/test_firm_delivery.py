@@ -29,7 +29,15 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from discord_emulator.state import Message
 
 from bot.db import Database
-from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from bot.testing import (
+    Community,
+    FakeClock,
+    build_community,
+    emulator_settings,
+    running_bot,
+    running_community,
+    set_up_guild,
+)
 from discord_emulator import DiscordEmulator
 
 TUESDAY = datetime(2030, 3, 5, 12, tzinfo=UTC)  # ISO week 2030-W10
@@ -166,20 +174,11 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @contextlib.asynccontextmanager
 async def firm_community(emulator: DiscordEmulator, tmp_path: Path, **overrides: Any) -> AsyncIterator[Community]:
-    path = str(tmp_path / "ideabot.sqlite3")
-    db = await Database.open(path)
-    clock = FakeClock(TUESDAY)
     values: dict[str, Any] = {"webhook_allow_private": True, "smtp_from": "digest@ideabot.example"}
     values.update(overrides)
-    settings = emulator_settings(emulator, path, **values)
-    c = await build_community(emulator, db, clock, settings, ["alice", "bob", "carol", "dave"])
-    try:
-        async with running_bot(settings, db, clock) as bot:
-            c.bot = bot
-            await set_up_guild(c)
-            yield c
-    finally:
-        await db.close()
+    members = ["alice", "bob", "carol", "dave"]
+    async with running_community(emulator, tmp_path, members, clock=FakeClock(TUESDAY), **values) as c:
+        yield c
 
 
 def ours(records: list[logging.LogRecord]) -> list[logging.LogRecord]:

@@ -10,25 +10,19 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.db import Database
-from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from bot.testing import (
+    Community,
+    running_community,
+)
 from discord_emulator import DiscordEmulator
 
 
 @pytest.fixture
 async def measured(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[Community]:
-    path = str(tmp_path / "ideabot.sqlite3")
-    db = await Database.open(path)
-    clock = FakeClock()
-    settings = emulator_settings(emulator, path, metrics_address="127.0.0.1:0")
-    c = await build_community(emulator, db, clock, settings, ["alice", "bob", "carol", "dave"])
-    try:
-        async with running_bot(settings, db, clock) as bot:
-            c.bot = bot
-            await set_up_guild(c)
-            yield c
-    finally:
-        await db.close()
+    async with running_community(
+        emulator, tmp_path, ["alice", "bob", "carol", "dave"], metrics_address="127.0.0.1:0"
+    ) as c:
+        yield c
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

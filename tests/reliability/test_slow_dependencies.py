@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from bot.db import Database
 from bot.llm.client import LLMBadOutput, LLMClient, LLMUnavailable
 from bot.settings import Settings
-from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from bot.testing import (
+    Community,
+    running_community,
+)
 from discord_emulator import DiscordEmulator
 from tests.e2e.conftest import MEMBER_NAMES
 from tests.llm_server import FakeLLM
@@ -132,20 +134,10 @@ async def embedding_server() -> AsyncIterator[FakeLLM]:
 async def community_with_embeddings(
     emulator: DiscordEmulator, tmp_path: Path, embedding_server: FakeLLM
 ) -> AsyncIterator[Community]:
-    path = str(tmp_path / "ideabot.sqlite3")
-    db = await Database.open(path)
-    clock = FakeClock()
-    settings = emulator_settings(
-        emulator, path, llm_base_url=embedding_server.base_url, llm_embedding_model="test-embed"
-    )
-    c = await build_community(emulator, db, clock, settings, MEMBER_NAMES)
-    try:
-        async with running_bot(settings, db, clock) as bot:
-            c.bot = bot
-            await set_up_guild(c)
-            yield c
-    finally:
-        await db.close()
+    async with running_community(
+        emulator, tmp_path, MEMBER_NAMES, llm_base_url=embedding_server.base_url, llm_embedding_model="test-embed"
+    ) as c:
+        yield c
 
 
 async def test_slow_embeddings_the_submission_is_acknowledged_and_checked_lexically(
