@@ -25,7 +25,7 @@ import discord
 import yarl
 
 from bot.client import EXTENSIONS
-from bot.db import Database
+from bot.storage import Database
 from bot.testing import TEST_TOKEN, Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
 from discord_emulator import DiscordEmulator, EmulatorLimits, Message, StoryMember
 

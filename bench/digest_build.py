@@ -34,7 +34,7 @@ RESULTS = Path(__file__).parent / "results" / "digest_build.json"
 
 
 async def generate(path: str, ideas: int) -> None:
-    from bot.db import Database
+    from bot.storage import Database
 
     db = await Database.open(path)
     await db.close()
@@ -90,8 +90,8 @@ async def generate(path: str, ideas: int) -> None:
 
 
 async def build(path: str) -> dict[str, float | int]:
-    from bot.db import Database
-    from bot.services.digest import DigestService
+    from bot.digest.service import DigestService
+    from bot.storage import Database
 
     started = time.perf_counter()
     db = await Database.open(path)

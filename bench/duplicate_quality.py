@@ -23,9 +23,9 @@ import httpx
 import numpy as np
 
 from bench.common import write_result
-from bot.domain.dense import fused_score
-from bot.domain.similarity import TfidfIndex, idea_text, sparse_cosine
-from bot.services.duplicates import DENSE_FLOOR, DENSE_WEIGHT, HYBRID_THRESHOLD, LEXICAL_THRESHOLD
+from bot.search.dense import fused_score
+from bot.search.duplicates import DENSE_FLOOR, DENSE_WEIGHT, HYBRID_THRESHOLD, LEXICAL_THRESHOLD
+from bot.search.similarity import TfidfIndex, idea_text, sparse_cosine
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 SETS = {

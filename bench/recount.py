@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import CORE_EXTENSIONS, community_with_cards, write_result
-from bot.db import ideas as idea_queries
+from bot.ideas import storage as idea_queries
 from discord_emulator import EmulatorLimits
 
 

@@ -28,11 +28,11 @@ from typing import Any
 
 from bench.common import community_with_cards, percentile, write_result
 from bench.interaction_latency import stream_votes
-from bot.db import Database
-from bot.db.seed import PLACES, SUBJECTS, VERBS, seed_community
-from bot.services.duplicates import DuplicateService
-from bot.services.events import EventBus
-from bot.services.ideas import IdeaService
+from bot.events.bus import EventBus
+from bot.ideas.service import IdeaService
+from bot.search.duplicates import DuplicateService
+from bot.storage import Database
+from bot.storage.seed import PLACES, SUBJECTS, VERBS, seed_community
 
 OLDEST = {"title": "Heated benches at the tram stops", "details": "Warm seats while waiting for the tram in winter."}
 OLDEST_PARAPHRASE = ("Warm seating at tram stops", "In winter the benches where we wait for trams should be heated.")

@@ -18,19 +18,19 @@ from datetime import timedelta
 from typing import Any
 
 from bot.client import EXTENSIONS, IdeaBot
-from bot.db import Database
 from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
+from bot.digest.service import DigestService
+from bot.events.bus import Clock, system_clock
+from bot.ideas.service import IdeaService
 from bot.llm.client import LLMClient
-from bot.services.digest import DigestService
-from bot.services.duplicates import DuplicateService
-from bot.services.events import Clock, system_clock
-from bot.services.ideas import IdeaService
-from bot.services.notices import NoticeService
-from bot.services.programmes import ProgrammeService
-from bot.services.reputation import ReputationService
-from bot.services.votes import VoteService
+from bot.notices.service import NoticeService
+from bot.programmes.service import ProgrammeService
+from bot.reputation.service import ReputationService
+from bot.search.duplicates import DuplicateService
 from bot.settings import Settings
+from bot.storage import Database
+from bot.votes.service import VoteService
 from cogs.digest import DiscordDigestPublisher
 from cogs.programmes import DiscordAnnouncer
 from cogs.reputation import DiscordReputationOutlet

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from bot.logs import setup_logging
+from bot.ops.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
 
 
@@ -72,7 +72,7 @@ def db() -> None:
 def upgrade() -> None:
     """Apply pending migrations (the bot also does this at start-up)."""
     settings = _settings_or_exit()
-    from bot.db import Database
+    from bot.storage import Database
 
     async def _upgrade() -> int:
         database = await Database.open(settings.database)
@@ -99,8 +99,8 @@ def seed(guild_id: int, ideas: int, votes_per_idea: int, texts: Path | None, see
     settings = _settings_or_exit()
     from datetime import UTC, datetime
 
-    from bot.db import Database
-    from bot.db.seed import seed_community
+    from bot.storage import Database
+    from bot.storage.seed import seed_community
 
     async def _seed() -> str:
         database = await Database.open(settings.database)
@@ -127,7 +127,7 @@ def digest() -> None:
 def _iso_week_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
-    from bot.domain.digest import DigestRuleError, IsoWeek
+    from bot.digest.rules import DigestRuleError, IsoWeek
 
     try:
         return IsoWeek.parse(value)
@@ -144,12 +144,12 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
     """Export a weekly digest from the database as Markdown, HTML, CSV or JSON."""
     settings = _settings_or_exit()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
-    from bot.db import Database
-    from bot.db import guilds as guild_queries
+    from bot.community import guilds as guild_queries
+    from bot.digest.render import chart_png
+    from bot.digest.render import export as render_export
+    from bot.digest.service import DigestService
     from bot.llm.client import LLMClient
-    from bot.render_digest import chart_png
-    from bot.render_digest import export as render_export
-    from bot.services.digest import DigestService
+    from bot.storage import Database
 
     steps = ["counts", "ideas", "statuses", "people", "themes", "render"]
     # A mistyped path or guild must not look like a quiet week, nor leave a new database behind.

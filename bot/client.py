@@ -15,17 +15,17 @@ import yarl
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cards import CardBoard, DiscordReactionReader
-from bot.db import Database
-from bot.domain.digest import DigestRuleError
-from bot.domain.events import DigestPosted, IdeaStatusChanged
-from bot.domain.ideas import IdeaRuleError
-from bot.metrics import CountersCollector, Metrics
-from bot.notifications import ModLog, Notifier
-from bot.render import NO_MENTIONS
-from bot.services.errors import UserFacingError
-from bot.services.events import Clock, EventBus, system_clock
+from bot.core.errors import UserFacingError
+from bot.digest.rules import DigestRuleError
+from bot.edge.embeds import NO_MENTIONS
+from bot.events.bus import Clock, EventBus, system_clock
+from bot.events.types import DigestPosted, IdeaStatusChanged
+from bot.ideas.cards import CardBoard, DiscordReactionReader
+from bot.ideas.rules import IdeaRuleError
+from bot.notices.sender import ModLog, Notifier
+from bot.ops.metrics import CountersCollector, Metrics
 from bot.settings import Settings
+from bot.storage import Database
 
 if TYPE_CHECKING:
     from bot.app import Services

@@ -14,7 +14,7 @@ from typing import Any
 
 from discord_emulator.server import RequestRecord
 
-from bot.db import Database
+from bot.storage import Database
 from bot.testing import Community, FakeClock, build_community, emulator_settings, fast_limits, running_bot, set_up_guild
 from discord_emulator import DiscordEmulator, InteractionError, Reply, StoryMember
 

@@ -10,8 +10,8 @@ import signal
 
 from bot.app import build_bot
 from bot.client import point_discord_at
-from bot.db import Database
 from bot.settings import Settings
+from bot.storage import Database
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import yarl
 
 from bot.app import build_bot
 from bot.client import EXTENSIONS, IdeaBot, point_discord_at
-from bot.db import Database
 from bot.settings import Settings
+from bot.storage import Database
 from discord_emulator import DiscordEmulator, EmulatorLimits, Limit, Message, StoryChannel, StoryMember, StoryRole
 
 TEST_TOKEN = "emulator-bot-token"  # noqa: S105 - the emulator accepts any token

@@ -13,8 +13,8 @@ from discord.ext import commands
 from bot.client import IdeaBot
 from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
-from bot.domain.digest import Digest, IsoWeek
-from bot.render import NO_MENTIONS
+from bot.digest.rules import Digest, IsoWeek
+from bot.edge.embeds import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 

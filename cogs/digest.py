@@ -14,16 +14,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import IdeaBot, answer_error, parse_id
-from bot.domain.digest import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, IsoWeek
-from bot.domain.events import IdeaSubmitted
-from bot.domain.ideas import IdeaDraft
+from bot.core.errors import UserFacingError
+from bot.digest.render import CHART_FILENAME, chart_png, digest_embeds
+from bot.digest.rules import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, IsoWeek
+from bot.digest.scheduler import DigestScheduler
+from bot.digest.service import DigestService
+from bot.edge.embeds import NO_MENTIONS
+from bot.events.types import IdeaSubmitted
+from bot.ideas.rules import IdeaDraft
 from bot.llm.client import LLMClient
-from bot.render import NO_MENTIONS
-from bot.render_digest import CHART_FILENAME, chart_png, digest_embeds
-from bot.scheduler import DigestScheduler
-from bot.services.digest import DigestService
-from bot.services.duplicates import DuplicateService, SimilarIdea
-from bot.services.errors import UserFacingError
+from bot.search.duplicates import DuplicateService, SimilarIdea
 from cogs.delivery import mailer_of, reply
 from cogs.ideas import Ideas, PendingSubmission, Resume
 from cogs.moderation import moderator_only

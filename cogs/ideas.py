@@ -11,18 +11,11 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import IdeaBot, answer_error, is_moderator
-from bot.domain.ideas import (
-    DETAILS_MAX,
-    MODAL_FIELD_MAX,
-    TITLE_MAX,
-    IdeaDraft,
-    Status,
-    compose_details,
-    validate_draft,
-)
-from bot.domain.ranking import Period, Sort
-from bot.domain.search import SearchFilters
-from bot.render import NO_MENTIONS, card_link, idea_detail_embed, idea_list_embed, search_results_embed
+from bot.edge.embeds import NO_MENTIONS
+from bot.ideas.ranking import Period, Sort
+from bot.ideas.render import card_link, idea_detail_embed, idea_list_embed, search_results_embed
+from bot.ideas.rules import DETAILS_MAX, MODAL_FIELD_MAX, TITLE_MAX, IdeaDraft, Status, compose_details, validate_draft
+from bot.search.rules import SearchFilters
 
 
 @dataclass(slots=True)

@@ -8,12 +8,13 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.client import IdeaBot, NotModerator, is_moderator
-from bot.domain.ideas import MODERATOR_STATUSES, Status, parse_status
-from bot.domain.programmes import describe_stages
-from bot.domain.webhooks import EVENTS as WEBHOOK_EVENTS
-from bot.render import NO_MENTIONS, card_link
-from bot.render_programmes import review_queue_embed
-from bot.services.errors import UserFacingError
+from bot.core.errors import UserFacingError
+from bot.delivery.rules import EVENTS as WEBHOOK_EVENTS
+from bot.edge.embeds import NO_MENTIONS
+from bot.ideas.render import card_link
+from bot.ideas.rules import MODERATOR_STATUSES, Status, parse_status
+from bot.programmes.render import review_queue_embed
+from bot.programmes.rules import describe_stages
 from cogs.delivery import reply
 from cogs.reputation import add_reward_role, remove_reward_role
 
@@ -183,7 +184,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         text = f"{member.mention} can submit ideas again." if changed else f"{member.mention} was not blocked."
         await self._done(interaction, text, "Member unblocked")
 
-    # --- innovation programmes (the logic lives in bot/services/programmes.py) ---------------------
+    # --- innovation programmes (the logic lives in bot/programmes/service.py) ---------------------
 
     @app_commands.command(name="queue", description="Ideas awaiting review (reached a support threshold)")
     async def queue(self, interaction: discord.Interaction) -> None:

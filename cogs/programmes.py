@@ -15,13 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.channels import messageable
 from bot.client import IdeaBot, answer_error, parse_id
-from bot.db.programmes import Challenge
-from bot.domain.ideas import Idea
-from bot.domain.programmes import Stage
-from bot.render import NO_MENTIONS
-from bot.render_programmes import (
+from bot.edge.channels import messageable
+from bot.edge.embeds import NO_MENTIONS
+from bot.ideas.rules import Idea
+from bot.programmes.render import (
     challenge_closed_embed,
     challenge_list_embed,
     challenge_opened_embed,
@@ -29,7 +27,9 @@ from bot.render_programmes import (
     stage_reached_embed,
     terms_embed,
 )
-from bot.services.programmes import ChallengeResult, ProgrammeService
+from bot.programmes.rules import Stage
+from bot.programmes.service import ChallengeResult, ProgrammeService
+from bot.programmes.storage import Challenge
 from cogs.moderation import moderator_only
 
 if TYPE_CHECKING:

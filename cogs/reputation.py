@@ -11,15 +11,16 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.channels import messageable
 from bot.client import IdeaBot, is_moderator
-from bot.domain import privacy
-from bot.domain.events import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
-from bot.domain.ideas import Idea, Status
-from bot.domain.privacy import Viewer
-from bot.domain.ranking import Period
-from bot.render import NO_MENTIONS
-from bot.render_reputation import (
+from bot.core.errors import UserFacingError
+from bot.edge.channels import messageable
+from bot.edge.embeds import NO_MENTIONS
+from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
+from bot.ideas import privacy
+from bot.ideas.privacy import Viewer
+from bot.ideas.ranking import Period
+from bot.ideas.rules import Idea, Status
+from bot.reputation.render import (
     leaderboard_embed,
     profile_embed,
     role_refused_text,
@@ -27,8 +28,7 @@ from bot.render_reputation import (
     serial_voting_text,
     thank_you_text,
 )
-from bot.services.errors import UserFacingError
-from bot.services.reputation import MemberGone, ReputationService, RoleRefused, RoleUnsafe
+from bot.reputation.service import MemberGone, ReputationService, RoleRefused, RoleUnsafe
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import discord
 from discord.ext import commands
 
 from bot.client import IdeaBot
-from bot.services.votes import ReactionEvent
+from bot.votes.service import ReactionEvent
 
 
 class Voting(commands.Cog):

@@ -19,13 +19,13 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 
-from bot.db import Database
-from bot.db import deliveries as queries
-from bot.domain.digest import Digest
-from bot.domain.events import DigestPosted
-from bot.render_digest import CHART_FILENAME, chart_png, to_csv, to_html, to_markdown
-from bot.services.errors import UserFacingError
-from bot.services.events import Clock, EventBus
+from bot.core.errors import UserFacingError
+from bot.delivery import storage as queries
+from bot.digest.render import CHART_FILENAME, chart_png, to_csv, to_html, to_markdown
+from bot.digest.rules import Digest
+from bot.events.bus import Clock, EventBus
+from bot.events.types import DigestPosted
+from bot.storage import Database
 
 log = logging.getLogger(__name__)
 

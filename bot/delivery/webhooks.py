@@ -21,11 +21,9 @@ from typing import Any
 
 import httpx
 
-from bot.db import Database
-from bot.db import deliveries as queries
-from bot.domain.events import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
-from bot.domain.ideas import Idea
-from bot.domain.webhooks import (
+from bot.core.errors import UserFacingError
+from bot.delivery import storage as queries
+from bot.delivery.rules import (
     SIGNATURE_HEADER,
     WebhookRuleError,
     address_allowed,
@@ -36,9 +34,11 @@ from bot.domain.webhooks import (
     retry_delay,
     sign,
 )
-from bot.render_digest import to_dict
-from bot.services.errors import UserFacingError
-from bot.services.events import Clock, EventBus
+from bot.digest.render import to_dict
+from bot.events.bus import Clock, EventBus
+from bot.events.types import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
+from bot.ideas.rules import Idea
+from bot.storage import Database
 
 log = logging.getLogger(__name__)
 

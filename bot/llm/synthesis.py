@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.domain.digest import Theme
+from bot.digest.rules import Theme
 from bot.llm.client import LLMBadOutput, LLMClient
 
 MAX_IDEAS_IN_PROMPT = 60

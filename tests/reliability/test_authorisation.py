@@ -15,7 +15,7 @@ from discord_emulator.state import (
     MANAGE_ROLES,
 )
 
-from bot.services.reputation import ReputationService
+from bot.reputation.service import ReputationService
 from bot.testing import Community, events_delivered
 from discord_emulator import StoryMember, StoryRole
 

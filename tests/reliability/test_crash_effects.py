@@ -13,12 +13,12 @@ from typing import Any
 import discord
 import pytest
 
-from bot.db import digests as digest_queries
-from bot.db import reputation as rep_queries
-from bot.services.ideas import IdeaService
-from bot.services.reputation import VoteBatchReplay
+from bot.digest import storage as digest_queries
+from bot.ideas.service import IdeaService
+from bot.reputation import storage as rep_queries
+from bot.reputation.service import VoteBatchReplay
 from bot.testing import Community, events_delivered, running_bot
-from tests.e2e.test_digest import NEXT_MONDAY_9, a_week_of_ideas, cog_of, digest_messages
+from tests.digest.test_digest_e2e import NEXT_MONDAY_9, a_week_of_ideas, cog_of, digest_messages
 
 
 class Killed(Exception):

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.domain.ideas import Status
+from bot.ideas.rules import Status
 from bot.testing import MANAGE_GUILD
 from discord_emulator import DiscordEmulator, InteractionTimeout, Message, StoryMember
 

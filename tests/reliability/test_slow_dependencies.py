@@ -21,7 +21,7 @@ from bot.testing import (
     running_community,
 )
 from discord_emulator import DiscordEmulator
-from tests.e2e.conftest import MEMBER_NAMES
+from tests.conftest import MEMBER_NAMES
 from tests.llm_server import FakeLLM
 from tests.reliability.test_hostile_input import modal_fields
 

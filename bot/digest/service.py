@@ -1,0 +1,359 @@
+"""The weekly digest use cases: build it from the database, post it exactly once per guild and
+ISO week, and decide (purely, from a given time) whether it is due.
+
+The LLM only adds themes and a summary, within a time budget; on any failure the keyword
+themes are used and the digest says so in one line. Nothing here builds an embed: posting goes
+through a `DigestPublisher` the Discord layer provides."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from bot.community import guilds as guild_queries
+from bot.community import names_storage as name_queries
+from bot.community.names import NameBook
+from bot.core.errors import UserFacingError
+from bot.digest import storage as queries
+from bot.digest.rules import (
+    LIST_LIMIT,
+    Digest,
+    DigestSchedule,
+    IsoWeek,
+    Period,
+    Theme,
+    crossing_line,
+    dated_note,
+    default_week,
+    digest_due,
+    fill_days,
+    parse_schedule,
+    parse_week_choice,
+    top_new_ideas,
+    trending_ideas,
+    waiting_note,
+)
+from bot.events.bus import Clock, EventBus, system_clock
+from bot.events.types import DigestPosted
+from bot.llm.client import LLMClient, LLMError
+from bot.llm.synthesis import IdeaForPrompt, synthesise
+from bot.programmes.rules import DEFAULT_STAGES, Stage, parse_stages
+from bot.search.similarity import idea_text, keyword_themes
+from bot.storage import Database
+
+log = logging.getLogger(__name__)
+
+THEME_IDEAS_MAX = 200
+FALLBACK_NOTE = "AI themes were unavailable this week ({why}); themes below are keyword groups."
+
+Progress = Callable[[str], None]
+
+
+# A claim still 'posting' after this long belongs to a run that died (a post takes seconds):
+# the hourly sweep takes it over. At start-up every such claim is taken over at once.
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+class DigestPublisher(Protocol):
+    async def publish(self, digest: Digest, channel_id: int) -> int:
+        """Send the digest to the channel; returns the id of the first message. Messages of
+        this digest already in the channel (sent by a run that died before recording them)
+        are not sent again."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    guild_id: int
+    week: IsoWeek
+    status: str  # posted | already | no_channel | preview (the week so far, not recorded)
+    message_id: int | None = None
+    channel_id: int | None = None
+    digest: Digest | None = None
+
+
+class DigestService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock = system_clock,
+        llm: LLMClient | None = None,
+        publisher: DigestPublisher | None = None,
+        *,
+        llm_budget_seconds: float = 45.0,
+        events: EventBus | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.llm = llm
+        self.publisher = publisher
+        self.llm_budget_seconds = llm_budget_seconds
+        self._post_lock = asyncio.Lock()
+        self.events = events
+        self.names = NameBook(db, clock)
+
+    # --- settings ----------------------------------------------------------------------------------
+
+    async def schedule(self, guild_id: int) -> DigestSchedule:
+        return await queries.get_schedule(self.db.conn, guild_id)
+
+    async def set_schedule(self, guild_id: int, weekday: str | int, hour: int, timezone: str) -> DigestSchedule:
+        day, hour, tz = parse_schedule(weekday, hour, timezone)
+        async with self.db.transaction() as conn:
+            await queries.save_schedule(conn, guild_id, day, hour, tz, self.clock())
+        return await self.schedule(guild_id)
+
+    async def set_waiting_days(self, guild_id: int, waiting_days: int) -> DigestSchedule:
+        """How long an idea may wait for an answer before the digest lists it. (Support thresholds
+        are the programme's stages: `/ideamod thresholds`, bot/programmes/service.py.)"""
+        if not 1 <= waiting_days <= 365:
+            raise UserFacingError("Waiting days must be 1-365.")
+        async with self.db.transaction() as conn:
+            await queries.save_waiting_days(conn, guild_id, waiting_days, self.clock())
+        return await self.schedule(guild_id)
+
+    async def _stages(self, guild_id: int) -> tuple[Stage, ...]:
+        """The guild's support stages, read like ProgrammeService.settings does."""
+        text = await queries.programme_stages(self.db.conn, guild_id)
+        if text:
+            try:
+                return parse_stages(text)
+            except ValueError:
+                log.warning("guild %s has unreadable stages %r; describing the defaults", guild_id, text)
+        return DEFAULT_STAGES
+
+    async def guilds(self) -> list[tuple[int, int, DigestSchedule]]:
+        return await queries.digest_guilds(self.db.conn)
+
+    async def choose_week(self, guild_id: int, choice: str | None) -> tuple[IsoWeek, bool]:
+        """`/digest ... week` in the guild's time zone: (week, whether it is still running)."""
+        schedule = await self.schedule(guild_id)
+        return parse_week_choice(choice, self.clock(), schedule.timezone)
+
+    # --- building ------------------------------------------------------------------------------------
+
+    async def build(
+        self, guild_id: int, week: IsoWeek | None = None, *, use_llm: bool = True, progress: Progress | None = None
+    ) -> Digest:
+        """The digest of `week` (default: the last complete week in the guild's time zone)."""
+        step = progress or (lambda _: None)
+        schedule = await self.schedule(guild_id)
+        now = self.clock()
+        week = week or default_week(now, schedule.timezone)
+        period = Period.of(week, schedule.timezone)
+        partial = period.start <= now < period.end
+        before = Period.of(week.previous(), schedule.timezone)
+        conn = self.db.conn
+
+        step("counts")
+        current = await queries.counts(conn, guild_id, period.start, period.end)
+        previous = await queries.counts(conn, guild_id, before.start, before.end)
+        ideas_by_day, votes_by_day = await queries.per_day(conn, guild_id, period.day_starts(schedule.timezone))
+
+        step("ideas")
+        fresh = await queries.new_ideas(conn, guild_id, period.start, period.end)
+        top_new = top_new_ideas(fresh)
+        activity = await queries.vote_activity(conn, guild_id, period.start, period.end)
+        trending = trending_ideas(activity, period, exclude={i.id for i in fresh})
+
+        step("statuses")
+        changes = await queries.status_changes(conn, guild_id, period.start, period.end, LIST_LIMIT * 3)
+        as_of = min(now, period.end)
+        waiting_rows, waiting_total = await queries.waiting(
+            conn, guild_id, as_of - timedelta(days=schedule.waiting_days), LIST_LIMIT
+        )
+        waiting = [waiting_note(idea, since, as_of) for idea, since in waiting_rows]
+
+        step("programmes")
+        stages = await self._stages(guild_id)
+        crossing_rows, crossed_total = await queries.crossings(conn, guild_id, period.start, period.end, LIST_LIMIT)
+        crossed = [crossing_line(idea, stage, votes, at, stages) for idea, stage, votes, at in crossing_rows]
+        archived_rows, archived_total = await queries.marked_between(
+            conn, guild_id, "archived", period.start, period.end, LIST_LIMIT
+        )
+        expired_rows, expired_total = await queries.marked_between(
+            conn, guild_id, "expired", period.start, period.end, LIST_LIMIT
+        )
+        challenges = await queries.closed_challenges(conn, guild_id, period.start, period.end, LIST_LIMIT)
+
+        step("people")
+        contributors = await queries.top_contributors(conn, guild_id, period.start, period.end, LIST_LIMIT)
+        promotions = await queries.promotions(conn, guild_id, period.start, period.end, LIST_LIMIT * 2)
+        await self.names.flush()
+        people = await name_queries.member_names(
+            conn, guild_id, [c.user_id for c in contributors] + [p.user_id for p in promotions]
+        )
+        roles = await name_queries.role_names(conn, guild_id, [p.role_id for p in promotions])
+        contributors = [replace(c, name=people.get(c.user_id, "")) for c in contributors]
+        promotions = [
+            replace(p, name=people.get(p.user_id, ""), role_name=roles.get(p.role_id, "")) for p in promotions
+        ]
+
+        digest = Digest(
+            guild_id=guild_id,
+            period=period,
+            timezone=schedule.timezone,
+            counts=current,
+            previous=previous,
+            top_new=top_new,
+            trending=trending,
+            status_changes=changes,
+            waiting=waiting,
+            waiting_total=waiting_total,
+            waiting_days=schedule.waiting_days,
+            contributors=contributors,
+            promotions=promotions,
+            days=fill_days(period, schedule.timezone, ideas_by_day, votes_by_day),
+            crossed=crossed,
+            crossed_total=crossed_total,
+            archived=[dated_note(idea, "archived", at, schedule.timezone) for idea, at in archived_rows],
+            archived_total=archived_total,
+            expired=[dated_note(idea, "expired", at, schedule.timezone) for idea, at in expired_rows],
+            expired_total=expired_total,
+            challenges=challenges,
+            generated_at=now,
+            partial=partial,
+        )
+        step("themes")
+        texts = await queries.theme_texts(conn, guild_id, period.start, period.end, THEME_IDEAS_MAX)
+        await self._add_themes(digest, texts, use_llm)
+        return digest
+
+    async def _add_themes(self, digest: Digest, texts: list[tuple[int, str, str, int]], use_llm: bool) -> None:
+        digest.themes = [
+            Theme(theme.label, theme.keys)
+            for theme in keyword_themes([(number, idea_text(title, body)) for number, title, body, _ in texts])
+        ]
+        digest.themes_from = "keywords"
+        if not use_llm or self.llm is None or not self.llm.chat_enabled or not texts:
+            return
+        ideas = [IdeaForPrompt(number, title, body, ups) for number, title, body, ups in texts]
+        try:
+            result = await asyncio.wait_for(synthesise(self.llm, ideas), timeout=self.llm_budget_seconds)
+        except TimeoutError:
+            log.warning(
+                "digest for guild %s: the LLM used its %g s budget (digest_llm_budget_seconds); keyword themes instead",
+                digest.guild_id,
+                self.llm_budget_seconds,
+            )
+            why = "the AI took too long"
+        except LLMError as exc:
+            log.warning("digest for guild %s: LLM fell back: %s", digest.guild_id, exc)
+            why = (
+                "the AI service failed"
+                if "HTTP" in str(exc) or "timed out" in str(exc)
+                else "the AI answer was unusable"
+            )
+        except Exception:
+            log.exception("digest for guild %s: unexpected LLM failure", digest.guild_id)
+            why = "the AI service failed"
+        else:
+            digest.themes = result.themes
+            digest.summary = result.summary or None
+            digest.themes_from = "llm"
+            return
+        digest.fallback_note = FALLBACK_NOTE.format(why=why)
+
+    # --- posting -------------------------------------------------------------------------------------
+
+    async def post(
+        self,
+        guild_id: int,
+        week: IsoWeek | None = None,
+        *,
+        trigger: str = "manual",
+        stale_before: datetime | None = None,
+    ) -> PostResult:
+        """Post the digest of `week` to the guild's digest channel, at most once per (guild, week).
+        A claim left 'posting' since `stale_before` (default: the lease ago) is taken over."""
+        if self.publisher is None:
+            raise RuntimeError("no publisher: the digest cog is not loaded")
+        schedule = await self.schedule(guild_id)
+        week = week or default_week(self.clock(), schedule.timezone)
+        settings = await guild_queries.get_guild_settings(self.db.conn, guild_id)
+        if settings.digest_channel_id is None:
+            return PostResult(guild_id, week, "no_channel")
+        if self.clock() < Period.of(week, schedule.timezone).end:
+            # The week so far is a preview shown in the channel: the exactly-once claim is for
+            # complete weeks, so the week's own digest still goes out when it is due.
+            so_far = await self.build(guild_id, week)
+            shown_id = await self.publisher.publish(so_far, settings.digest_channel_id)
+            return PostResult(guild_id, week, "preview", shown_id, settings.digest_channel_id, so_far)
+        async with self._post_lock:
+            async with self.db.transaction() as conn:
+                now = self.clock()
+                stale_before = stale_before or now - CLAIM_LEASE
+                claimed = await queries.claim(conn, guild_id, week, trigger, now, stale_before=stale_before)
+            if not claimed:
+                record = await queries.get_record(self.db.conn, guild_id, week)
+                message_id = record.message_id if record else None
+                return PostResult(guild_id, week, "already", message_id, record.channel_id if record else None)
+            try:
+                digest = await self.build(guild_id, week)
+                message_id = await self.publisher.publish(digest, settings.digest_channel_id)
+            except BaseException:
+                async with self.db.transaction() as conn:
+                    await queries.release(conn, guild_id, week)
+                raise
+            async with self.db.transaction() as conn:
+                await queries.complete(
+                    conn,
+                    guild_id,
+                    week,
+                    channel_id=settings.digest_channel_id,
+                    message_id=message_id,
+                    themes_from=digest.themes_from,
+                    now=self.clock(),
+                )
+        log.info("digest %s for guild %s posted (%s)", week, guild_id, trigger)
+        if self.events is not None:
+            await self.events.publish(
+                DigestPosted(guild_id, str(week), settings.digest_channel_id, message_id, digest, self.clock())
+            )
+        return PostResult(guild_id, week, "posted", message_id, settings.digest_channel_id, digest)
+
+    async def due_week(self, guild_id: int, now: datetime | None = None) -> IsoWeek | None:
+        schedule = await self.schedule(guild_id)
+        recorded = await queries.recorded_weeks(self.db.conn, guild_id)
+        set_up_at = await guild_queries.set_up_at(self.db.conn, guild_id)
+        return digest_due(now or self.clock(), schedule, recorded, set_up_at)
+
+    async def run_due(
+        self, guild_id: int, now: datetime | None = None, *, trigger: str = "schedule"
+    ) -> PostResult | None:
+        """What the scheduler calls: post the digest if one is due at `now` (default: the clock)."""
+        week = await self.due_week(guild_id, now)
+        if week is None:
+            return None
+        return await self.post(guild_id, week, trigger=trigger)
+
+    async def resume_stale(self, guild_id: int, stale_before: datetime, *, trigger: str) -> list[PostResult]:
+        """Finish posts whose claim outlived the run that made it (killed mid-post)."""
+        results = []
+        for week in await queries.stale_claims(self.db.conn, guild_id, stale_before):
+            log.warning("digest %s for guild %s was left unfinished; posting it now", week, guild_id)
+            results.append(await self.post(guild_id, week, trigger=trigger, stale_before=stale_before))
+        return results
+
+    async def run_all_due(
+        self, now: datetime | None = None, *, trigger: str = "schedule", stale_before: datetime | None = None
+    ) -> list[PostResult]:
+        """Every guild with a digest channel; one guild's failure never stops the others.
+        Claims left 'posting' since `stale_before` (default: the lease ago) are finished first."""
+        results = []
+        for guild_id, _, _ in await self.guilds():
+            try:
+                stale = stale_before or self.clock() - CLAIM_LEASE
+                resumed = await self.resume_stale(guild_id, stale, trigger=trigger)
+                results += [result for result in resumed if result.status == "posted"]
+                result = await self.run_due(guild_id, now, trigger=trigger)
+            except Exception:
+                log.exception("digest run for guild %s failed; the next run retries", guild_id)
+                continue
+            if result is not None:
+                results.append(result)
+        return results

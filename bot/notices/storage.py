@@ -1,0 +1,61 @@
+"""Status-change notices owed: status_history rows without notified_at, and how far the
+delivery of each got (notice_recipients). See migration 0013."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from bot.ideas.rules import Status
+from bot.storage.rows import to_ts
+
+
+@dataclass(frozen=True, slots=True)
+class OwedNotice:
+    history_id: int
+    idea_id: int
+    old_status: Status
+    new_status: Status
+    reason: str | None
+    moderator_id: int | None
+
+
+async def owed(conn: aiosqlite.Connection, limit: int = 50) -> list[OwedNotice]:
+    """Status changes whose notices are not all delivered, oldest first. A withdrawal is the
+    author's own act: nobody is told."""
+    async with conn.execute(
+        "SELECT id, idea_id, old_status, new_status, reason, moderator_id FROM status_history"
+        " WHERE notified_at IS NULL AND new_status != 'withdrawn' ORDER BY id LIMIT ?",
+        (limit,),
+    ) as cursor:
+        return [
+            OwedNotice(row[0], row[1], Status(row[2]), Status(row[3]), row[4], row[5])
+            for row in await cursor.fetchall()
+        ]
+
+
+async def recipients(conn: aiosqlite.Connection, history_id: int) -> dict[int, str]:
+    """user id -> 'pending' | 'sent' | 'unreachable', in the order they were fixed."""
+    async with conn.execute(
+        "SELECT user_id, state FROM notice_recipients WHERE history_id = ? ORDER BY rowid", (history_id,)
+    ) as cursor:
+        return {row[0]: row[1] for row in await cursor.fetchall()}
+
+
+async def fix_recipients(conn: aiosqlite.Connection, history_id: int, user_ids: list[int]) -> None:
+    await conn.executemany(
+        "INSERT OR IGNORE INTO notice_recipients (history_id, user_id) VALUES (?, ?)",
+        [(history_id, user_id) for user_id in user_ids],
+    )
+
+
+async def mark(conn: aiosqlite.Connection, history_id: int, user_id: int, state: str) -> None:
+    await conn.execute(
+        "UPDATE notice_recipients SET state = ? WHERE history_id = ? AND user_id = ?", (state, history_id, user_id)
+    )
+
+
+async def done(conn: aiosqlite.Connection, history_id: int, now: datetime) -> None:
+    await conn.execute("UPDATE status_history SET notified_at = ? WHERE id = ?", (to_ts(now), history_id))

@@ -1,0 +1,138 @@
+"""Full-text search over ideas (SQLite FTS5; the index and its triggers:
+migrations/0009_full_text_search.sql)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aiosqlite
+
+from bot.search.rules import MATCH_END, MATCH_START, SearchFilters, SearchHit, SearchPage
+from bot.storage.rows import IDEA_COLUMNS, idea_from_row
+
+# bm25 weights per column (guild, state, title, body): a word in the title counts four times.
+# (The guild and state tokens match every row in scope; ranking each row costs a few µs.)
+_RANK = "bm25(idea_search, 0.0, 0.0, 4.0, 1.0)"
+_IDEA_COLUMNS = ", ".join(f"i.{column.strip()}" for column in IDEA_COLUMNS.split(","))
+_BODY = 3
+# Ranking reads every match; past this many, only the newest this many are ranked (a query
+# that common is refined by adding a word, and the answer stays fast on a board of 100,000).
+RANK_WINDOW = 1_000
+# Counting reads every match too: past this, the total is reported as "more than".
+COUNT_CAP = 1_000
+
+
+def match_expression(guild_id: int, terms: list[str], filters: SearchFilters) -> str:
+    """Every term (each a run of letters and digits, so safe inside quotes) required, as a
+    prefix from three letters on (two-letter prefixes match half the vocabulary), within the
+    guild's posted ideas (of one status when asked)."""
+    words = " AND ".join(f'"{term}"*' if len(term) >= 3 else f'"{term}"' for term in terms)
+    scope = f'guild : "g{guild_id}"'
+    if filters.status is not None:
+        scope += f' AND state : "{filters.status.value.replace("_", "")}"'
+    else:
+        scope += ' NOT state : "unposted"'
+    return f"({scope}) AND ({words})"
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int | None:
+    async with conn.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+async def search_ideas(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    terms: list[str],
+    filters: SearchFilters,
+    page: int,
+    page_size: int,
+) -> SearchPage:
+    """Posted ideas matching every term, best first (bm25), one page of them with snippets of
+    their details (the title is shown whole beside it)."""
+    match = match_expression(guild_id, terms, filters)
+    where, params = "idea_search MATCH ?", list[object]([match])
+    if filters.category is not None:
+        where += " AND i.category = ? COLLATE NOCASE"
+        params.append(filters.category)
+    source = "FROM idea_search JOIN ideas i ON i.id = idea_search.rowid"
+    inner = f"SELECT 1 {source} WHERE {where} LIMIT {COUNT_CAP + 1}"
+    total = await _one(conn, f"SELECT COUNT(*) FROM ({inner})", params) or 0
+    oldest = await _one(
+        conn,
+        f"SELECT idea_search.rowid {source} WHERE {where} ORDER BY idea_search.rowid DESC LIMIT 1 OFFSET ?",
+        [*params, RANK_WINDOW - 1],
+    )
+    if oldest is not None:
+        where += " AND idea_search.rowid >= ?"
+        params.append(oldest)
+    sql = (
+        f"SELECT {_IDEA_COLUMNS}, snippet(idea_search, {_BODY}, ?, ?, '…', 14) AS snippet {source}"
+        f" WHERE {where} ORDER BY {_RANK}, i.id DESC LIMIT ? OFFSET ?"
+    )
+    hits: list[SearchHit] = []
+    async with conn.execute(sql, [MATCH_START, MATCH_END, *params, page_size, (page - 1) * page_size]) as cursor:
+        async for found in cursor:
+            hits.append(SearchHit(idea_from_row(found), str(found["snippet"] or "")))
+    return SearchPage(hits, total, page, page_size, more=total > COUNT_CAP)
+
+
+# --- duplicate candidates ------------------------------------------------------------------------
+
+OPEN_STATES = ("open", "underreview", "planned", "inprogress")  # states still open to votes
+
+
+async def document_frequencies(conn: aiosqlite.Connection) -> tuple[dict[str, int], int]:
+    """Every indexed term with the number of ideas holding it, and the number of ideas."""
+    async with conn.execute("SELECT term, doc FROM idea_search_terms") as cursor:
+        df = {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
+    total = await _one(conn, "SELECT COUNT(*) FROM ideas", ()) or 0
+    return df, total
+
+
+async def duplicate_candidates(
+    conn: aiosqlite.Connection, guild_id: int, words: list[str], limit: int
+) -> list[tuple[int, int, str, str, int]]:
+    """(id, number, title, body, upvotes) of the guild's ideas open to votes that share any of
+    `words` (letters and digits only), best bm25 first, at most `limit`: over the whole board."""
+    if not words:
+        return []
+    states = " OR ".join(f'state : "{state}"' for state in OPEN_STATES)
+    any_word = " OR ".join(f'"{word}"' for word in words)
+    match = f'(guild : "g{guild_id}" AND ({states})) AND ({any_word})'
+    sql = (
+        "SELECT i.id, i.number, i.title, i.body, i.upvotes FROM idea_search JOIN ideas i ON i.id = idea_search.rowid"
+        " WHERE idea_search MATCH ? AND i.archived_at IS NULL AND i.expired_at IS NULL"
+        f" ORDER BY {_RANK} LIMIT ?"
+    )
+    async with conn.execute(sql, (match, limit)) as cursor:
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
+
+
+async def open_ideas(
+    conn: aiosqlite.Connection, guild_id: int, idea_ids: Sequence[int]
+) -> list[tuple[int, int, str, str, int]]:
+    """(id, number, title, body, upvotes) of those of `idea_ids` in the guild still open to votes."""
+    if not idea_ids:
+        return []
+    marks = ",".join("?" * len(idea_ids))
+    states = ",".join(f"'{state}'" for state in ("open", "under_review", "planned", "in_progress"))
+    sql = (
+        f"SELECT id, number, title, body, upvotes FROM ideas WHERE id IN ({marks}) AND guild_id = ?"
+        f" AND message_id IS NOT NULL AND status IN ({states}) AND archived_at IS NULL AND expired_at IS NULL"
+    )
+    async with conn.execute(sql, (*idea_ids, guild_id)) as cursor:
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
+
+
+async def embeddings_since(
+    conn: aiosqlite.Connection, guild_id: int, model: str, since: float
+) -> list[tuple[int, bytes, float]]:
+    """(idea id, float32 vector, at) of the guild's stored embeddings saved at or after `since`."""
+    sql = (
+        "SELECT e.idea_id, e.vector, e.at FROM idea_embeddings e JOIN ideas i ON i.id = e.idea_id"
+        " WHERE i.guild_id = ? AND e.model = ? AND e.at >= ? ORDER BY e.at"
+    )
+    async with conn.execute(sql, (guild_id, model, since)) as cursor:
+        return [(int(r[0]), bytes(r[1]), float(r[2])) for r in await cursor.fetchall()]

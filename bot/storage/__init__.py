@@ -1,0 +1,185 @@
+"""The only package with SQL. `Database` owns one aiosqlite connection, applies the numbered
+migrations at start-up and hands out transactions; the modules beside it hold the queries."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+from typing import TypeVar
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+A = TypeVar("A")
+D = TypeVar("D")
+W = TypeVar("W")
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+# UPDATE ... FROM (3.33) and the JSON functions: the vote writer moves a batch's rows as JSON.
+OLDEST_SQLITE = (3, 33, 0)
+
+
+def check_sqlite(version: tuple[int, int, int] = sqlite3.sqlite_version_info) -> None:
+    """Refuse to start on an SQLite that cannot run our statements, with a clear reason."""
+    if version < OLDEST_SQLITE:
+        needed = ".".join(map(str, OLDEST_SQLITE))
+        found = ".".join(map(str, version))
+        raise RuntimeError(f"SQLite {found} is too old: ideabot needs {needed} or newer (Python's sqlite3 module)")
+    try:
+        sqlite3.connect(":memory:").execute("SELECT json_array(1)").close()
+    except sqlite3.OperationalError:
+        raise RuntimeError("this SQLite was built without its JSON functions, which ideabot needs") from None
+
+
+def migration_scripts() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every bundled migration, in order."""
+    found = []
+    for entry in resources.files("bot.storage.migrations").iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    versions = [version for version, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise RuntimeError(f"migrations must be numbered 1..N without gaps, found {versions}")
+    return found
+
+
+class Database:
+    """One connection; writes go through `transaction()`, which serialises writers so a
+    transaction never interleaves with another coroutine's statements."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: str) -> None:
+        self.conn = conn
+        self.path = path
+        self._write_lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str) -> Database:
+        check_sqlite()
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = aiosqlite.Row
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL mode
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute("PRAGMA busy_timeout=5000")
+        db = cls(conn, path)
+        try:
+            await db.migrate()
+        except BaseException:
+            await conn.close()  # its worker thread would otherwise keep the process alive
+            raise
+        return db
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+    async def schema_version(self) -> int:
+        async with self.conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> int:
+        """Apply every migration newer than PRAGMA user_version, each in its own transaction."""
+        current = await self.schema_version()
+        for version, name, sql in migration_scripts():
+            if version <= current:
+                continue
+            log.info("applying migration %s", name)
+            async with self._write_lock:
+                # executescript commits first; wrap the script so it is all-or-nothing.
+                try:
+                    await self.conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;")
+                except Exception as exc:
+                    if self.conn.in_transaction:
+                        await self.conn.execute("ROLLBACK")
+                    raise RuntimeError(f"migration {name} failed ({exc}); the database is unchanged") from None
+            current = version
+        return current
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            await self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                await self.conn.execute("ROLLBACK")
+                raise
+            else:
+                await self.conn.execute("COMMIT")
+
+    async def transaction_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` as one transaction on the connection's own thread, in a single round trip.
+
+        For hot paths with several statements (a batch of votes): each `await` on aiosqlite
+        waits for the event loop, which under a burst is busy with gateway frames, so one hop
+        per batch instead of one per statement keeps the writer ahead of the stream. Uses
+        aiosqlite's queue of work for its thread (pinned in uv.lock, covered by the vote tests)."""
+
+        def in_thread(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = work(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        async with self._write_lock:
+            result: T = await self.conn._execute(in_thread, self.conn._conn)
+            return result
+
+    async def transaction_read_then_write(
+        self,
+        read: Callable[[sqlite3.Connection], A],
+        decide: Callable[[A], tuple[D, W]],
+        write: Callable[[sqlite3.Connection, W], None],
+    ) -> D:
+        """One write transaction in two round trips to the connection's thread: BEGIN and
+        `read` there, `decide` (pure Python) here on the event loop, then `write` and COMMIT
+        there. Returns what `decide` decided beside the writes.
+
+        For the hottest path (a batch of votes): the database thread should run SQL, which
+        releases the GIL, and little Python, which holds it. Python on that thread competes with
+        the event loop for the GIL, and every hand-over costs (see bench/sqlite_gil.py)."""
+
+        def begin_and_read(conn: sqlite3.Connection) -> A:
+            conn.execute("BEGIN IMMEDIATE")
+            return read(conn)
+
+        def write_and_commit(conn: sqlite3.Connection, writes: W) -> None:
+            write(conn, writes)
+            conn.execute("COMMIT")
+
+        def rollback_if_open(conn: sqlite3.Connection) -> None:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+
+        async with self._write_lock:
+            try:
+                found: A = await self.conn._execute(begin_and_read, self.conn._conn)
+                decided, writes = decide(found)
+                await self.conn._execute(write_and_commit, self.conn._conn, writes)
+            except BaseException:
+                # Also on cancellation: the thread finishes what it was given, then rolls back.
+                await asyncio.shield(self.conn._execute(rollback_if_open, self.conn._conn))
+                raise
+            return decided
+
+    async def integrity_ok(self) -> bool:
+        async with self.conn.execute("PRAGMA integrity_check") as cursor:
+            row = await cursor.fetchone()
+        return row is not None and row[0] == "ok"
