@@ -16,6 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.core.errors import UserFacingError
+from bot.core.jobs import Jobs
 from bot.digest.rules import DigestRuleError
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.bus import Clock, EventBus, system_clock
@@ -174,6 +175,7 @@ class IdeaBot(commands.Bot):
         extensions: Sequence[str] = EXTENSIONS,
         **options: Any,
     ) -> None:
+        self.jobs = Jobs()  # every feature's periodic and timed jobs
         intents = discord.Intents.none()
         intents.guilds = True
         intents.guild_reactions = True  # votes are reactions: the only event stream we need
@@ -254,6 +256,7 @@ class IdeaBot(commands.Bot):
         return (await self.ideas.settings(guild_id)).log_channel_id
 
     async def setup_hook(self) -> None:
+        self.jobs.start()
         if self.user is not None:
             self.votes.bot_user_id = self.user.id
         for name in self.extension_names:
@@ -330,6 +333,7 @@ class IdeaBot(commands.Bot):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.notifier.wait_sent(), timeout=CLOSE_STEP_SECONDS)
         self.metrics.stop()
+        self.jobs.shutdown()
         await super().close()  # unloads the cogs: reputation flushes its pending role changes
         await self.services.aclose()
 

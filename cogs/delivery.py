@@ -19,6 +19,7 @@ from bot.edge.embeds import NO_MENTIONS
 log = logging.getLogger(__name__)
 
 MAIL_RETRY_SECONDS = 3600.0
+MAIL_JOB = "delivery:mail-missed-digests"
 
 
 def mailer_of(bot: IdeaBot) -> DigestMailer:
@@ -41,24 +42,19 @@ class Delivery(commands.Cog):
         self.mailer.subscribe()
         self.webhooks.subscribe()
         self.webhooks.start()  # a restart resumes the deliveries left in the database
-        self._catch_up = asyncio.create_task(self._mail_missed(), name="digest-email-catch-up")
+        self.bot.jobs.every(MAIL_JOB, MAIL_RETRY_SECONDS, self._mail_missed, now=True)
 
     async def _mail_missed(self) -> None:
-        while True:
-            try:
-                await self.mailer.catch_up(self._rebuild)
-            except Exception:
-                log.exception("mailing missed digests failed; trying again in an hour")
-            finally:
-                self.mails_caught_up.set()
-            await asyncio.sleep(MAIL_RETRY_SECONDS)
+        try:
+            await self.mailer.catch_up(self._rebuild)
+        finally:
+            self.mails_caught_up.set()
 
     async def _rebuild(self, guild_id: int, week: str) -> Digest:
         return await self.bot.services.digests.build(guild_id, IsoWeek.parse(week))
 
     async def cog_unload(self) -> None:
-        self._catch_up.cancel()
-        await asyncio.gather(self._catch_up, return_exceptions=True)
+        self.bot.jobs.remove(MAIL_JOB)
         await self.webhooks.stop()
         await self.mailer.wait_sent()
 

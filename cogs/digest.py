@@ -172,7 +172,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         self.digests = digests
         self.duplicates = duplicates
         self.llm = llm
-        self.scheduler = DigestScheduler(digests)
+        self.scheduler = DigestScheduler(digests, bot.jobs)
         self.caught_up = asyncio.Event()
         self._resumes: dict[str, Resume] = {}
         self._catch_up_task: asyncio.Task[None] | None = None

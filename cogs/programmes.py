@@ -4,8 +4,6 @@ the ideas channel, and the periodic job (expiry, archiving, challenge deadlines)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -39,6 +37,7 @@ log = logging.getLogger(__name__)
 
 # How often the periodic job looks at deadlines (expiry, archiving, challenges).
 TICK_SECONDS = 60.0
+PROGRAMME_JOB = "programmes:tick"
 
 
 class DiscordAnnouncer:
@@ -145,30 +144,20 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         self.bot = bot
         self.service = service
         self.gate = gate
-        self._job: asyncio.Task[None] | None = None
         super().__init__()
 
     async def cog_load(self) -> None:
-        self._job = asyncio.create_task(self._periodic(), name="programme-job")
+        self.bot.jobs.every(PROGRAMME_JOB, TICK_SECONDS, self._tick, now=True)
 
     async def cog_unload(self) -> None:
-        if self._job is not None:
-            self._job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._job
-            self._job = None
+        self.bot.jobs.remove(PROGRAMME_JOB)
         self.bot.remove_dynamic_items(AcceptTermsButton)
         if self.gate in self.bot.submission_gates:
             self.bot.submission_gates.remove(self.gate)
 
-    async def _periodic(self) -> None:
+    async def _tick(self) -> None:
         await self.bot.wait_until_ready()
-        while True:
-            try:
-                await self.service.tick(self.bot.clock())
-            except Exception:
-                log.exception("the programme job failed; trying again in %s s", TICK_SECONDS)
-            await asyncio.sleep(TICK_SECONDS)
+        await self.service.tick(self.bot.clock())
 
     # --- terms ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""APScheduler (3.x) jobs for the weekly digest.
+"""The weekly digest's jobs, on the process's job scheduler (bot/core/jobs.py).
 
 One cron job per guild at its weekday and hour in its own time zone, plus an hourly sweep
 that catches guilds set up since start-up and retries a run whose post failed. Every job calls
@@ -8,12 +8,11 @@ database record (UNIQUE guild + week) makes a second call for the same week a no
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.core.jobs import Jobs
 from bot.digest.rules import DigestSchedule, zone
 from bot.digest.service import DigestService, PostResult
 
@@ -31,49 +30,29 @@ def cron_trigger(schedule: DigestSchedule) -> CronTrigger:
 
 
 class DigestScheduler:
-    def __init__(self, service: DigestService, *, sweep_minutes: float = 60.0) -> None:
+    def __init__(self, service: DigestService, jobs: Jobs, *, sweep_minutes: float = 60.0) -> None:
         self.service = service
+        self.jobs = jobs
         self.sweep_minutes = sweep_minutes
-        self.scheduler = AsyncIOScheduler(timezone=UTC)
+        self.guild_ids: set[int] = set()
 
     async def start(self) -> None:
         for guild_id, _, schedule in await self.service.guilds():
             self.schedule_guild(guild_id, schedule)
-        self.scheduler.add_job(
-            self.sweep,
-            IntervalTrigger(minutes=self.sweep_minutes, timezone=UTC),
-            id=SWEEP_JOB,
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-        )
-        if not self.scheduler.running:
-            self.scheduler.start()
+        self.jobs.every(SWEEP_JOB, self.sweep_minutes * 60, self.sweep)
 
     def shutdown(self) -> None:
-        if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+        self.jobs.remove(SWEEP_JOB)
+        for guild_id in self.guild_ids:
+            self.jobs.remove(job_id(guild_id))
+        self.guild_ids.clear()
 
     def schedule_guild(self, guild_id: int, schedule: DigestSchedule) -> None:
-        self.scheduler.add_job(
-            self.fire,
-            cron_trigger(schedule),
-            args=[guild_id],
-            id=job_id(guild_id),
-            replace_existing=True,
-            coalesce=True,
-            max_instances=1,
-            misfire_grace_time=3600,
-        )
+        self.jobs.at(job_id(guild_id), cron_trigger(schedule), self.fire, guild_id)
+        self.guild_ids.add(guild_id)
 
     def next_run(self, guild_id: int) -> datetime | None:
-        job = self.scheduler.get_job(job_id(guild_id))
-        if job is None:
-            return None
-        when: datetime | None = getattr(job, "next_run_time", None)
-        if when is None:  # not started yet: ask the trigger
-            when = job.trigger.get_next_fire_time(None, datetime.now(UTC))
-        return when
+        return self.jobs.next_run(job_id(guild_id))
 
     async def fire(self, guild_id: int) -> PostResult | None:
         """The cron job: post this guild's digest if it is due by the bot's clock."""

@@ -41,7 +41,7 @@ from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
 from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
-from bot.programmes.rules import DEFAULT_STAGES, Stage, parse_stages
+from bot.programmes.rules import Stage, stored_stages
 from bot.search.similarity import idea_text, keyword_themes
 from bot.storage import Database
 
@@ -117,14 +117,11 @@ class DigestService:
         return await self.schedule(guild_id)
 
     async def _stages(self, guild_id: int) -> tuple[Stage, ...]:
-        """The guild's support stages, read like ProgrammeService.settings does."""
         text = await queries.programme_stages(self.db.conn, guild_id)
-        if text:
-            try:
-                return parse_stages(text)
-            except ValueError:
-                log.warning("guild %s has unreadable stages %r; describing the defaults", guild_id, text)
-        return DEFAULT_STAGES
+        stages, readable = stored_stages(text)
+        if not readable:
+            log.warning("guild %s has unreadable stages %r; describing the defaults", guild_id, text)
+        return stages
 
     async def guilds(self) -> list[tuple[int, int, DigestSchedule]]:
         return await queries.digest_guilds(self.db.conn)

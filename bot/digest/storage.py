@@ -182,11 +182,6 @@ async def release(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek) -> N
 # --- the week's aggregates ---------------------------------------------------------------------------
 
 
-async def table_exists(conn: aiosqlite.Connection, name: str) -> bool:
-    async with conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) as cursor:
-        return await cursor.fetchone() is not None
-
-
 async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> Any:
     async with conn.execute(sql, tuple(params)) as cursor:
         row = await cursor.fetchone()
@@ -347,8 +342,6 @@ async def top_contributors(
     co-author through an anonymous idea: bot/ideas/privacy.py) are left out: the list is public,
     and a name next to the week's points must not give away who wrote an anonymous idea.
     The ledger itself still credits them."""
-    if not await table_exists(conn, "reputation_events"):
-        return []
     async with conn.execute(
         "SELECT r.user_id, SUM(r.delta) AS points FROM reputation_events r"
         f" WHERE r.guild_id = ? AND r.at >= ? AND r.at < ? AND NOT {anonymous_credit_sql('r')}"
@@ -361,12 +354,10 @@ async def top_contributors(
 async def promotions(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[Promotion]:
-    """Reward roles granted in the week (role_awards) when that table exists."""
-    if not await table_exists(conn, "role_awards"):
-        return []
+    """Reward roles granted in the week (role_awards)."""
     async with conn.execute(
         "SELECT user_id, role_id, at FROM role_awards WHERE guild_id = ? AND at >= ? AND at < ?"
-        " AND lower(action) IN ('add', 'added', 'grant', 'granted', 'award', 'awarded') ORDER BY at LIMIT ?",
+        " AND action = 'added' ORDER BY at LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
         return [Promotion(int(row[0]), int(row[1]), from_ts(row[2])) for row in await cursor.fetchall()]

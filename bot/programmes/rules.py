@@ -71,6 +71,17 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
     return tuple(stages)
 
 
+def stored_stages(text: str | None) -> tuple[tuple[Stage, ...], bool]:
+    """The stages a guild saved (None or empty: the defaults), and whether the saved text was
+    readable. Unreadable text falls back to the defaults rather than stopping the programme."""
+    if not text:
+        return DEFAULT_STAGES, True
+    try:
+        return parse_stages(text), True
+    except ValueError:
+        return DEFAULT_STAGES, False
+
+
 def stages_reached(
     stages: Sequence[Stage], current: int, upvotes: int, window_start: datetime, at: datetime
 ) -> list[Stage]:

@@ -33,6 +33,7 @@ from bot.programmes.rules import (
     pick_winners,
     should_archive,
     stages_reached,
+    stored_stages,
     validate_archive_days,
     validate_challenge,
     validate_terms,
@@ -158,12 +159,9 @@ class ProgrammeService:
 
     async def settings(self, guild_id: int) -> ProgrammeSettings:
         row = await queries.get_settings(self.db.conn, guild_id)
-        stages = DEFAULT_STAGES
-        if row.stages:
-            try:
-                stages = parse_stages(row.stages)
-            except ValueError:
-                log.warning("guild %s has unreadable stages %r; using the defaults", guild_id, row.stages)
+        stages, readable = stored_stages(row.stages)
+        if not readable:
+            log.warning("guild %s has unreadable stages %r; using the defaults", guild_id, row.stages)
         return ProgrammeSettings(
             guild_id,
             stages,
