@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ EXTENSIONS: tuple[str, ...] = (
     "cogs.moderation",
     "cogs.voting",
     "cogs.reputation",
+    "cogs.duplicates",
     "cogs.digest",
     "cogs.programmes",
     "cogs.delivery",
@@ -59,6 +61,10 @@ class BadOption(app_commands.AppCommandError):
 
 # SQLite stores signed 64-bit integers; a larger id could never name anything.
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+# The random id of a held draft, as carried in a button's custom_id.
+HELD_DRAFT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 def parse_id(text: str) -> int:

@@ -1,31 +1,26 @@
-"""/digest (preview, post, schedule), the scheduler's start and catch-up, and the duplicate
-warning at submit time with its persistent buttons ("Support #N instead", "Post anyway")."""
+"""/digest (preview, post, schedule, email), the scheduler's start and catch-up, and the display
+names the digest shows, learnt from what the bot sees."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
-import re
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, answer_error, parse_id
+from bot.client import IdeaBot
 from bot.core.errors import UserFacingError
 from bot.digest.render import CHART_FILENAME, chart_png, digest_embeds
 from bot.digest.rules import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, IsoWeek
 from bot.digest.scheduler import DigestScheduler
 from bot.digest.service import DigestService
 from bot.edge.embeds import NO_MENTIONS
-from bot.events.types import IdeaSubmitted
-from bot.ideas.rules import IdeaDraft
 from bot.llm.client import LLMClient
-from bot.search.duplicates import DuplicateService, SimilarIdea
 from cogs.delivery import mailer_of, reply
-from cogs.ideas import Ideas, PendingSubmission, Resume
 from cogs.moderation import moderator_only
 
 log = logging.getLogger(__name__)
@@ -100,63 +95,6 @@ class DiscordDigestPublisher:
         return found
 
 
-# --- the duplicate warning's buttons -----------------------------------------------------------------
-
-
-_PENDING_ID = re.compile(r"[A-Za-z0-9_-]{6,32}")
-
-
-class DuplicateButton(
-    discord.ui.DynamicItem[discord.ui.Button[Any]],
-    # Loose on purpose: a malformed id still reaches from_custom_id and gets a clear answer
-    # instead of an interaction nobody answers.
-    template=r"ideabot:dup:(?P<action>[^:]*):(?P<pid>[^:]*)(?::(?P<idea>[^:]*))?",
-):
-    """Survives restarts: everything it needs is in its custom_id and the pending_submissions row."""
-
-    def __init__(self, action: str, pending_id: str, idea_id: int | None = None, number: int | None = None) -> None:
-        custom_id = f"ideabot:dup:{action}:{pending_id}" + (f":{idea_id}" if idea_id is not None else "")
-        if action == "support":
-            label, style = f"Support #{number} instead" if number else "Support it instead", discord.ButtonStyle.primary
-        else:
-            label, style = "Post anyway", discord.ButtonStyle.secondary
-        super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
-        self.action = action
-        self.pending_id = pending_id
-        self.idea_id = idea_id
-
-    @classmethod
-    async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str], /
-    ) -> DuplicateButton:
-        action, pid, idea = match.group("action"), match.group("pid"), match.group("idea")
-        if action not in ("support", "post") or not _PENDING_ID.fullmatch(pid):
-            pid = ""  # names no draft: the callback says it is no longer waiting
-        return cls(action, pid, parse_id(idea) if idea is not None else None)
-
-    async def callback(self, interaction: discord.Interaction) -> None:
-        cog = interaction.client.get_cog(COG_NAME) if isinstance(interaction.client, commands.Bot) else None
-        try:
-            if not isinstance(cog, DigestCog):
-                raise UserFacingError("This button is not available right now; please submit again.")
-            if self.action == "support" and self.idea_id is not None:
-                await cog.support_instead(interaction, self.pending_id, self.idea_id)
-            else:
-                await cog.post_anyway(interaction, self.pending_id)
-        except Exception as exc:
-            await answer_error(interaction, exc)
-
-
-def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
-    lines = [
-        f"**#{m.number}** {discord.utils.escape_markdown(m.title)} · 👍 {m.upvotes} · {round(m.score * 100)}% similar"
-        for m in matches
-    ]
-    embed = discord.Embed(title="Similar ideas already exist", description="\n".join(lines)[:4000], colour=0xFEE75C)
-    embed.set_footer(text="Supporting an existing idea gathers votes in one place.")
-    return embed
-
-
 # --- the cog -------------------------------------------------------------------------------------------
 
 
@@ -167,14 +105,12 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         # GroupCog does not reach its commands).
         return await moderator_only(interaction)
 
-    def __init__(self, bot: IdeaBot, digests: DigestService, duplicates: DuplicateService, llm: LLMClient | None):
+    def __init__(self, bot: IdeaBot, digests: DigestService, llm: LLMClient | None):
         self.bot = bot
         self.digests = digests
-        self.duplicates = duplicates
         self.llm = llm
         self.scheduler = DigestScheduler(digests, bot.jobs)
         self.caught_up = asyncio.Event()
-        self._resumes: dict[str, Resume] = {}
         self._catch_up_task: asyncio.Task[None] | None = None
         super().__init__()
 
@@ -194,9 +130,6 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             log.exception("saving display names at shutdown failed")
         if self._catch_up_task is not None:
             self._catch_up_task.cancel()
-        if self.duplicate_gate in self.bot.submission_gates:
-            self.bot.submission_gates.remove(self.duplicate_gate)
-        self.bot.remove_dynamic_items(DuplicateButton)
         if self.llm is not None:
             await self.llm.aclose()
 
@@ -376,85 +309,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             text += "\nEmail is not configured on this bot (IDEABOT_SMTP_URL): nothing is mailed yet."
         await reply(interaction, text)
 
-    # --- the submission gate -----------------------------------------------------------------------
-
-    async def duplicate_gate(
-        self, interaction: discord.Interaction, pending: PendingSubmission, resume: Resume
-    ) -> bool:
-        # The check may wait on embeddings or scan a large board: acknowledge within Discord's 3 s.
-        if not interaction.response.is_done():
-            await interaction.response.defer(ephemeral=True, thinking=True)
-        try:
-            matches = await self.duplicates.find_similar(pending.guild_id, pending.draft.title, pending.draft.details)
-        except Exception:
-            log.exception("duplicate check failed; letting the submission through")
-            return True
-        if not matches:
-            return True
-        pending_id = await self.duplicates.hold(
-            pending.guild_id,
-            pending.author_id,
-            pending.draft.title,
-            pending.draft.details,
-            pending.draft.category,
-            {k: v for k, v in pending.options.items() if isinstance(v, str | int | float | bool) or v is None},
-        )
-        self._resumes[pending_id] = resume
-        view = discord.ui.View(timeout=None)
-        for match in matches:
-            view.add_item(DuplicateButton("support", pending_id, match.idea_id, match.number))
-        view.add_item(DuplicateButton("post", pending_id))
-        await interaction.followup.send(
-            "Your idea looks like one that is already on the board. Support it instead, or post yours anyway.",
-            embed=similar_embed(matches),
-            view=view,
-            ephemeral=True,
-            allowed_mentions=NO_MENTIONS,
-        )
-        return False
-
-    async def support_instead(self, interaction: discord.Interaction, pending_id: str, idea_id: int) -> None:
-        assert interaction.guild_id is not None
-        joined_at = interaction.user.joined_at if isinstance(interaction.user, discord.Member) else None
-        support = await self.duplicates.support(
-            interaction.guild_id, interaction.user.id, idea_id, joined_at, pending_id=pending_id
-        )
-        self._resumes.pop(pending_id, None)
-        idea = support.idea
-        text = (
-            f"Thank you: your support for **#{idea.number}** is recorded (👍 {idea.upvotes}). "
-            "Your draft was not posted."
-            if support.changed
-            else f"You already support **#{idea.number}**. Your draft was not posted."
-        )
-        if support.replaced == -1:
-            text += " It replaces your 👎 vote: that reaction stays on the card but no longer counts."
-        await interaction.response.edit_message(content=text, embed=None, view=None, allowed_mentions=NO_MENTIONS)
-
-    async def post_anyway(self, interaction: discord.Interaction, pending_id: str) -> None:
-        held = await self.duplicates.take(pending_id, interaction.user.id)
-        resume = self._resumes.pop(pending_id, None)
-        if resume is not None:
-            await resume(interaction)
-            return
-        # After a restart the in-memory continuation is gone: rebuild the submission from the
-        # stored draft and carry on with the gates after this one.
-        ideas_cog = self.bot.get_cog("Ideas")
-        pending = PendingSubmission(
-            held["guild_id"],
-            held["author_id"],
-            IdeaDraft(held["title"], held["details"], held["category"]),
-            dict(held["options"]),
-        )
-        if not isinstance(ideas_cog, Ideas):
-            raise UserFacingError("Submitting is not available right now; please try again in a moment.")
-        await ideas_cog.continue_submission(interaction, pending, self.duplicate_gate)
-
 
 async def setup(bot: IdeaBot) -> None:
     services = bot.services
-    bot.events.subscribe(IdeaSubmitted, services.duplicates.embed_new_idea)
-    cog = DigestCog(bot, services.digests, services.duplicates, services.llm)
-    bot.add_dynamic_items(DuplicateButton)
-    bot.submission_gates.append(cog.duplicate_gate)
-    await bot.add_cog(cog)
+    await bot.add_cog(DigestCog(bot, services.digests, services.llm))

@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, answer_error, parse_id
+from bot.client import HELD_DRAFT_ID, IdeaBot, answer_error
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
 from bot.ideas.rules import Idea
@@ -78,7 +78,7 @@ class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
     """The "I accept" button. Everything it needs is in the database, keyed by the draft id in its
     custom_id, so a click after a restart still records consent and posts the idea."""
 
-    def __init__(self, draft_id: int) -> None:
+    def __init__(self, draft_id: str) -> None:
         super().__init__(
             discord.ui.Button(
                 label="I accept", style=discord.ButtonStyle.success, custom_id=f"ideabot:terms:{draft_id}"
@@ -90,8 +90,9 @@ class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> AcceptTermsButton:
-        # A malformed or oversized number becomes 0, which names no draft: a clear answer follows.
-        return cls(parse_id(match["draft"]))
+        # A malformed id becomes "", which names no draft: a clear answer follows.
+        draft_id = match["draft"]
+        return cls(draft_id if HELD_DRAFT_ID.fullmatch(draft_id) else "")
 
     async def callback(self, interaction: discord.Interaction) -> None:
         client = interaction.client
@@ -112,7 +113,7 @@ class TermsGate:
         self.service = service
         # Waiting drafts of this process: draft id -> (pending submission, resume). After a
         # restart this is empty and the draft is rebuilt from the database instead.
-        self.waiting: dict[int, tuple[PendingSubmission, Resume]] = {}
+        self.waiting: dict[str, tuple[PendingSubmission, Resume]] = {}
 
     async def __call__(self, interaction: discord.Interaction, pending: PendingSubmission, resume: Resume) -> bool:
         terms = await self.service.terms(pending.guild_id)
@@ -121,9 +122,8 @@ class TermsGate:
         if await self.service.terms_to_accept(pending.guild_id, pending.author_id) is None:
             pending.options["terms_version"] = terms.version
             return True
-        options = {**pending.options, "category": pending.draft.category}
         draft_id = await self.service.hold_draft(
-            pending.guild_id, pending.author_id, terms.version, pending.draft.title, pending.draft.details, options
+            pending.guild_id, pending.author_id, terms.version, pending.draft, pending.options
         )
         self.waiting[draft_id] = (pending, resume)
         view = discord.ui.View(timeout=None)
@@ -161,7 +161,7 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
 
     # --- terms ------------------------------------------------------------------------------
 
-    async def accepted(self, interaction: discord.Interaction, draft_id: int) -> None:
+    async def accepted(self, interaction: discord.Interaction, draft_id: str) -> None:
         draft = await self.service.accept_held_draft(draft_id, interaction.user.id)
         waiting = self.gate.waiting.pop(draft_id, None)
         current = await self.service.terms(draft.guild_id)
@@ -175,7 +175,7 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         start = getattr(ideas, "start_submission", None)
         if start is None:
             raise RuntimeError("the ideas cog is not loaded")
-        options = dict(draft.options)
+        options = {**draft.options, "category": draft.category}
         options.pop("terms_version", None)
         await start(interaction, draft.title, draft.details, options)
 

@@ -5,7 +5,6 @@ guild's votes into Python (bench/digest_build.py: 100k ideas, 1M votes)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -444,86 +443,3 @@ async def closed_challenges(
         ChallengeLine(row["number"], row["title"], row["award"], from_ts(row["closed_at"]), tuple(winners[row["id"]]))
         for row in challenges
     ]
-
-
-# --- embeddings ---------------------------------------------------------------------------------------
-
-
-async def embeddings_for(
-    conn: aiosqlite.Connection, idea_ids: Sequence[int], model: str
-) -> dict[int, tuple[str, bytes]]:
-    """idea id -> (text hash, float32 vector bytes) for the given model."""
-    found: dict[int, tuple[str, bytes]] = {}
-    ids = list(idea_ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        async with conn.execute(
-            f"SELECT idea_id, text_hash, vector FROM idea_embeddings WHERE model = ? AND idea_id IN ({marks})",
-            (model, *chunk),
-        ) as cursor:
-            for row in await cursor.fetchall():
-                found[int(row[0])] = (row[1], bytes(row[2]))
-    return found
-
-
-async def save_embedding(
-    conn: aiosqlite.Connection, idea_id: int, model: str, text_hash: str, dims: int, vector: bytes, now: datetime
-) -> None:
-    await conn.execute(
-        "INSERT INTO idea_embeddings (idea_id, model, text_hash, dims, vector, at) VALUES (?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT(idea_id) DO UPDATE SET model = excluded.model, text_hash = excluded.text_hash,"
-        " dims = excluded.dims, vector = excluded.vector, at = excluded.at",
-        (idea_id, model, text_hash, dims, vector, to_ts(now)),
-    )
-
-
-# --- drafts waiting on a duplicate warning -------------------------------------------------------------
-
-
-async def save_pending(
-    conn: aiosqlite.Connection,
-    pending_id: str,
-    guild_id: int,
-    author_id: int,
-    title: str,
-    details: str,
-    category: str | None,
-    options: dict[str, Any],
-    now: datetime,
-) -> None:
-    await conn.execute(
-        "INSERT INTO pending_submissions (id, guild_id, author_id, title, details, category, options, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (pending_id, guild_id, author_id, title, details, category, json.dumps(options, default=str), to_ts(now)),
-    )
-
-
-async def get_pending(conn: aiosqlite.Connection, pending_id: str) -> dict[str, Any] | None:
-    async with conn.execute(
-        "SELECT id, guild_id, author_id, title, details, category, options, created_at"
-        " FROM pending_submissions WHERE id = ?",
-        (pending_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return None
-    found = dict(row)
-    found["options"] = json.loads(found["options"] or "{}")
-    found["created_at"] = from_ts(found["created_at"])
-    return found
-
-
-async def take_pending(conn: aiosqlite.Connection, pending_id: str) -> dict[str, Any] | None:
-    """Read and delete in one go (call inside a transaction): a draft is used at most once."""
-    found = await get_pending(conn, pending_id)
-    if found is None:
-        return None
-    # The DELETE decides: only the caller whose DELETE removed the row gets the draft.
-    cursor = await conn.execute("DELETE FROM pending_submissions WHERE id = ?", (pending_id,))
-    return found if cursor.rowcount == 1 else None
-
-
-async def purge_pending(conn: aiosqlite.Connection, before: datetime) -> int:
-    cursor = await conn.execute("DELETE FROM pending_submissions WHERE created_at < ?", (to_ts(before),))
-    return cursor.rowcount

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import aiosqlite
 
 from bot.ideas.rules import Idea, IdeaDraft, Status
-from bot.storage.rows import IDEA_COLUMNS, idea_from_row, to_ts
+from bot.storage.rows import IDEA_COLUMNS, from_ts, idea_from_row, to_ts
 
 
 async def insert_idea(
@@ -220,3 +224,106 @@ async def last_submission_at(conn: aiosqlite.Connection, guild_id: int, author_i
 
 async def recently_active_cards(conn: aiosqlite.Connection, since: datetime) -> list[Idea]:
     return await _select(conn, "message_id IS NOT NULL AND last_activity_at >= ?", (to_ts(since),))
+
+
+# --- drafts held by a submission gate until their author answers ---------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeldDraft:
+    id: str
+    gate: str  # 'duplicates' or 'terms'
+    guild_id: int
+    author_id: int
+    title: str
+    details: str
+    category: str | None
+    options: dict[str, Any]
+    terms_version: str | None
+    created_at: datetime
+
+
+def _options_json(options: dict[str, Any]) -> str:
+    """Only JSON-friendly options survive a restart; anything else is dropped."""
+    kept = {}
+    for key, value in options.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue
+        kept[key] = value
+    return json.dumps(kept)
+
+
+async def hold_draft(
+    conn: aiosqlite.Connection,
+    gate: str,
+    guild_id: int,
+    author_id: int,
+    draft: IdeaDraft,
+    options: dict[str, Any],
+    now: datetime,
+    *,
+    terms_version: str | None = None,
+    replace_authors_earlier: bool = False,
+) -> str:
+    """Keep a draft until its author answers (call inside a transaction); returns the short
+    random id its buttons carry. `replace_authors_earlier` drops the author's earlier draft at
+    this gate, so only their newest submission waits."""
+    if replace_authors_earlier:
+        await conn.execute(
+            "DELETE FROM held_drafts WHERE guild_id = ? AND author_id = ? AND gate = ?", (guild_id, author_id, gate)
+        )
+    draft_id = secrets.token_urlsafe(9)
+    await conn.execute(
+        "INSERT INTO held_drafts (id, gate, guild_id, author_id, title, details, category, options, terms_version,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            draft_id,
+            gate,
+            guild_id,
+            author_id,
+            draft.title,
+            draft.details,
+            draft.category,
+            _options_json(options),
+            terms_version,
+            to_ts(now),
+        ),
+    )
+    return draft_id
+
+
+async def held_draft(conn: aiosqlite.Connection, draft_id: str, gate: str) -> HeldDraft | None:
+    async with conn.execute(
+        "SELECT id, gate, guild_id, author_id, title, details, category, options, terms_version, created_at"
+        " FROM held_drafts WHERE id = ? AND gate = ?",
+        (draft_id, gate),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    return HeldDraft(
+        row["id"],
+        row["gate"],
+        row["guild_id"],
+        row["author_id"],
+        row["title"],
+        row["details"],
+        row["category"],
+        json.loads(row["options"] or "{}"),
+        row["terms_version"],
+        from_ts(row["created_at"]),
+    )
+
+
+async def release_held_draft(conn: aiosqlite.Connection, draft_id: str) -> bool:
+    """Delete the draft (call inside a transaction). The DELETE decides: only the caller whose
+    DELETE removed the row may use the draft, so a draft is used at most once."""
+    cursor = await conn.execute("DELETE FROM held_drafts WHERE id = ?", (draft_id,))
+    return cursor.rowcount == 1
+
+
+async def purge_held_drafts(conn: aiosqlite.Connection, gate: str, before: datetime) -> int:
+    cursor = await conn.execute("DELETE FROM held_drafts WHERE gate = ? AND created_at < ?", (gate, to_ts(before)))
+    return cursor.rowcount

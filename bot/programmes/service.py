@@ -17,9 +17,11 @@ from bot.core.errors import NotFound, UserFacingError
 from bot.core.ports import IdeaBoard
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, StageReached, VoteChanged
+from bot.ideas import storage as idea_queries
 from bot.ideas.ranking import Rankable
-from bot.ideas.rules import Idea, Status
+from bot.ideas.rules import Idea, IdeaDraft, Status
 from bot.ideas.service import IdeaService
+from bot.ideas.storage import HeldDraft
 from bot.programmes import storage as queries
 from bot.programmes.rules import (
     DEFAULT_ARCHIVE_DAYS,
@@ -39,7 +41,7 @@ from bot.programmes.rules import (
     validate_terms,
     win_points,
 )
-from bot.programmes.storage import Challenge, PendingDraft, TrackedIdea, Winner
+from bot.programmes.storage import Challenge, TrackedIdea, Winner
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 NOT_COMPETING = (Status.WITHDRAWN, Status.DUPLICATE, Status.DECLINED)
 QUEUE_LIMIT = 20
 PENDING_DRAFT_TTL = timedelta(days=1)
+DRAFT_GATE = "terms"
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,21 +241,33 @@ class ProgrammeService:
         return terms
 
     async def hold_draft(
-        self, guild_id: int, user_id: int, version: str, title: str, details: str, options: dict[str, Any]
-    ) -> int:
-        """Keep a submission waiting for consent (survives a restart); returns its id."""
+        self, guild_id: int, user_id: int, version: str, draft: IdeaDraft, options: dict[str, Any]
+    ) -> str:
+        """Keep a submission waiting for consent (survives a restart); returns its id. A newer
+        submission of the same member replaces the one waiting."""
         async with self.db.transaction() as conn:
-            return await queries.save_pending(conn, guild_id, user_id, version, title, details, options, self.clock())
+            return await idea_queries.hold_draft(
+                conn,
+                DRAFT_GATE,
+                guild_id,
+                user_id,
+                draft,
+                options,
+                self.clock(),
+                terms_version=version,
+                replace_authors_earlier=True,
+            )
 
-    async def accept_held_draft(self, draft_id: int, user_id: int) -> PendingDraft:
+    async def accept_held_draft(self, draft_id: str, user_id: int) -> HeldDraft:
         """The member clicked "I accept": record consent to the draft's version, hand the draft back.
         The draft is taken in the same transaction that checks it, so of two clicks at once only
         one gets it (and posts the idea)."""
         async with self.db.transaction() as conn:
-            draft = await queries.get_pending(conn, draft_id)
-            if draft is not None and draft.user_id != user_id:
+            draft = await idea_queries.held_draft(conn, draft_id, DRAFT_GATE)
+            if draft is not None and draft.author_id != user_id:
                 raise UserFacingError("Only the member who submitted this idea can accept the terms for it.")
-            if draft is None or await queries.take_pending(conn, draft_id) is None:
+            released = draft is not None and await idea_queries.release_held_draft(conn, draft_id)
+            if draft is None or draft.terms_version is None or not released:
                 raise UserFacingError(
                     "This submission is no longer waiting: it was already accepted (or replaced by a newer one)."
                     " Run /idea submit to send another idea."
@@ -443,7 +458,7 @@ class ProgrammeService:
             if result is not None:
                 report.closed_challenges.append(challenge.id)
         async with self.db.transaction() as conn:
-            await queries.purge_pending(conn, now - PENDING_DRAFT_TTL)
+            await idea_queries.purge_held_drafts(conn, DRAFT_GATE, now - PENDING_DRAFT_TTL)
         self._watch.clear()
         return report
 

@@ -3,11 +3,9 @@ their winners, contribution terms and consents, drafts waiting for consent."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import aiosqlite
 
@@ -400,81 +398,3 @@ async def record_consent(conn: aiosqlite.Connection, guild_id: int, user_id: int
         (guild_id, user_id, version, to_ts(now)),
     )
     return cursor.rowcount == 1
-
-
-@dataclass(frozen=True, slots=True)
-class PendingDraft:
-    id: int
-    guild_id: int
-    user_id: int
-    terms_version: str
-    title: str
-    details: str
-    options: dict[str, Any]
-
-
-def _options_json(options: dict[str, Any]) -> str:
-    """Only JSON-friendly options survive a restart; anything else is dropped."""
-    kept = {}
-    for key, value in options.items():
-        try:
-            json.dumps(value)
-        except (TypeError, ValueError):
-            continue
-        kept[key] = value
-    return json.dumps(kept)
-
-
-async def save_pending(
-    conn: aiosqlite.Connection,
-    guild_id: int,
-    user_id: int,
-    version: str,
-    title: str,
-    details: str,
-    options: dict[str, Any],
-    now: datetime,
-) -> int:
-    # One waiting draft per member: a newer submission replaces the older one.
-    await conn.execute("DELETE FROM drafts_awaiting_terms WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
-    cursor = await conn.execute(
-        "INSERT INTO drafts_awaiting_terms (guild_id, user_id, terms_version, title, details, options, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (guild_id, user_id, version, title, details, _options_json(options), to_ts(now)),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-async def take_pending(conn: aiosqlite.Connection, draft_id: int) -> PendingDraft | None:
-    """Read and delete (call inside a transaction). The DELETE decides: only the caller whose
-    DELETE removed the row gets the draft, so a draft is used at most once."""
-    draft = await get_pending(conn, draft_id)
-    if draft is None:
-        return None
-    cursor = await conn.execute("DELETE FROM drafts_awaiting_terms WHERE id = ?", (draft_id,))
-    return draft if cursor.rowcount == 1 else None
-
-
-async def get_pending(conn: aiosqlite.Connection, draft_id: int) -> PendingDraft | None:
-    async with conn.execute(
-        "SELECT id, guild_id, user_id, terms_version, title, details, options FROM drafts_awaiting_terms WHERE id = ?",
-        (draft_id,),
-    ) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
-        return None
-    return PendingDraft(
-        row["id"],
-        row["guild_id"],
-        row["user_id"],
-        row["terms_version"],
-        row["title"],
-        row["details"],
-        json.loads(row["options"]),
-    )
-
-
-async def purge_pending(conn: aiosqlite.Connection, before: datetime) -> int:
-    cursor = await conn.execute("DELETE FROM drafts_awaiting_terms WHERE created_at < ?", (to_ts(before),))
-    return cursor.rowcount

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,11 +18,11 @@ import aiosqlite
 
 from bot.core.errors import NotFound, UserFacingError
 from bot.core.ports import IdeaBoard
-from bot.digest import storage as queries
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeaSubmitted, VoteChanged
 from bot.ideas import storage as idea_queries
-from bot.ideas.rules import Idea
+from bot.ideas.rules import Idea, IdeaDraft
+from bot.ideas.storage import HeldDraft
 from bot.llm.client import MAX_EMBED_BATCH, LLMClient, LLMError
 from bot.search import storage as search_queries
 from bot.search.dense import DenseIndex, fused_score, normalised
@@ -53,6 +52,7 @@ FREQUENCIES_TTL_SECONDS = 600.0
 # the embeddings are given up for lexical similarity.
 EMBEDDING_DEADLINE_SECONDS = 2.0
 PENDING_TTL = timedelta(days=7)
+DRAFT_GATE = "duplicates"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +156,7 @@ class DuplicateService:
         assert self.llm is not None and self.llm.embedding_model is not None
         model = self.llm.embedding_model
         texts = {row[0]: idea_text(row[2], row[3]) for row in rows}
-        stored = await queries.embeddings_for(self.db.conn, list(texts), model)
+        stored = await search_queries.embeddings_for(self.db.conn, list(texts), model)
         missing = [key for key, text in texts.items() if stored.get(key, ("", b""))[0] != _hash(text)]
         # The draft and the lexical candidates without a vector yet, in one request: a board whose
         # ideas have no embeddings gets them over a few checks instead of never.
@@ -191,7 +191,7 @@ class DuplicateService:
         async with self.db.transaction() as conn:
             for (key, text), vector in zip(items, vectors, strict=False):
                 packed = normalised(vector).tobytes()
-                await queries.save_embedding(conn, key, model, _hash(text), len(vector), packed, now)
+                await search_queries.save_embedding(conn, key, model, _hash(text), len(vector), packed, now)
 
     async def _dense_index(self, guild_id: int, model: str) -> DenseIndex:
         """The guild's stored vectors, read once and then only those saved since."""
@@ -230,28 +230,24 @@ class DuplicateService:
 
     # --- drafts waiting on the member ------------------------------------------------------------------
 
-    async def hold(
-        self, guild_id: int, author_id: int, title: str, details: str, category: str | None, options: dict[str, Any]
-    ) -> str:
+    async def hold(self, guild_id: int, author_id: int, draft: IdeaDraft, options: dict[str, Any]) -> str:
         """Store the draft until the member chooses; returns the short id the buttons carry."""
-        pending_id = secrets.token_urlsafe(9)
         now = self.clock()
         async with self.db.transaction() as conn:
-            await queries.purge_pending(conn, now - PENDING_TTL)
-            await queries.save_pending(conn, pending_id, guild_id, author_id, title, details, category, options, now)
-        return pending_id
+            await idea_queries.purge_held_drafts(conn, DRAFT_GATE, now - PENDING_TTL)
+            return await idea_queries.hold_draft(conn, DRAFT_GATE, guild_id, author_id, draft, options, now)
 
-    async def take(self, pending_id: str, user_id: int) -> dict[str, Any]:
+    async def take(self, draft_id: str, user_id: int) -> HeldDraft:
         """The held draft, removed so it is used once; only its author may take it."""
         async with self.db.transaction() as conn:
-            return await self._take(conn, pending_id, user_id)
+            return await self._take(conn, draft_id, user_id)
 
     @staticmethod
-    async def _take(conn: aiosqlite.Connection, pending_id: str, user_id: int) -> dict[str, Any]:
-        found = await queries.get_pending(conn, pending_id)
-        if found is not None and found["author_id"] != user_id:
+    async def _take(conn: aiosqlite.Connection, draft_id: str, user_id: int) -> HeldDraft:
+        found = await idea_queries.held_draft(conn, draft_id, DRAFT_GATE)
+        if found is not None and found.author_id != user_id:
             raise UserFacingError("These buttons belong to the member who wrote the draft.")
-        if found is None or await queries.take_pending(conn, pending_id) is None:
+        if found is None or not await idea_queries.release_held_draft(conn, draft_id):
             raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
         return found
 

@@ -4,11 +4,12 @@ migrations/0009_full_text_search.sql)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import aiosqlite
 
 from bot.search.rules import MATCH_END, MATCH_START, SearchFilters, SearchHit, SearchPage
-from bot.storage.rows import IDEA_COLUMNS, idea_from_row
+from bot.storage.rows import IDEA_COLUMNS, idea_from_row, to_ts
 
 # bm25 weights per column (guild, state, title, body): a word in the title counts four times.
 # (The guild and state tokens match every row in scope; ranking each row costs a few µs.)
@@ -136,3 +137,35 @@ async def embeddings_since(
     )
     async with conn.execute(sql, (guild_id, model, since)) as cursor:
         return [(int(r[0]), bytes(r[1]), float(r[2])) for r in await cursor.fetchall()]
+
+
+# --- embeddings ---------------------------------------------------------------------------------------
+
+
+async def embeddings_for(
+    conn: aiosqlite.Connection, idea_ids: Sequence[int], model: str
+) -> dict[int, tuple[str, bytes]]:
+    """idea id -> (text hash, float32 vector bytes) for the given model."""
+    found: dict[int, tuple[str, bytes]] = {}
+    ids = list(idea_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        async with conn.execute(
+            f"SELECT idea_id, text_hash, vector FROM idea_embeddings WHERE model = ? AND idea_id IN ({marks})",
+            (model, *chunk),
+        ) as cursor:
+            for row in await cursor.fetchall():
+                found[int(row[0])] = (row[1], bytes(row[2]))
+    return found
+
+
+async def save_embedding(
+    conn: aiosqlite.Connection, idea_id: int, model: str, text_hash: str, dims: int, vector: bytes, now: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO idea_embeddings (idea_id, model, text_hash, dims, vector, at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(idea_id) DO UPDATE SET model = excluded.model, text_hash = excluded.text_hash,"
+        " dims = excluded.dims, vector = excluded.vector, at = excluded.at",
+        (idea_id, model, text_hash, dims, vector, to_ts(now)),
+    )

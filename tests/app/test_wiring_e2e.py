@@ -31,13 +31,13 @@ async def reputation_rows(db: Database) -> int:
 async def test_each_cog_serves_the_service_the_wiring_built(community: Community) -> None:
     c = community
     services = c.bot.services
-    reputation, programmes, digest, delivery = (
-        c.bot.get_cog(name) for name in ("Reputation", "Programmes", "Digest", "Delivery")
+    reputation, programmes, digest, duplicates, delivery = (
+        c.bot.get_cog(name) for name in ("Reputation", "Programmes", "Digest", "Duplicates", "Delivery")
     )
     assert getattr(reputation, "service", None) is services.reputation
     assert getattr(programmes, "service", None) is services.programmes
     assert getattr(digest, "digests", None) is services.digests
-    assert getattr(digest, "duplicates", None) is services.duplicates
+    assert getattr(duplicates, "duplicates", None) is services.duplicates
     assert getattr(delivery, "mailer", None) is services.mailer
     assert getattr(delivery, "webhooks", None) is services.webhooks
     assert services.programmes.reputation is services.reputation  # challenge winners get points

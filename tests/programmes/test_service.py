@@ -15,7 +15,7 @@ from bot.core.errors import UserFacingError
 from bot.core.ports import PostedCard
 from bot.events.bus import EventBus
 from bot.ideas.render import card_embed, idea_detail_embed
-from bot.ideas.rules import Idea, IdeaRuleError, Status
+from bot.ideas.rules import Idea, IdeaDraft, IdeaRuleError, Status
 from bot.ideas.service import IdeaService
 from bot.programmes.rules import Stage
 from bot.programmes.service import ChallengeResult, ProgrammeService
@@ -369,11 +369,11 @@ async def test_terms_consent_per_version(world: World) -> None:
     assert await world.programmes.terms_to_accept(GUILD, ALICE) is None  # no terms: nothing to accept
     terms = await world.programmes.set_terms(GUILD, MOD, "Ideas you share are licensed CC-BY 4.0.", "1")
     assert await world.programmes.terms_to_accept(GUILD, ALICE) == terms
-    draft_id = await world.programmes.hold_draft(GUILD, ALICE, "1", "Dark mode", "A dark theme", {"category": "UX"})
+    draft_id = await world.programmes.hold_draft(GUILD, ALICE, "1", IdeaDraft("Dark mode", "A dark theme", "UX"), {})
     with pytest.raises(UserFacingError, match="Only the member"):
         await world.programmes.accept_held_draft(draft_id, BOB)
     draft = await world.programmes.accept_held_draft(draft_id, ALICE)
-    assert (draft.title, draft.options) == ("Dark mode", {"category": "UX"})
+    assert (draft.title, draft.category, draft.options) == ("Dark mode", "UX", {})
     assert await world.programmes.terms_to_accept(GUILD, ALICE) is None
     assert await world.programmes.terms_to_accept(GUILD, BOB) == terms
     with pytest.raises(UserFacingError, match="no longer waiting"):
@@ -390,7 +390,7 @@ async def test_terms_consent_per_version(world: World) -> None:
 
 async def test_waiting_drafts_are_purged_after_a_day(world: World) -> None:
     await world.programmes.set_terms(GUILD, MOD, "Ideas you share are licensed CC-BY 4.0.", "1")
-    draft_id = await world.programmes.hold_draft(GUILD, ALICE, "1", "Dark mode", "A dark theme", {})
+    draft_id = await world.programmes.hold_draft(GUILD, ALICE, "1", IdeaDraft("Dark mode", "A dark theme"), {})
     world.clock.advance(days=2)
     await world.programmes.tick(world.clock())
     with pytest.raises(UserFacingError, match="no longer waiting"):

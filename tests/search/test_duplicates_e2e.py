@@ -64,7 +64,7 @@ async def test_post_anyway_posts_the_draft_even_after_a_restart(community: Commu
     )
     assert "already on the board" in second.text
     # A restart forgets the in-memory continuation; the stored draft and the custom_id remain.
-    cog = c.bot.get_cog("Digest")
+    cog = c.bot.get_cog("Duplicates")
     assert cog is not None
     cog._resumes.clear()  # type: ignore[attr-defined]
     posted = await c.carol.click(second, label="Post anyway")

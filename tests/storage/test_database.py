@@ -202,3 +202,33 @@ async def test_a_read_then_write_transaction_cancelled_midway_leaves_the_databas
         assert stored is not None and (stored.upvotes, stored.downvotes) == (0, 1)
     finally:
         await db.close()
+
+
+async def test_drafts_held_before_the_upgrade_survive_it_in_the_one_drafts_table(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    for version, _, sql in migration_scripts():
+        if version > 14:
+            break
+        conn.executescript(f"BEGIN;\n{sql}\nPRAGMA user_version={version};\nCOMMIT;")
+    conn.execute(
+        "INSERT INTO pending_submissions (id, guild_id, author_id, title, details, category, options, created_at)"
+        " VALUES ('abcdef123', 1, 2, 'Dark mode', 'A dark theme', 'UX', '{\"anonymous\": true}', 100.0)"
+    )
+    conn.execute(
+        "INSERT INTO drafts_awaiting_terms (id, guild_id, user_id, terms_version, title, details, options, created_at)"
+        " VALUES (7, 1, 3, 'v2', 'CSV export', 'Reports as CSV', '{\"category\": \"Data\"}', 200.0)"
+    )
+    conn.commit()
+    conn.close()
+
+    db = await Database.open(str(path))
+    try:
+        duplicate = await idea_queries.held_draft(db.conn, "abcdef123", "duplicates")
+        terms = await idea_queries.held_draft(db.conn, "7", "terms")  # the button of an old draft still names it
+        assert duplicate is not None and (duplicate.author_id, duplicate.category) == (2, "UX")
+        assert duplicate.options == {"anonymous": True}
+        assert terms is not None and (terms.author_id, terms.terms_version, terms.category) == (3, "v2", "Data")
+        assert await idea_queries.held_draft(db.conn, "7", "duplicates") is None  # a gate sees its own drafts only
+    finally:
+        await db.close()
