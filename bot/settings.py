@@ -1,4 +1,4 @@
-"""Process-wide settings: environment first, then the TOML file, then defaults (CONTRACT.md)."""
+"""Process-wide settings: environment first, then the TOML file, then the documented defaults (README)."""
 
 from __future__ import annotations
 

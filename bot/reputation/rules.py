@@ -32,7 +32,7 @@ class Source(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ReputationRules:
-    """Per-guild rules; the defaults are the contract's. Windows for the daily caps are the
+    """Per-guild rules; the defaults are the documented ones. Windows for the daily caps are the
     24 hours before the event (rolling, so no midnight edge in any time zone)."""
 
     submission_points: int = 2
@@ -178,6 +178,49 @@ def is_serial_voting(
     if recent < rules.serial_min_votes:
         return False
     return recent * 100 >= rules.serial_share_percent * max(author_recent_ideas, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class SerialLookback:
+    """How far back `upvote_verdict` looks, so callers load just that history."""
+
+    flags_since: datetime  # a serial-voting flag after this still blocks the pair
+    upvotes_since: datetime  # the voter's upvotes on the author's ideas that count toward a pattern
+    ideas_since: datetime  # the author's ideas that the share is measured against
+
+
+def serial_lookback(rules: ReputationRules, at: datetime) -> SerialLookback:
+    return SerialLookback(
+        at - timedelta(hours=rules.serial_block_hours),
+        at - timedelta(minutes=rules.serial_window_minutes),
+        at - timedelta(days=rules.serial_recent_days),
+    )
+
+
+def upvote_verdict(
+    rules: ReputationRules,
+    voter_id: int,
+    joined_at: datetime | None,
+    at: datetime,
+    *,
+    flagged_at: datetime | None,
+    upvote_times: Iterable[datetime],
+    author_recent_ideas: int,
+) -> tuple[bool, int | None]:
+    """Whether an upvote earns its author reputation: (earns, votes), where `votes` is set when
+    this upvote newly reveals serial voting (the caller records the flag). `flagged_at`: the
+    pair's latest flag; `upvote_times`: the voter's current upvotes on the author's ideas."""
+    if vote_trust(voter_id, joined_at, at, rules) is not Trust.TRUSTED:
+        return False, None
+    if rules.serial_min_votes <= 0:
+        return True, None
+    lookback = serial_lookback(rules, at)
+    if flagged_at is not None and flagged_at > lookback.flags_since:
+        return False, None
+    times = [moment for moment in upvote_times if moment > lookback.upvotes_since]
+    if not is_serial_voting(times, author_recent_ideas, at, rules):
+        return True, None
+    return False, len(times)
 
 
 # --- roles and ranks -----------------------------------------------------------------------

@@ -34,12 +34,13 @@ from bot.reputation.rules import (
     SumAfter,
     Trust,
     VoteCredit,
-    is_serial_voting,
     next_role,
     rank_of,
     role_changes,
+    serial_lookback,
     status_bonus,
     submission_points,
+    upvote_verdict,
     vote_change_credit,
     vote_trust,
 )
@@ -154,10 +155,9 @@ class VoteBatchReplay:
                 continue
             if vote_trust(event.voter_id, event.voter_joined_at, event.at, rules) is not Trust.TRUSTED:
                 continue
-            window = timedelta(minutes=rules.serial_window_minutes)
-            _keep_earliest(window_starts, (event.guild_id, event.voter_id, event.author_id), event.at - window)
-            recent = timedelta(days=rules.serial_recent_days)
-            _keep_earliest(recent_starts, (event.guild_id, event.author_id), event.at - recent)
+            lookback = serial_lookback(rules, event.at)
+            _keep_earliest(window_starts, (event.guild_id, event.voter_id, event.author_id), lookback.upvotes_since)
+            _keep_earliest(recent_starts, (event.guild_id, event.author_id), lookback.ideas_since)
         if not window_starts:
             return
         self.flagged = rep_queries.latest_serial_flags(self.conn, window_starts)
@@ -208,24 +208,23 @@ class VoteBatchReplay:
 
     def _upvote_earns(self, rules: ReputationRules, event: VoteChanged) -> tuple[bool, int | None]:
         """(earns, votes) where votes is set when this upvote newly reveals serial voting."""
-        if vote_trust(event.voter_id, event.voter_joined_at, event.at, rules) is not Trust.TRUSTED:
-            return False, None
-        if rules.serial_min_votes <= 0:
-            return True, None
         pair = (event.guild_id, event.voter_id, event.author_id)
         flagged = self.flagged.get(pair)
-        if flagged is not None and flagged > event.at - timedelta(hours=rules.serial_block_hours):
-            return False, None
-        window_start = event.at - timedelta(minutes=rules.serial_window_minutes)
-        times = [moment for moment in self.upvote_times[pair] if moment > window_start]
-        recent_ideas = self.ideas_posted[(event.guild_id, event.author_id)].after(
-            event.at - timedelta(days=rules.serial_recent_days)
+        posted = self.ideas_posted.get((event.guild_id, event.author_id))  # loaded only where the check runs
+        lookback = serial_lookback(rules, event.at)
+        earns, serial = upvote_verdict(
+            rules,
+            event.voter_id,
+            event.voter_joined_at,
+            event.at,
+            flagged_at=flagged,
+            upvote_times=self.upvote_times.get(pair, ()),
+            author_recent_ideas=posted.after(lookback.ideas_since) if posted is not None else 0,
         )
-        if not is_serial_voting(times, recent_ideas, event.at, rules):
-            return True, None
-        self.flags.append(SerialFlag(*pair, len(times), event.at))
-        self.flagged[pair] = max(event.at, flagged) if flagged is not None else event.at
-        return False, len(times)
+        if serial is not None:
+            self.flags.append(SerialFlag(*pair, serial, event.at))
+            self.flagged[pair] = max(event.at, flagged) if flagged is not None else event.at
+        return earns, serial
 
     def _take_back_serial(self, rules: ReputationRules, event: VoteChanged) -> None:
         """Upvotes from a serial voter already credited in the window earn nothing either.
@@ -458,23 +457,21 @@ class ReputationService:
         at: datetime,
     ) -> tuple[bool, int | None]:
         """(earns, votes) where votes is set when this upvote newly reveals serial voting."""
-        if vote_trust(voter_id, joined_at, at, rules) is not Trust.TRUSTED:
-            return False, None
-        if rules.serial_min_votes <= 0:
-            return True, None
-        if await rep_queries.flagged_since(
-            conn, guild_id, voter_id, author_id, at - timedelta(hours=rules.serial_block_hours)
-        ):
-            return False, None
-        window_start = at - timedelta(minutes=rules.serial_window_minutes)
-        times = await rep_queries.upvote_times_between(conn, guild_id, voter_id, author_id, window_start)
-        recent_ideas = await rep_queries.ideas_posted_since(
-            conn, guild_id, author_id, at - timedelta(days=rules.serial_recent_days)
+        lookback = serial_lookback(rules, at)
+        earns, serial = upvote_verdict(
+            rules,
+            voter_id,
+            joined_at,
+            at,
+            flagged_at=await rep_queries.latest_flag(conn, guild_id, voter_id, author_id),
+            upvote_times=await rep_queries.upvote_times_between(
+                conn, guild_id, voter_id, author_id, lookback.upvotes_since
+            ),
+            author_recent_ideas=await rep_queries.ideas_posted_since(conn, guild_id, author_id, lookback.ideas_since),
         )
-        if not is_serial_voting(times, recent_ideas, at, rules):
-            return True, None
-        await rep_queries.flag_serial_voting(conn, guild_id, voter_id, author_id, len(times), at)
-        return False, len(times)
+        if serial is not None:
+            await rep_queries.flag_serial_voting(conn, guild_id, voter_id, author_id, serial, at)
+        return earns, serial
 
     async def on_status_changed(self, event: IdeaStatusChanged) -> None:
         await self._credit_status_bonus(event, thank_anyway=True)

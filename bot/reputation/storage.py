@@ -426,15 +426,14 @@ async def flag_serial_voting(
     )
 
 
-async def flagged_since(
-    conn: aiosqlite.Connection, guild_id: int, voter_id: int, author_id: int, since: datetime
-) -> bool:
-    count = await _scalar(
-        conn,
-        "SELECT COUNT(*) FROM serial_voting_flags WHERE guild_id = ? AND voter_id = ? AND author_id = ? AND at > ?",
-        (guild_id, voter_id, author_id, to_ts(since)),
-    )
-    return count > 0
+async def latest_flag(conn: aiosqlite.Connection, guild_id: int, voter_id: int, author_id: int) -> datetime | None:
+    """When serial voting was last flagged for this voter and author, if ever."""
+    async with conn.execute(
+        "SELECT MAX(at) FROM serial_voting_flags WHERE guild_id = ? AND voter_id = ? AND author_id = ?",
+        (guild_id, voter_id, author_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return from_ts(row[0]) if row is not None and row[0] is not None else None
 
 
 # --- a batch of vote changes: one transaction on the connection's own thread ---------------

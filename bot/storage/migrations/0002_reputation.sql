@@ -1,4 +1,4 @@
--- Issue 4: reputation. An append-only ledger (totals are SUM(delta); a reversal is a new
+-- Reputation. An append-only ledger (totals are SUM(delta); a reversal is a new
 -- negative row, never an update or delete), per-guild rules, reward roles, every role the bot
 -- added or removed, and serial-voting flags. Times are UTC unix seconds (REAL).
 

@@ -1,4 +1,4 @@
--- Issue 5: the weekly digest (per-guild schedule, one recorded digest per guild and ISO week),
+-- The weekly digest (per-guild schedule, one recorded digest per guild and ISO week),
 -- stored idea embeddings for duplicate detection, and drafts waiting on a duplicate warning.
 -- Times are UTC unix seconds (REAL); ids are Discord snowflakes (INTEGER).
 

@@ -1,4 +1,4 @@
--- Issue 6: innovation programmes: support thresholds, challenges, contribution terms,
+-- Innovation programmes: support thresholds, challenges, contribution terms,
 -- archiving, anonymity. Times are UTC unix seconds (REAL); ids are Discord snowflakes.
 
 -- Per-guild programme settings; a guild without a row uses the defaults
@@ -72,7 +72,7 @@ CREATE TABLE consents (
 
 -- A submission waiting for its author to accept the terms; kept here so the "I accept"
 -- button still completes it after a restart.
--- Named drafts_awaiting_terms (the lead renamed it): 0003 already has pending_submissions for duplicates.
+-- Drafts waiting for the member to accept the terms (merged into held_drafts by 0015).
 CREATE TABLE drafts_awaiting_terms (
     id             INTEGER PRIMARY KEY,
     guild_id       INTEGER NOT NULL,
