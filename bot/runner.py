@@ -12,6 +12,7 @@ from bot.app import build_bot
 from bot.client import point_discord_at
 from bot.settings import Settings
 from bot.storage import Database
+from bot.storage.single_process import single_process_database
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,15 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 async def run_bot(settings: Settings) -> None:
     assert settings.token is not None
+    with single_process_database(settings.database, settings.shards):
+        await _run_bot(settings)
+
+
+async def _run_bot(settings: Settings) -> None:
+    assert settings.token is not None
     point_discord_at(settings)
     db = await Database.open(settings.database)
+    log.info("serving %s", settings.shards.describe())
     loop = asyncio.get_running_loop()
     try:
         async with build_bot(settings, db) as bot:
