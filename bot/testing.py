@@ -203,9 +203,17 @@ class Community:
 
 
 async def build_community(
-    emu: DiscordEmulator, db: Database, clock: FakeClock, settings: Settings, member_names: list[str]
+    emu: DiscordEmulator,
+    db: Database,
+    clock: FakeClock,
+    settings: Settings,
+    member_names: list[str],
+    *,
+    name: str = "Ideas Lab",
+    shard: tuple[int, int] | None = None,
 ) -> Community:
-    guild = emu.create_guild("Ideas Lab")
+    """A guild (on shard `shard=(id, count)` when given) with its channels, moderator and members."""
+    guild = emu.create_guild(name, shard=shard)
     general = guild.create_text_channel("general")
     ideas = guild.create_text_channel("ideas")
     digest = guild.create_text_channel("digest")
