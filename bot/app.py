@@ -111,7 +111,14 @@ def build_services(bot: IdeaBot) -> Services:
     )
     # Each guild's jobs and repairs run in the process holding its shard (bot/core/shards.py).
     shards = settings.shards
-    for owner in (services.notices, services.reputation, services.programmes, services.digests, services.mailer):
+    for owner in (
+        services.notices,
+        services.reputation,
+        services.programmes,
+        services.digests,
+        services.mailer,
+        services.webhooks,
+    ):
         owner.shards = shards
     return services
 

@@ -13,6 +13,7 @@ from bot.core.shards import shard_of
 from bot.storage import Database
 from bot.testing import Community, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
 from discord_emulator import DiscordEmulator
+from tests.delivery.test_delivery_e2e import add_webhook, receiver
 
 TUESDAY = datetime(2030, 3, 5, 12, tzinfo=UTC)  # ISO week 2030-W10
 NEXT_MONDAY_9 = datetime(2030, 3, 11, 9, 0, tzinfo=UTC)
@@ -102,6 +103,14 @@ async def test_a_process_with_shard_0_of_2_leaves_shard_1_guilds_to_their_owner(
                 c.bot = bot
                 await set_up_guild(c)
                 await c.submit(c.alice, title="Dark mode", details=f"A dark theme for {c.guild.name}")
+                reply = await c.mod.run(
+                    "/challenge open",
+                    title="Greener",
+                    brief="Ideas for a greener office",
+                    deadline="2030-03-07 12:00",
+                    channel=c.general,
+                )
+                assert "is open" in reply.text, reply.text
             for c in communities:
                 await c.settle()
         # While no bot runs, members vote in both guilds: only a recount can see these votes.
@@ -124,9 +133,48 @@ async def test_a_process_with_shard_0_of_2_leaves_shard_1_guilds_to_their_owner(
             assert not emu.requests_to("GET", REACTIONS, channel_id=str(theirs.ideas.id))
             assert bot_messages(theirs, theirs.digest) == []
             assert votes_field(theirs, 1) == "👍 0   👎 0"
+            # The challenge past its deadline closes in shard 0's guild only.
+            await bot.services.programmes.tick(clock())
+            closed = dict(list(await (await db.conn.execute("SELECT guild_id, closed_at FROM challenges")).fetchall()))
+            assert closed[ours.guild.id] is not None and closed[theirs.guild.id] is None
             row = await (
                 await db.conn.execute("SELECT upvotes FROM ideas WHERE guild_id = ?", (theirs.guild.id,))
             ).fetchone()
             assert row is not None and row[0] == 0
+    finally:
+        await db.close()
+
+
+async def test_webhook_deliveries_left_in_the_database_are_sent_by_their_guilds_process_only(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    emu = emulator
+    path = str(tmp_path / "ideabot.sqlite3")
+    db = await Database.open(path)
+    clock = FakeClock(TUESDAY)
+    both = emulator_settings(emu, path, shard_count=2, webhook_allow_private=True)
+    communities = await guilds_on_two_shards(emu, db, clock, both, per_shard=1)
+    try:
+        async with receiver() as r:
+            async with running_bot(both, db, clock) as bot:
+                r.always = 500  # nothing gets through: every delivery stays owed in the database
+                for c in communities:
+                    c.bot = bot
+                    await set_up_guild(c)
+                    await add_webhook(c, r.url, "idea.created")
+                    await c.submit(c.alice, title="Dark mode", details=f"A dark theme for {c.guild.name}")
+                await bot.services.webhooks.deliver_due()
+            assert r.delivered() == []
+            r.always = None
+            clock.advance(hours=2)
+            delivered: dict[int, list[int]] = {}
+            for shard in (0, 1):
+                settings = emulator_settings(emu, path, shard_count=2, shard_ids=str(shard), webhook_allow_private=True)
+                before = len(r.delivered())  # the delivery worker starts with the bot
+                async with running_bot(settings, db, clock) as bot:
+                    await bot.services.webhooks.deliver_due()
+                    delivered[shard] = [int(body["guild_id"]) for body in r.delivered()[before:]]
+            for c in communities:
+                assert delivered[shard_of(c.guild.id, 2)] == [c.guild.id], "sent once, by its own shard's process"
     finally:
         await db.close()
