@@ -3,15 +3,16 @@ PostgreSQL database: each guild is served by exactly one process, each guild's d
 exactly once, and a process killed mid-workload resumes its guilds after a restart with no vote
 lost or doubled.
 
-These run on PostgreSQL only (SQLite refuses a second process). The database server is named by
-IDEABOT_TEST_PG_URL, a server the tests may create databases on; for a local run:
+Two processes run on PostgreSQL only (`ideabot run` refuses a second process on SQLite); the
+two-range test also runs on SQLite with both bots in this process. The database server is named
+by IDEABOT_TEST_PG_URL, a server the tests may create databases on; for a local run:
 
     D=$(mktemp -d); chown postgres "$D"
     su postgres -c "initdb -D $D/data -A trust -U ideabot"
     su postgres -c "pg_ctl -D $D/data -o '-k $D -c listen_addresses=' -l $D/log start"
-    IDEABOT_TEST_PG_URL="postgresql://ideabot@/postgres?host=$D" uv run pytest tests/sharding/test_processes_pg_e2e.py
+    IDEABOT_TEST_PG_URL="postgresql://ideabot@/postgres?host=$D" uv run pytest tests/sharding/test_two_ranges_e2e.py
 
-Without it the tests are skipped, saying so: they need the PostgreSQL backend and its server.
+Without it the PostgreSQL tests are skipped, saying so.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import random
 import secrets
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -39,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[2]
 UP, DOWN = "👍", "👎"
 SERVER = os.environ.get("IDEABOT_TEST_PG_URL")
 
-pytestmark = pytest.mark.skipif(
-    not SERVER, reason="IDEABOT_TEST_PG_URL is not set: these tests need a PostgreSQL server (see the docstring)"
+needs_server = pytest.mark.skipif(
+    not SERVER, reason="IDEABOT_TEST_PG_URL is not set: this test needs a PostgreSQL server (see the docstring)"
 )
 
 
@@ -57,7 +59,8 @@ def psql(url: str, sql: str) -> list[list[str]]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh database on the test server, dropped afterwards."""
-    assert SERVER is not None
+    if not SERVER:
+        pytest.skip("IDEABOT_TEST_PG_URL is not set: this test needs a PostgreSQL server (see the docstring)")
     name = f"ideabot_{secrets.token_hex(6)}"
     psql(SERVER, f"CREATE DATABASE {name}")
     parts = urlsplit(SERVER)
@@ -73,14 +76,32 @@ async def sharded_emulator(emulator: DiscordEmulator) -> AsyncIterator[DiscordEm
     yield emulator
 
 
+@pytest.fixture(params=["postgresql", "sqlite"])
+def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One database for both shard ranges. On SQLite the two bots are two connections in this one
+    process, which SQLite supports (`ideabot run` refuses two processes): the ownership rules
+    are checked there without a server; PostgreSQL is the set-up operators run."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ideabot.sqlite3")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+def rows_of(database: str, sql: str) -> list[list[str]]:
+    if database.startswith("postgresql://"):
+        return psql(database, sql)
+    with sqlite3.connect(database) as conn:
+        return [[str(value) for value in row] for row in conn.execute(sql)]
+
+
 async def test_two_shard_ranges_on_one_database_serve_each_guild_once_and_post_each_digest_once(
-    sharded_emulator: DiscordEmulator, pg_url: str
+    sharded_emulator: DiscordEmulator, shared_database: str
 ) -> None:
     emu = sharded_emulator
     clock = FakeClock()
-    db_zero, db_one = await Database.open(pg_url), await Database.open(pg_url)
-    zero = emulator_settings(emu, pg_url, shard_count=2, shard_ids="0")
-    one = emulator_settings(emu, pg_url, shard_count=2, shard_ids="1")
+    db_zero, db_one = await Database.open(shared_database), await Database.open(shared_database)
+    zero = emulator_settings(emu, shared_database, shard_count=2, shard_ids="0")
+    one = emulator_settings(emu, shared_database, shard_count=2, shard_ids="1")
     communities = [
         await build_community(emu, db_zero, clock, zero, ["alice", "bob", "carol"], name=f"Guild {n}", shard=(n % 2, 2))
         for n in range(6)
@@ -118,7 +139,9 @@ async def test_two_shard_ranges_on_one_database_serve_each_guild_once_and_post_e
             for c in communities:
                 digests = [m for m in emu.messages_in(c.digest) if m.author_id == emu.bot_user.id]
                 assert len(digests) == 1
-        rows = psql(pg_url, "SELECT guild_id, COUNT(*) FROM digests WHERE status = 'posted' GROUP BY guild_id")
+        rows = rows_of(
+            shared_database, "SELECT guild_id, COUNT(*) FROM digests WHERE status = 'posted' GROUP BY guild_id"
+        )
         assert sorted(int(r[0]) for r in rows) == sorted(c.guild.id for c in communities)
         assert {r[1] for r in rows} == {"1"}
     finally:
@@ -187,6 +210,7 @@ def tallies(url: str) -> dict[int, tuple[int, int]]:
     return found
 
 
+@needs_server
 async def test_one_of_two_processes_killed_mid_workload_resumes_its_guilds_losing_and_doubling_nothing(
     sharded_emulator: DiscordEmulator, pg_url: str, tmp_path: Path
 ) -> None:
