@@ -17,7 +17,7 @@ from tests.delivery.test_delivery_e2e import add_webhook, receiver
 
 TUESDAY = datetime(2030, 3, 5, 12, tzinfo=UTC)  # ISO week 2030-W10
 NEXT_MONDAY_9 = datetime(2030, 3, 11, 9, 0, tzinfo=UTC)
-REACTIONS = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
+REACTIONS = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji_name}"
 
 
 def votes_field(c: Community, number: int) -> str:
@@ -130,6 +130,7 @@ async def test_a_process_with_shard_0_of_2_leaves_shard_1_guilds_to_their_owner(
             assert len(bot_messages(ours, ours.digest)) == 1
             assert cog.scheduler.next_run(theirs.guild.id) is None
             # Shard 1's guild: no recount read its card, no digest, no card edit.
+            assert emu.requests_to("GET", REACTIONS, channel_id=str(ours.ideas.id))
             assert not emu.requests_to("GET", REACTIONS, channel_id=str(theirs.ideas.id))
             assert bot_messages(theirs, theirs.digest) == []
             assert votes_field(theirs, 1) == "👍 0   👎 0"
@@ -176,5 +177,39 @@ async def test_webhook_deliveries_left_in_the_database_are_sent_by_their_guilds_
                     delivered[shard] = [int(body["guild_id"]) for body in r.delivered()[before:]]
             for c in communities:
                 assert delivered[shard_of(c.guild.id, 2)] == [c.guild.id], "sent once, by its own shard's process"
+    finally:
+        await db.close()
+
+
+async def test_a_shard_that_loses_its_session_recounts_only_its_own_guilds(
+    emulator: DiscordEmulator, tmp_path: Path
+) -> None:
+    emu = emulator
+    path = str(tmp_path / "ideabot.sqlite3")
+    db = await Database.open(path)
+    clock = FakeClock(TUESDAY)
+    settings = emulator_settings(emu, path, shard_count=2)
+    communities = await guilds_on_two_shards(emu, db, clock, settings, per_shard=1)
+    ours = next(c for c in communities if shard_of(c.guild.id, 2) == 1)
+    other = next(c for c in communities if shard_of(c.guild.id, 2) == 0)
+    try:
+        async with running_bot(settings, db, clock) as bot:
+            for c in communities:
+                c.bot = bot
+                await set_up_guild(c)
+                await c.submit(c.alice, title="Dark mode", details=f"A dark theme for {c.guild.name}")
+            for c in communities:
+                await c.settle()
+            recounts = bot.recounts
+            emu.requests.clear()
+            # Shard 1's session ends for good; while it is away, a vote in its guild goes unheard.
+            await emu.gateway.drop(shard=1, resume=False, hold=0.3)
+            await ours.bob.react(ours.card(1), "👍")
+            await emu.wait_for(lambda: bot.recounts > recounts, timeout=20)
+            await ours.settle()
+            assert votes_field(ours, 1) == "👍 1   👎 0"  # recounted at shard 1's new READY
+            assert emu.requests_to("GET", REACTIONS, channel_id=str(ours.ideas.id))
+            assert not emu.requests_to("GET", REACTIONS, channel_id=str(other.ideas.id)), "shard 0 was not touched"
+            assert bot.recounts == recounts + 1
     finally:
         await db.close()
