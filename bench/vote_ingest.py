@@ -50,8 +50,14 @@ async def count_votes(c: Any) -> int:
 
 
 async def bot_round(
-    plan: list[tuple[int, int, str]], cards: int, members: int, profile: bool, all_cogs: bool
+    plan: list[tuple[int, int, str]],
+    cards: int,
+    members: int,
+    profile: bool,
+    all_cogs: bool,
+    shard_count: int | None = None,
 ) -> dict[str, float]:
+    sharding: dict[str, Any] = {} if shard_count is None else {"shard_count": shard_count}
     with tempfile.TemporaryDirectory() as tmp:
         # The bot's real settings: 5 s per card, 5 edits per 5 s per channel, 50 ms batches.
         async with community_with_cards(
@@ -63,6 +69,7 @@ async def bot_round(
             channel_edit_window_seconds=5.0,
             vote_batch_seconds=0.05,
             extensions=EXTENSIONS if all_cogs else CORE_EXTENSIONS,
+            **sharding,
         ) as (c, posted, voters):
             with settled_heap():  # the same starting heap as the bare client's round
                 profiler = None
@@ -141,11 +148,29 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         profile = args.profile and i == 0
         # Alternate which side goes first, so neither always runs in a process warmed by the other.
         if i % 2:
-            bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+            bots.append(
+                await bot_round(
+                    plan,
+                    args.cards,
+                    args.members,
+                    profile=profile,
+                    all_cogs=args.all_cogs,
+                    shard_count=args.shard_count,
+                )
+            )
             bares.append(await bare_round(plan, args.cards, args.members))
         else:
             bares.append(await bare_round(plan, args.cards, args.members))
-            bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+            bots.append(
+                await bot_round(
+                    plan,
+                    args.cards,
+                    args.members,
+                    profile=profile,
+                    all_cogs=args.all_cogs,
+                    shard_count=args.shard_count,
+                )
+            )
         print(f"round {i + 1}: bare {bares[-1]}  bot {bots[-1]}", flush=True)
     n = len(plan)
     ceiling = [n / b["received_s"] for b in bares]
@@ -158,6 +183,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "members": args.members,
         "rounds": args.rounds,
         "extensions": list(EXTENSIONS if args.all_cogs else CORE_EXTENSIONS),
+        "shard_count": args.shard_count,
         "ceiling_events_per_s": median(ceiling),
         "bot_durable_events_per_s": median(durable),
         "bot_all_effects_events_per_s": median(settled),
@@ -178,6 +204,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true", help="profile the first bot round with pyinstrument")
     parser.add_argument(
         "--all-cogs", action="store_true", help="load every feature cog (reputation, stages and their DMs)"
+    )
+    parser.add_argument(
+        "--shard-count", type=int, default=None, help="run the bot as an AutoShardedBot with this many shards"
     )
     parser.add_argument("--name", default="vote_ingest", help="result file name (bench/results/<name>.json)")
     arguments = parser.parse_args()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from bot.client import EXTENSIONS, IdeaBot
+from bot.client import EXTENSIONS, IdeaBot, ShardedIdeaBot
 from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
 from bot.digest.service import DigestService
@@ -71,7 +71,7 @@ def build_services(bot: IdeaBot) -> Services:
     if llm is not None:
         llm.observe = bot.metrics.observe_llm
     reputation = ReputationService(db, DiscordReputationOutlet(bot), clock)
-    return Services(
+    services = Services(
         ideas=ideas,
         votes=VoteService(db, bot.board, events, clock, settings.vote_batch_seconds),
         notices=NoticeService(db, clock),
@@ -109,6 +109,18 @@ def build_services(bot: IdeaBot) -> Services:
             disable_after=timedelta(hours=settings.webhook_disable_after_hours),
         ),
     )
+    # Each guild's jobs and repairs run in the process holding its shard (bot/core/shards.py).
+    shards = settings.shards
+    for owner in (
+        services.notices,
+        services.reputation,
+        services.programmes,
+        services.digests,
+        services.mailer,
+        services.webhooks,
+    ):
+        owner.shards = shards
+    return services
 
 
 def build_bot(
@@ -119,5 +131,7 @@ def build_bot(
     extensions: Sequence[str] = EXTENSIONS,
     **options: Any,
 ) -> IdeaBot:
-    """The bot with all its services; `extensions` decides which features run."""
-    return IdeaBot(settings, db, build_services, clock=clock, extensions=extensions, **options)
+    """The bot with all its services; `extensions` decides which features run. With
+    IDEABOT_SHARD_COUNT set it runs that process's shard range (discord.py's AutoShardedBot)."""
+    bot_class = ShardedIdeaBot if settings.shards.sharded else IdeaBot
+    return bot_class(settings, db, build_services, clock=clock, extensions=extensions, **options)

@@ -37,13 +37,18 @@ def run() -> None:
         sys.exit(2)
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     from bot.runner import run_bot
+    from bot.storage.single_process import SingleProcessOnly
 
-    if settings.uvloop and sys.platform != "win32":
-        import uvloop
+    try:
+        if settings.uvloop and sys.platform != "win32":
+            import uvloop
 
-        uvloop.run(run_bot(settings))
-    else:
-        asyncio.run(run_bot(settings))
+            uvloop.run(run_bot(settings))
+        else:
+            asyncio.run(run_bot(settings))
+    except SingleProcessOnly as exc:
+        click.echo(f"ideabot: cannot start: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()

@@ -18,6 +18,7 @@ from discord.ext import commands
 
 from bot.core.errors import UserFacingError
 from bot.core.jobs import Jobs
+from bot.core.shards import Owns, ShardPlan, owns_every_guild, shard_of
 from bot.digest.rules import DigestRuleError
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.bus import Clock, EventBus, system_clock
@@ -198,6 +199,7 @@ class IdeaBot(commands.Bot):
             **options,
         )
         self.settings = settings
+        self.shard_plan: ShardPlan = settings.shards
         self.db = db
         self.clock = clock
         self.extension_names = tuple(extensions)
@@ -284,16 +286,19 @@ class IdeaBot(commands.Bot):
     async def on_ready(self) -> None:
         # READY means a new session (a RESUME fires on_resumed instead): events may have been
         # missed, so recount the reactions of recently active cards.
+        await self._recount_after_ready("READY", owns_every_guild)
+
+    async def _recount_after_ready(self, session: str, guilds: Owns) -> None:
         assert self.user is not None
         self.votes.bot_user_id = self.user.id
         self.metrics.gateway_sessions.labels("ready").inc()
         since = self.clock() - timedelta(days=self.settings.recount_active_days)
         try:
-            changed = await self.votes.recount_recent(self.reaction_reader, since)
+            changed = await self.votes.recount_recent(self.reaction_reader, since, guilds)
             self.metrics.recounted_votes.inc(changed)
-            log.info("ready as %s (%s); recount fixed %d votes", self.user, self.user.id, changed)
+            log.info("%s as %s (%s); recount fixed %d votes", session, self.user, self.user.id, changed)
         except Exception:
-            log.exception("recount after READY failed; votes are recounted at the next READY")
+            log.exception("recount after %s failed; votes are recounted at the next READY", session)
         finally:
             self.recounts += 1
 
@@ -342,6 +347,25 @@ class IdeaBot(commands.Bot):
         self.jobs.shutdown()
         await super().close()  # unloads the cogs: reputation flushes its pending role changes
         await self.services.aclose()
+
+
+class ShardedIdeaBot(IdeaBot, commands.AutoShardedBot):
+    """The bot running a range of shards (IDEABOT_SHARD_COUNT, IDEABOT_SHARD_IDS): each shard has
+    its own session, so each READY recounts only the guilds of its shard."""
+
+    def __init__(self, settings: Settings, db: Database, build_services: Callable[[IdeaBot], Services], **options: Any):
+        plan = settings.shards
+        super().__init__(settings, db, build_services, shard_count=plan.count, shard_ids=list(plan.ids), **options)
+
+    async def on_ready(self) -> None:
+        # Every shard's READY has its own on_shard_ready, which recounts that shard's guilds.
+        pass
+
+    async def on_shard_ready(self, shard_id: int) -> None:
+        count = self.shard_plan.count
+        await self._recount_after_ready(
+            f"READY of shard {shard_id}/{count}", lambda guild_id: shard_of(guild_id, count) == shard_id
+        )
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

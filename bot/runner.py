@@ -13,6 +13,7 @@ from bot.app import build_bot
 from bot.client import IdeaBot, point_discord_at
 from bot.settings import Settings
 from bot.storage import Database
+from bot.storage.single_process import single_process_database
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,16 @@ async def freeze_start_up_objects(bot: IdeaBot) -> None:
 
 async def run_bot(settings: Settings) -> None:
     assert settings.token is not None
+    with single_process_database(settings.database, settings.shards):
+        await _run_bot(settings)
+
+
+async def _run_bot(settings: Settings) -> None:
+    assert settings.token is not None
     point_discord_at(settings)
     tune_garbage_collection()
     db = await Database.open(settings.database)
+    log.info("serving %s", settings.shards.describe())
     loop = asyncio.get_running_loop()
     try:
         async with build_bot(settings, db) as bot:

@@ -16,6 +16,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from bot.core.shards import ShardPlan, parse_shard_ids
+
 DEFAULT_CONFIG_PATH = Path("config/ideabot.toml")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
 LOG_FORMATS = ("text", "json")
@@ -45,6 +47,8 @@ class Settings(BaseSettings):
     smtp_url: SecretStr | None = None
     smtp_from: str | None = None
     webhook_allow_private: bool = False
+    shard_count: int | None = Field(default=None, ge=1)
+    shard_ids: str | None = None
 
     # Operational knobs (documented in config/ideabot.toml).
     llm_timeout_seconds: float = Field(default=20.0, gt=0)
@@ -78,6 +82,23 @@ class Settings(BaseSettings):
         if lower not in LOG_FORMATS:
             raise ValueError(f"must be one of {', '.join(LOG_FORMATS)}")
         return lower
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _shard_ids(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        count = info.data.get("shard_count")
+        if count is None:
+            if "shard_count" not in info.data:
+                return value  # IDEABOT_SHARD_COUNT itself is invalid: that error is reported
+            raise ValueError("needs IDEABOT_SHARD_COUNT (the total number of shards)")
+        parse_shard_ids(value, count)
+        return value.strip()
+
+    @property
+    def shards(self) -> ShardPlan:
+        return ShardPlan.of(self.shard_count, self.shard_ids)
 
     @field_validator("metrics_address")
     @classmethod

@@ -83,8 +83,10 @@ async def running_bot(
                 if task in done:
                     task.result()  # surface the start-up error
                 raise TimeoutError("the bot did not become ready within 10 s")
-            # on_ready (and its recount) runs as a task; wait for it so tests start from a settled bot.
-            await _wait_for(lambda: bot.recounts > 0, 10)
+            # on_ready (and its recount) runs as a task; wait for it so tests start from a settled
+            # bot: a sharded bot recounts once per shard.
+            sessions = len(bot.shard_plan.ids) if bot.shard_plan.sharded else 1
+            await _wait_for(lambda: bot.recounts >= sessions, 10)
             try:
                 yield bot
             finally:
@@ -96,12 +98,33 @@ async def running_bot(
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(str(saved[1]))
 
 
+def received_sequences(bot: IdeaBot) -> dict[int, int]:
+    """shard id -> the last sequence number the bot's session of that shard received."""
+    if isinstance(bot, discord.AutoShardedClient):
+        # ShardInfo keeps its Shard (and so its websocket) in `_parent`; discord.py has no public
+        # accessor for a shard's sequence number.
+        sockets = {shard_id: info._parent.ws for shard_id, info in bot.shards.items()}
+    else:
+        sockets = {0: bot.ws} if bot.ws is not None else {}
+    return {shard_id: ws.sequence or 0 for shard_id, ws in sockets.items() if ws is not None}
+
+
 async def events_delivered(bot: IdeaBot, emu: DiscordEmulator, timeout: float = 10) -> None:
-    """Until the bot has received every event the emulator dispatched, and its listeners ran."""
-    session = emu.gateway.current
-    if session is not None and emu.gateway.connected:
-        target = session.seq
-        await _wait_for(lambda: bot.ws is not None and (bot.ws.sequence or 0) >= target, timeout)
+    """Until the bot has received every event the emulator dispatched to any of its shards'
+    connected sessions, and its listeners ran."""
+    plan = bot.shard_plan
+    targets = {
+        shard_id: session.seq
+        for (shard_id, count), session in list(emu.gateway.shards.items())
+        if count == plan.count and shard_id in plan.ids and emu.gateway.shard_connected(shard_id, count)
+    }
+
+    def caught_up() -> bool:
+        received = received_sequences(bot)
+        return all(received.get(shard_id, 0) >= seq for shard_id, seq in targets.items())
+
+    if targets:
+        await _wait_for(caught_up, timeout)
     for _ in range(5):  # listeners run as tasks scheduled by the dispatch
         await asyncio.sleep(0)
 
@@ -180,9 +203,17 @@ class Community:
 
 
 async def build_community(
-    emu: DiscordEmulator, db: Database, clock: FakeClock, settings: Settings, member_names: list[str]
+    emu: DiscordEmulator,
+    db: Database,
+    clock: FakeClock,
+    settings: Settings,
+    member_names: list[str],
+    *,
+    name: str = "Ideas Lab",
+    shard: tuple[int, int] | None = None,
 ) -> Community:
-    guild = emu.create_guild("Ideas Lab")
+    """A guild (on shard `shard=(id, count)` when given) with its channels, moderator and members."""
+    guild = emu.create_guild(name, shard=shard)
     general = guild.create_text_channel("general")
     ideas = guild.create_text_channel("ideas")
     digest = guild.create_text_channel("digest")

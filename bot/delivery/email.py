@@ -20,6 +20,7 @@ import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 
 from bot.core.errors import UserFacingError
+from bot.core.shards import EVERY_GUILD
 from bot.delivery import storage as queries
 from bot.digest.render import CHART_FILENAME, chart_png, to_csv, to_html, to_markdown
 from bot.digest.rules import Digest
@@ -120,6 +121,7 @@ class DigestMailer:
         self.db = db
         self.events = events
         self.clock = clock
+        self.shards = EVERY_GUILD  # the guilds whose missed mails this process sends (bot/app.py sets it)
         self.report = report
         self.server = SmtpServer.from_url(smtp_url) if smtp_url else None
         self.sender = sender
@@ -175,6 +177,8 @@ class DigestMailer:
         since = self.clock() - timedelta(days=CATCH_UP_DAYS)
         sent = 0
         for guild_id, week, posted_at in await queries.digests_to_mail(self.db.conn, since, MAX_ATTEMPTS):
+            if not self.shards.owns(guild_id):
+                continue
             try:
                 digest = await rebuild(guild_id, week)
                 sent += await self.mail(guild_id, week, digest, added_before=posted_at)

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from bot.core.errors import UserFacingError
+from bot.core.shards import EVERY_GUILD
 from bot.delivery import storage as queries
 from bot.delivery.rules import (
     SIGNATURE_HEADER,
@@ -86,6 +87,7 @@ class WebhookService:
         disable_after: timedelta = timedelta(days=1),
         poll_seconds: float = 5.0,
     ) -> None:
+        self.shards = EVERY_GUILD  # the guilds whose deliveries this process sends (bot/app.py sets it)
         self.db = db
         self.events = events
         self.clock = clock
@@ -240,6 +242,8 @@ class WebhookService:
             hook = await queries.webhook(self.db.conn, webhook_id)
             delivery = await queries.next_delivery(self.db.conn, webhook_id)
             if hook is None or hook.disabled_at is not None or delivery is None:
+                return delivered
+            if not self.shards.owns(hook.guild_id):  # its guild's process delivers it
                 return delivered
             if delivery.next_attempt_at > self.clock():
                 return delivered

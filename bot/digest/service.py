@@ -18,6 +18,7 @@ from bot.community import guilds as guild_queries
 from bot.community import names_storage as name_queries
 from bot.community.names import NameBook
 from bot.core.errors import UserFacingError
+from bot.core.shards import EVERY_GUILD
 from bot.digest import storage as queries
 from bot.digest.rules import (
     LIST_LIMIT,
@@ -90,6 +91,7 @@ class DigestService:
         self.db = db
         self.clock = clock
         self.llm = llm
+        self.shards = EVERY_GUILD  # the guilds whose digests this process posts (bot/app.py sets it)
         self.publisher = publisher
         self.llm_budget_seconds = llm_budget_seconds
         self._post_lock = asyncio.Lock()
@@ -124,7 +126,8 @@ class DigestService:
         return stages
 
     async def guilds(self) -> list[tuple[int, int, DigestSchedule]]:
-        return await queries.digest_guilds(self.db.conn)
+        """(guild, digest channel, schedule) of the guilds with a digest channel that this process owns."""
+        return [row for row in await queries.digest_guilds(self.db.conn) if self.shards.owns(row[0])]
 
     async def choose_week(self, guild_id: int, choice: str | None) -> tuple[IsoWeek, bool]:
         """`/digest ... week` in the guild's time zone: (week, whether it is still running)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+from bot.core.shards import EVERY_GUILD
 from bot.events.bus import Clock, system_clock
 from bot.ideas.rules import Idea
 from bot.notices import storage as queries
@@ -21,9 +22,10 @@ class NoticeService:
     def __init__(self, db: Database, clock: Clock = system_clock) -> None:
         self.db = db
         self.clock = clock
+        self.shards = EVERY_GUILD  # whose notices this process delivers (bot/app.py sets it)
 
     async def owed(self) -> list[OwedNotice]:
-        return await queries.owed(self.db.conn)
+        return await queries.owed(self.db.conn, shards=self.shards)
 
     async def recipients(
         self, notice: OwedNotice, idea: Idea, audience: Callable[[Idea], Awaitable[list[int]]]

@@ -8,8 +8,10 @@ from datetime import datetime
 
 import aiosqlite
 
+from bot.core.shards import EVERY_GUILD, ShardPlan
 from bot.ideas.rules import Status
 from bot.storage.rows import to_ts
+from bot.storage.shards import owned_guilds
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,12 +24,14 @@ class OwedNotice:
     moderator_id: int | None
 
 
-async def owed(conn: aiosqlite.Connection, limit: int = 50) -> list[OwedNotice]:
-    """Status changes whose notices are not all delivered, oldest first. A withdrawal is the
-    author's own act: nobody is told."""
+async def owed(conn: aiosqlite.Connection, limit: int = 50, shards: ShardPlan = EVERY_GUILD) -> list[OwedNotice]:
+    """Status changes whose notices are not all delivered, oldest first, of the guilds this
+    process owns. A withdrawal is the author's own act: nobody is told."""
     async with conn.execute(
-        "SELECT id, idea_id, old_status, new_status, reason, moderator_id FROM status_history"
-        " WHERE notified_at IS NULL AND new_status != 'withdrawn' ORDER BY id LIMIT ?",
+        "SELECT h.id, h.idea_id, h.old_status, h.new_status, h.reason, h.moderator_id FROM status_history h"
+        " LEFT JOIN ideas i ON i.id = h.idea_id"
+        " WHERE h.notified_at IS NULL AND h.new_status != 'withdrawn'"
+        f" AND (i.guild_id IS NULL OR {owned_guilds('i.guild_id', shards)}) ORDER BY h.id LIMIT ?",
         (limit,),
     ) as cursor:
         return [

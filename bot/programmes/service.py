@@ -15,6 +15,7 @@ from bot.community import blocks as moderation_queries
 from bot.community import guilds as guild_queries
 from bot.core.errors import NotFound, UserFacingError
 from bot.core.ports import IdeaBoard
+from bot.core.shards import EVERY_GUILD
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, StageReached, VoteChanged
 from bot.ideas import storage as idea_queries
@@ -144,6 +145,7 @@ class ProgrammeService:
         self.clock = clock
         self.announcer: ProgrammeAnnouncer = announcer or SilentAnnouncer()
         self.reputation = reputation
+        self.shards = EVERY_GUILD  # the guilds whose jobs this process runs (bot/app.py sets it)
         self._tick_lock = asyncio.Lock()
         # Support stages per guild: cached, replaced when a moderator changes them.
         self._stages: dict[int, tuple[Stage, ...]] = {}
@@ -408,6 +410,8 @@ class ProgrammeService:
         """Start-up repair: crossings recorded before a crash but not acted on and announced."""
         for idea_id, number in await queries.unannounced_crossings(self.db.conn):
             idea = await self.ideas.get_by_id(idea_id)
+            if idea is not None and not self.shards.owns(idea.guild_id):
+                continue
             stages = (await self.settings(idea.guild_id)).stages if idea is not None else ()
             top = next((stage for stage in stages if stage.number == number), None)
             if idea is not None and top is not None:
@@ -445,11 +449,15 @@ class ProgrammeService:
     async def _tick(self, now: datetime) -> TickReport:
         report = TickReport()
         for guild_id in await queries.guilds_with_ideas(self.db.conn):
+            if not self.shards.owns(guild_id):
+                continue
             try:
                 await self._tick_guild(guild_id, now, report)
             except Exception:
                 log.exception("programme job failed for guild %s", guild_id)
         for challenge in await queries.due_challenges(self.db.conn, now):
+            if not self.shards.owns(challenge.guild_id):
+                continue
             try:
                 result = await self._close(challenge, None, now)
             except Exception:

@@ -19,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 import aiosqlite
 
 from bot.core.errors import NotFound, UserFacingError
+from bot.core.shards import EVERY_GUILD
 from bot.events.bus import Clock, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
 from bot.ideas import storage as idea_queries
@@ -278,6 +279,7 @@ class ReputationService:
         self.db = db
         self.outlet = outlet
         self.clock = clock
+        self.shards = EVERY_GUILD  # the guilds whose repairs and roles this process runs (bot/app.py sets it)
         # Role changes wait this long after the first point moves, so a burst of votes costs
         # at most one reconciliation per member.
         self.role_delay = role_delay
@@ -391,7 +393,8 @@ class ReputationService:
         """Start-up repair: merges committed before a crash whose moved votes were never
         credited (their merge_effects rows are still there)."""
         for event in await rep_queries.owed_merge_credits(self.db.conn):
-            await self.on_ideas_merged(event)
+            if self.shards.owns(event.guild_id):
+                await self.on_ideas_merged(event)
 
     async def repair_submissions_and_withdrawals(self) -> None:
         """Start-up repair: points a submission or a withdrawal committed just before a crash
@@ -399,9 +402,11 @@ class ReputationService:
         takes back only what is still credited."""
         since = self.clock() - REPAIR_WINDOW
         for guild_id, idea_id, author_id, at in await rep_queries.submitted_without_credit(self.db.conn, since):
-            await self.on_idea_submitted(IdeaSubmitted(guild_id, idea_id, author_id, at))
+            if self.shards.owns(guild_id):
+                await self.on_idea_submitted(IdeaSubmitted(guild_id, idea_id, author_id, at))
         for guild_id, idea_id, author_id, at in await rep_queries.withdrawn_with_credit(self.db.conn, since):
-            await self.on_idea_withdrawn(IdeaWithdrawn(guild_id, idea_id, author_id, at))
+            if self.shards.owns(guild_id):
+                await self.on_idea_withdrawn(IdeaWithdrawn(guild_id, idea_id, author_id, at))
 
     async def on_votes_changed(self, events: list[VoteChanged]) -> None:
         """A batch of vote changes (in order) in one transaction; see VoteBatchReplay. The
@@ -426,6 +431,10 @@ class ReputationService:
             replays = []
             for row_id, document in rep_queries.pending_vote_effects(conn):
                 events = vote_queries.decode_changes(document)
+                # A batch holds one process's events, so of its owner's guilds: another
+                # process's batch may be being credited by that process right now.
+                if events and not self.shards.owns(events[0].guild_id):
+                    continue
                 if events:
                     replays.append(VoteBatchReplay(conn, events).run())
                 rep_queries.drop_vote_effects(conn, row_id)
@@ -481,6 +490,8 @@ class ReputationService:
         credited now. Idempotent: a bonus is paid once per idea and kind."""
         since = self.clock() - REPAIR_WINDOW
         for guild_id, idea_id, author_id, new, at in await rep_queries.bonus_status_changes_since(self.db.conn, since):
+            if not self.shards.owns(guild_id):
+                continue
             status = Status(new)
             await self._credit_status_bonus(
                 IdeaStatusChanged(guild_id, idea_id, author_id, status, status, None, None, at), thank_anyway=False
@@ -524,6 +535,8 @@ class ReputationService:
         """Start-up repair: thank-you notes owed for bonuses credited before a crash."""
         for idea_id, status, people in await rep_queries.owed_thanks(self.db.conn):
             idea = await idea_queries.get_idea(self.db.conn, idea_id)
+            if idea is not None and not self.shards.owns(idea.guild_id):
+                continue
             if idea is None:
                 async with self.db.transaction() as conn:
                     await rep_queries.thanked(conn, idea_id, status)
@@ -654,7 +667,8 @@ class ReputationService:
         roles are state (what the totals reach), so every guild with reward roles is
         reconciled once; members already right cost no Discord call."""
         for guild_id in await rep_queries.guilds_with_reward_roles(self.db.conn):
-            await self.reconcile_guild(guild_id)
+            if self.shards.owns(guild_id):
+                await self.reconcile_guild(guild_id)
 
     def mark_dirty(self, guild_id: int, user_id: int) -> None:
         self._dirty.add((guild_id, user_id))

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from bot.core.ports import IdeaBoard, ReactionReader
+from bot.core.shards import Owns, owns_every_guild
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import VoteChanged
 from bot.ideas import storage as idea_queries
@@ -280,8 +281,9 @@ class VoteService:
         await self._announce_changes(changes)
         return len(changes)
 
-    async def recount_recent(self, reader: ReactionReader, since: datetime) -> int:
-        ideas = await idea_queries.recently_active_cards(self.db.conn, since)
+    async def recount_recent(self, reader: ReactionReader, since: datetime, guilds: Owns = owns_every_guild) -> int:
+        """Recount the recently active cards of the guilds `guilds` accepts (a shard's own)."""
+        ideas = [i for i in await idea_queries.recently_active_cards(self.db.conn, since) if guilds(i.guild_id)]
         return await self.recount(ideas, reader)
 
 
