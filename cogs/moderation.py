@@ -7,7 +7,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, NotModerator, is_moderator
+from bot.client import IdeaBot, NotModerator, is_moderator, reply_ephemeral
 from bot.core.errors import UserFacingError
 from bot.delivery.rules import EVENTS as WEBHOOK_EVENTS
 from bot.edge.embeds import NO_MENTIONS
@@ -78,7 +78,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         return await moderator_only(interaction)
 
     async def _done(self, interaction: discord.Interaction, text: str, action: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await reply_ephemeral(interaction, text)
         assert interaction.guild_id is not None
         await self.bot.modlog.record(interaction.guild_id, interaction.user.id, action, text)
 
@@ -142,6 +142,8 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         self, interaction: discord.Interaction, id: app_commands.Range[int, 1], status: str, reason: str | None = None
     ) -> None:
         assert interaction.guild_id is not None
+        # Acknowledge first: a status change waits for the database behind a vote burst.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         change = await self.bot.ideas.set_status(
             interaction.guild_id, interaction.user.id, id, parse_status(status), reason
         )
@@ -158,6 +160,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         target: app_commands.Range[int, 1],
     ) -> None:
         assert interaction.guild_id is not None
+        await interaction.response.defer(ephemeral=True, thinking=True)  # a merge moves many votes
         merged, kept = await self.bot.ideas.merge(interaction.guild_id, interaction.user.id, source, target)
         text = (
             f"#{merged.number} is merged into #{kept.number}; #{kept.number} now has "
