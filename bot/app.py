@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.client import EXTENSIONS, IdeaBot
+from bot.community.locales import MemberLocales
 from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
 from bot.digest.service import DigestService
@@ -51,10 +52,12 @@ class Services:
     duplicates: DuplicateService
     mailer: DigestMailer
     webhooks: WebhookService
+    locales: MemberLocales
 
     async def aclose(self) -> None:
         """Releases the HTTP clients; safe to call after the cogs released them already."""
         await self.webhooks.stop()
+        await self.locales.flush()
         if self.llm is not None:
             await self.llm.aclose()
 
@@ -108,6 +111,7 @@ def build_services(bot: IdeaBot) -> Services:
             timeout=settings.webhook_timeout_seconds,
             disable_after=timedelta(hours=settings.webhook_disable_after_hours),
         ),
+        locales=MemberLocales(db, clock),
     )
 
 

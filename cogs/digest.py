@@ -21,6 +21,7 @@ from bot.digest.scheduler import DigestScheduler
 from bot.digest.service import DigestService
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.types import IdeaSubmitted
+from bot.i18n import _
 from bot.ideas.rules import IdeaDraft
 from bot.llm.client import LLMClient
 from bot.search.duplicates import DuplicateService, SimilarIdea
@@ -35,7 +36,7 @@ WEEK_HELP = "current (the week so far), last (the last complete week, the defaul
 
 
 async def _week_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    options = [("Last complete week", LAST), ("The week so far", CURRENT)]
+    options = [(_("Last complete week"), LAST), (_("The week so far"), CURRENT)]
     typed = current.strip()
     found = [app_commands.Choice(name=name, value=value) for name, value in options if typed.lower() in value]
     if typed and not found:
@@ -117,9 +118,12 @@ class DuplicateButton(
     def __init__(self, action: str, pending_id: str, idea_id: int | None = None, number: int | None = None) -> None:
         custom_id = f"ideabot:dup:{action}:{pending_id}" + (f":{idea_id}" if idea_id is not None else "")
         if action == "support":
-            label, style = f"Support #{number} instead" if number else "Support it instead", discord.ButtonStyle.primary
+            label, style = (
+                _("Support #{number} instead").format(number=number) if number else _("Support it instead"),
+                discord.ButtonStyle.primary,
+            )
         else:
-            label, style = "Post anyway", discord.ButtonStyle.secondary
+            label, style = _("Post anyway"), discord.ButtonStyle.secondary
         super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
         self.action = action
         self.pending_id = pending_id
@@ -138,7 +142,7 @@ class DuplicateButton(
         cog = interaction.client.get_cog(COG_NAME) if isinstance(interaction.client, commands.Bot) else None
         try:
             if not isinstance(cog, DigestCog):
-                raise UserFacingError("This button is not available right now; please submit again.")
+                raise UserFacingError(_("This button is not available right now; please submit again."))
             if self.action == "support" and self.idea_id is not None:
                 await cog.support_instead(interaction, self.pending_id, self.idea_id)
             else:
@@ -149,11 +153,16 @@ class DuplicateButton(
 
 def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
     lines = [
-        f"**#{m.number}** {discord.utils.escape_markdown(m.title)} · 👍 {m.upvotes} · {round(m.score * 100)}% similar"
+        _("**#{number}** {escape_markdown} · 👍 {upvotes} · {round}% similar").format(
+            number=m.number,
+            escape_markdown=discord.utils.escape_markdown(m.title),
+            upvotes=m.upvotes,
+            round=round(m.score * 100),
+        )
         for m in matches
     ]
-    embed = discord.Embed(title="Similar ideas already exist", description="\n".join(lines)[:4000], colour=0xFEE75C)
-    embed.set_footer(text="Supporting an existing idea gathers votes in one place.")
+    embed = discord.Embed(title=_("Similar ideas already exist"), description="\n".join(lines)[:4000], colour=0xFEE75C)
+    embed.set_footer(text=_("Supporting an existing idea gathers votes in one place."))
     return embed
 
 
@@ -276,7 +285,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
     async def _week(self, interaction: discord.Interaction, week: str | None) -> IsoWeek:
         assert interaction.guild_id is not None
         try:
-            chosen, _ = await self.digests.choose_week(interaction.guild_id, week)
+            chosen, __ = await self.digests.choose_week(interaction.guild_id, week)
         except DigestRuleError as exc:
             raise UserFacingError(str(exc)) from None
         return chosen
@@ -307,24 +316,28 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.digests.post(interaction.guild_id, chosen, trigger="manual")
         if result.status == "no_channel":
-            text = "There is no digest channel yet: run /ideamod setup first."
+            text = _("There is no digest channel yet: run /ideamod setup first.")
         elif result.status == "already" and result.message_id is None:
-            text = (
-                f"The digest for {result.week} is being posted. If that post was cut short, "
-                "run /digest post again in a few minutes to finish it."
-            )
+            text = _(
+                "The digest for {week} is being posted. If that post was cut short, run /digest post again in a few "
+                "minutes to finish it."
+            ).format(week=result.week)
         elif result.status == "already":
-            text = f"The digest for {result.week} was already posted"
+            text = _("The digest for {week} was already posted").format(week=result.week)
             if result.channel_id and result.message_id:
-                text += f": https://discord.com/channels/{interaction.guild_id}/{result.channel_id}/{result.message_id}"
+                text += _(": https://discord.com/channels/{guild_id}/{channel_id}/{message_id}").format(
+                    guild_id=interaction.guild_id, channel_id=result.channel_id, message_id=result.message_id
+                )
             text += "."
         elif result.status == "preview":
-            text = (
-                f"Posted the week so far ({result.week}) in <#{result.channel_id}>. The week's own digest"
-                " is still posted when the week is over."
-            )
+            text = _(
+                "Posted the week so far ({week}) in <#{channel_id}>. The week's own digest is still posted when the "
+                "week is over."
+            ).format(week=result.week, channel_id=result.channel_id)
         else:
-            text = f"Posted the digest for {result.week} in <#{result.channel_id}>."
+            text = _("Posted the digest for {week} in <#{channel_id}>.").format(
+                week=result.week, channel_id=result.channel_id
+            )
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="schedule", description="When the weekly digest is posted")
@@ -341,12 +354,12 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         except DigestRuleError as exc:
             raise UserFacingError(str(exc)) from None
         self.scheduler.schedule_guild(interaction.guild_id, schedule)
-        text = f"The weekly digest is now posted {schedule.describe()}."
+        text = _("The weekly digest is now posted {describe}.").format(describe=schedule.describe())
         upcoming = self.scheduler.next_run(interaction.guild_id)
         if upcoming is not None:
-            text += f" Next: <t:{int(upcoming.timestamp())}:F>."
+            text += _(" Next: <t:{int}:F>.").format(int=int(upcoming.timestamp()))
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest schedule", text)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest schedule"), text)
 
     email = app_commands.Group(name="email", description="Who gets the weekly digest by email")
 
@@ -355,25 +368,25 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
     async def email_add(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 320]) -> None:
         assert interaction.guild_id is not None
         added = await mailer_of(self.bot).add(interaction.guild_id, interaction.user.id, address)
-        await reply(interaction, f"`{added}` will get every posted digest by email.")
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest email added", added)
+        await reply(interaction, _("`{added}` will get every posted digest by email.").format(added=added))
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest email added"), added)
 
     @email.command(name="remove", description="Stop mailing the digest to this address")
     @app_commands.describe(address="An email address on the list")
     async def email_remove(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 320]) -> None:
         assert interaction.guild_id is not None
         removed = await mailer_of(self.bot).remove(interaction.guild_id, address)
-        await reply(interaction, f"`{removed}` no longer gets the digest by email.")
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest email removed", removed)
+        await reply(interaction, _("`{removed}` no longer gets the digest by email.").format(removed=removed))
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest email removed"), removed)
 
     @email.command(name="list", description="The addresses that get the digest by email")
     async def email_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         mailer = mailer_of(self.bot)
         addresses = await mailer.list(interaction.guild_id)
-        text = "\n".join(f"• `{a}`" for a in addresses) if addresses else "No addresses get the digest by email."
+        text = "\n".join(f"• `{a}`" for a in addresses) if addresses else _("No addresses get the digest by email.")
         if not mailer.enabled:
-            text += "\nEmail is not configured on this bot (IDEABOT_SMTP_URL): nothing is mailed yet."
+            text += _("\nEmail is not configured on this bot (IDEABOT_SMTP_URL): nothing is mailed yet.")
         await reply(interaction, text)
 
     # --- the submission gate -----------------------------------------------------------------------
@@ -405,7 +418,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             view.add_item(DuplicateButton("support", pending_id, match.idea_id, match.number))
         view.add_item(DuplicateButton("post", pending_id))
         await interaction.followup.send(
-            "Your idea looks like one that is already on the board. Support it instead, or post yours anyway.",
+            _("Your idea looks like one that is already on the board. Support it instead, or post yours anyway."),
             embed=similar_embed(matches),
             view=view,
             ephemeral=True,
@@ -422,13 +435,14 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         self._resumes.pop(pending_id, None)
         idea = support.idea
         text = (
-            f"Thank you: your support for **#{idea.number}** is recorded (👍 {idea.upvotes}). "
-            "Your draft was not posted."
+            _(
+                "Thank you: your support for **#{number}** is recorded (👍 {upvotes}). Your draft was not posted."
+            ).format(number=idea.number, upvotes=idea.upvotes)
             if support.changed
-            else f"You already support **#{idea.number}**. Your draft was not posted."
+            else _("You already support **#{number}**. Your draft was not posted.").format(number=idea.number)
         )
         if support.replaced == -1:
-            text += " It replaces your 👎 vote: that reaction stays on the card but no longer counts."
+            text += _(" It replaces your 👎 vote: that reaction stays on the card but no longer counts.")
         await interaction.response.edit_message(content=text, embed=None, view=None, allowed_mentions=NO_MENTIONS)
 
     async def post_anyway(self, interaction: discord.Interaction, pending_id: str) -> None:
@@ -447,7 +461,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             dict(held["options"]),
         )
         if not isinstance(ideas_cog, Ideas):
-            raise UserFacingError("Submitting is not available right now; please try again in a moment.")
+            raise UserFacingError(_("Submitting is not available right now; please try again in a moment."))
         await ideas_cog.continue_submission(interaction, pending, self.duplicate_gate)
 
 

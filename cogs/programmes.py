@@ -18,6 +18,7 @@ from discord.ext import commands
 from bot.client import IdeaBot, answer_error, parse_id
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
+from bot.i18n import _
 from bot.ideas.rules import Idea
 from bot.programmes.render import (
     challenge_closed_embed,
@@ -82,7 +83,7 @@ class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
     def __init__(self, draft_id: int) -> None:
         super().__init__(
             discord.ui.Button(
-                label="I accept", style=discord.ButtonStyle.success, custom_id=f"ideabot:terms:{draft_id}"
+                label=_("I accept"), style=discord.ButtonStyle.success, custom_id=f"ideabot:terms:{draft_id}"
             )
         )
         self.draft_id = draft_id
@@ -210,12 +211,12 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         challenge = await self.service.open_challenge(
             interaction.guild_id, interaction.user.id, title, brief, deadline, award
         )
-        text = (
-            f"Challenge **#{challenge.number}** is open until {challenge.deadline:%Y-%m-%d %H:%M} UTC. Members submit"
-            f" with `/idea submit challenge:{challenge.number}`."
-        )
+        text = _(
+            "Challenge **#{number}** is open until {deadline:%Y-%m-%d %H:%M} UTC. Members submit with `/idea submit "
+            "challenge:{number}`."
+        ).format(number=challenge.number, deadline=challenge.deadline)
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Challenge opened", text)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Challenge opened"), text)
 
     @app_commands.command(name="close", description="Close a challenge on or after its deadline; winners are announced")
     @app_commands.describe(id="The challenge's number, e.g. 1")
@@ -223,10 +224,12 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         assert interaction.guild_id is not None
         await self._moderator(interaction)
         result = await self.service.close_challenge(interaction.guild_id, interaction.user.id, id)
-        places = ", ".join(f"#{idea.number}" for _, idea in result.winners) or "no winner (no upvoted entry)"
-        text = f"Challenge #{result.challenge.number} is closed: {places}. The results are in the ideas channel."
+        places = ", ".join(f"#{idea.number}" for _, idea in result.winners) or _("no winner (no upvoted entry)")
+        text = _("Challenge #{number} is closed: {places}. The results are in the ideas channel.").format(
+            number=result.challenge.number, places=places
+        )
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Challenge closed", text)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Challenge closed"), text)
 
     @app_commands.command(name="list", description="Open and recent challenges")
     async def list_challenges(self, interaction: discord.Interaction) -> None:

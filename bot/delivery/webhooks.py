@@ -37,6 +37,7 @@ from bot.delivery.rules import (
 from bot.digest.render import to_dict
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
+from bot.i18n import _
 from bot.ideas.rules import Idea
 from bot.storage import Database
 
@@ -116,14 +117,14 @@ class WebhookService:
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:
-            raise WebhookRuleError("That is not a valid URL.") from None
+            raise WebhookRuleError(_("That is not a valid URL.")) from None
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         try:
             addresses = await self.resolve(_ascii_host(parsed), port)
         except (OSError, UnicodeError):
-            raise WebhookRuleError("That host name does not resolve.") from None
+            raise WebhookRuleError(_("That host name does not resolve.")) from None
         if not addresses or not all(address_allowed(a, self.allow_private) for a in addresses):
-            raise WebhookRuleError("Webhooks may only reach public internet addresses, not private or local ones.")
+            raise WebhookRuleError(_("Webhooks may only reach public internet addresses, not private or local ones."))
 
     async def add(
         self, guild_id: int, moderator_id: int, url: str, events_text: str | None
@@ -136,19 +137,23 @@ class WebhookService:
         except WebhookRuleError as exc:
             raise UserFacingError(str(exc)) from None
         if len(await queries.webhooks(self.db.conn, guild_id)) >= WEBHOOKS_PER_GUILD:
-            raise UserFacingError(f"A server can have at most {WEBHOOKS_PER_GUILD} webhooks; remove one first.")
+            raise UserFacingError(
+                _("A server can have at most {webhooks_per_guild} webhooks; remove one first.").format(
+                    webhooks_per_guild=WEBHOOKS_PER_GUILD
+                )
+            )
         secret = secrets.token_hex(32)
         async with self.db.transaction() as conn:
             added = await queries.add_webhook(conn, guild_id, url, secret, events, moderator_id, self.clock())
         if not added:
-            raise UserFacingError("That webhook is already registered. Remove it first to get a new secret.")
+            raise UserFacingError(_("That webhook is already registered. Remove it first to get a new secret."))
         return secret, events
 
     async def remove(self, guild_id: int, url: str) -> None:
         async with self.db.transaction() as conn:
             removed = await queries.remove_webhook(conn, guild_id, url.strip())
         if not removed:
-            raise UserFacingError("No webhook with that URL is registered here. `/ideamod webhook list` shows them.")
+            raise UserFacingError(_("No webhook with that URL is registered here. `/ideamod webhook list` shows them."))
 
     async def list(self, guild_id: int) -> list[queries.Webhook]:
         return await queries.webhooks(self.db.conn, guild_id)
@@ -260,9 +265,12 @@ class WebhookService:
                 log.warning("webhook %s disabled after failing since %s", hook.id, failing_since.isoformat())
                 await self.report(
                     hook.guild_id,
-                    f"Webhook #{hook.id} to {httpx.URL(hook.url).host} failed every delivery since "
-                    f"<t:{int(failing_since.timestamp())}:f> (last error: {error}) and is now disabled. "
-                    "Its undelivered events are kept; remove it and add it again to resume.",
+                    _(
+                        "Webhook #{id} to {host} failed every delivery since <t:{int}:f> (last error: {error}) and "
+                        "is now disabled. Its undelivered events are kept; remove it and add it again to resume."
+                    ).format(
+                        id=hook.id, host=httpx.URL(hook.url).host, int=int(failing_since.timestamp()), error=error
+                    ),
                 )
             return delivered
 
@@ -273,10 +281,10 @@ class WebhookService:
         try:
             addresses = await self.resolve(_ascii_host(url), port)
         except (OSError, UnicodeError):
-            return "host does not resolve"
+            return _("host does not resolve")
         allowed = [a for a in addresses if address_allowed(a, self.allow_private)]
         if not allowed or len(allowed) != len(addresses):
-            return "host resolves to a private or local address"
+            return _("host resolves to a private or local address")
         body = delivery.body.encode()
         headers = {
             "Content-Type": "application/json",
@@ -301,11 +309,11 @@ class WebhookService:
                 # The answer's body is never read: a receiver could send gigabytes.
                 await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
-            return "timed out"
+            return _("timed out")
         except httpx.HTTPError as exc:
-            return f"connection failed ({type(exc).__name__})"
+            return _("connection failed ({name__})").format(name__=type(exc).__name__)
         finally:
             _sending_webhook.reset(sending)
         if 200 <= response.status_code < 300:
             return None
-        return f"HTTP {response.status_code}"
+        return _("HTTP {status_code}").format(status_code=response.status_code)

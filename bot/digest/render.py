@@ -25,6 +25,7 @@ from bot.edge.embeds import (
     FIELDS_MAX,
     clip,
 )
+from bot.i18n import _
 from bot.ideas.rules import Status
 from bot.llm.synthesis import clean_untrusted
 
@@ -238,7 +239,7 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
     head.description = clip("\n".join(description), EMBED_DESCRIPTION_MAX)
     if chart:
         head.set_image(url=f"attachment://{CHART_FILENAME}")
-    head.set_footer(text="ideabot weekly digest")
+    head.set_footer(text=_("ideabot weekly digest"))
 
     embeds = [head]
     shown, empty = split_sections(sections(d))

@@ -39,6 +39,7 @@ from bot.digest.rules import (
 )
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
+from bot.i18n import _
 from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
 from bot.programmes.rules import DEFAULT_STAGES, Stage, parse_stages
@@ -111,7 +112,7 @@ class DigestService:
         """How long an idea may wait for an answer before the digest lists it. (Support thresholds
         are the programme's stages: `/ideamod thresholds`, bot/programmes/service.py.)"""
         if not 1 <= waiting_days <= 365:
-            raise UserFacingError("Waiting days must be 1-365.")
+            raise UserFacingError(_("Waiting days must be 1-365."))
         async with self.db.transaction() as conn:
             await queries.save_waiting_days(conn, guild_id, waiting_days, self.clock())
         return await self.schedule(guild_id)
@@ -240,17 +241,17 @@ class DigestService:
                 digest.guild_id,
                 self.llm_budget_seconds,
             )
-            why = "the AI took too long"
+            why = _("the AI took too long")
         except LLMError as exc:
             log.warning("digest for guild %s: LLM fell back: %s", digest.guild_id, exc)
             why = (
-                "the AI service failed"
+                _("the AI service failed")
                 if "HTTP" in str(exc) or "timed out" in str(exc)
-                else "the AI answer was unusable"
+                else _("the AI answer was unusable")
             )
         except Exception:
             log.exception("digest for guild %s: unexpected LLM failure", digest.guild_id)
-            why = "the AI service failed"
+            why = _("the AI service failed")
         else:
             digest.themes = result.themes
             digest.summary = result.summary or None
@@ -345,7 +346,7 @@ class DigestService:
         """Every guild with a digest channel; one guild's failure never stops the others.
         Claims left 'posting' since `stale_before` (default: the lease ago) are finished first."""
         results = []
-        for guild_id, _, _ in await self.guilds():
+        for guild_id, __, ___ in await self.guilds():
             try:
                 stale = stale_before or self.clock() - CLAIM_LEASE
                 resumed = await self.resume_stale(guild_id, stale, trigger=trigger)

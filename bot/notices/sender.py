@@ -16,6 +16,7 @@ import discord
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.types import IdeaStatusChanged
+from bot.i18n import _
 from bot.ideas.privacy import may_ping_in_public
 from bot.ideas.render import mod_log_embed, status_update_embed
 from bot.ideas.rules import Idea
@@ -140,7 +141,7 @@ class Notifier:
                 # Only bot-written text here, and only the people we could not DM may be pinged.
                 mentions = " ".join(f"<@{user_id}>" for user_id in unreachable)
                 await thread.send(
-                    f"{mentions} there is an update on this idea (above).",
+                    _("{mentions} there is an update on this idea (above).").format(mentions=mentions),
                     allowed_mentions=discord.AllowedMentions(
                         everyone=False, roles=False, users=[discord.Object(u) for u in unreachable]
                     ),

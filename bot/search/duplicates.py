@@ -22,6 +22,7 @@ from bot.core.ports import IdeaBoard
 from bot.digest import storage as queries
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeaSubmitted, VoteChanged
+from bot.i18n import _
 from bot.ideas import storage as idea_queries
 from bot.ideas.rules import Idea
 from bot.llm.client import MAX_EMBED_BATCH, LLMClient, LLMError
@@ -250,9 +251,9 @@ class DuplicateService:
     async def _take(conn: aiosqlite.Connection, pending_id: str, user_id: int) -> dict[str, Any]:
         found = await queries.get_pending(conn, pending_id)
         if found is not None and found["author_id"] != user_id:
-            raise UserFacingError("These buttons belong to the member who wrote the draft.")
+            raise UserFacingError(_("These buttons belong to the member who wrote the draft."))
         if found is None or await queries.take_pending(conn, pending_id) is None:
-            raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
+            raise UserFacingError(_("This draft is no longer waiting: it was already posted or dropped."))
         return found
 
     # --- support instead -----------------------------------------------------------------------------
@@ -276,11 +277,15 @@ class DuplicateService:
                 await self._take(conn, pending_id, user_id)
             idea = await idea_queries.get_idea(conn, idea_id)
             if idea is None or idea.guild_id != guild_id or idea.message_id is None:
-                raise NotFound("That idea no longer exists.")
+                raise NotFound(_("That idea no longer exists."))
             if idea.voting_closed:
-                raise UserFacingError(f"#{idea.number} is closed to votes: it can no longer be supported.")
+                raise UserFacingError(
+                    _("#{number} is closed to votes: it can no longer be supported.").format(number=idea.number)
+                )
             if idea.author_id == user_id:
-                raise UserFacingError(f"#{idea.number} is your own idea: your support is already implied.")
+                raise UserFacingError(
+                    _("#{number} is your own idea: your support is already implied.").format(number=idea.number)
+                )
             old = await vote_queries.get_vote(conn, idea.id, user_id)
             change = VoteChanged(guild_id, idea.id, idea.author_id, user_id, old, 1, joined_at, now)
             if old != 1:
