@@ -90,6 +90,7 @@ def build_services(bot: IdeaBot) -> Services:
             DiscordDigestPublisher(bot),
             events=events,
             llm_budget_seconds=settings.digest_llm_budget_seconds,
+            language_of=bot.public_language,
         ),
         duplicates=DuplicateService(db, bot.board, events, clock, llm),
         mailer=DigestMailer(

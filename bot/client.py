@@ -20,7 +20,7 @@ from bot.digest.rules import DigestRuleError
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted, IdeaStatusChanged
-from bot.i18n import _, language_of, use
+from bot.i18n import SOURCE, _, language_of, use
 from bot.i18n.translator import CatalogueTranslator
 from bot.ideas.cards import CardBoard, DiscordReactionReader
 from bot.ideas.rules import IdeaRuleError
@@ -204,14 +204,21 @@ class IdeaBot(commands.Bot):
             channel_window=settings.channel_edit_window_seconds,
             language_of=self.public_language,
         )
-        self.modlog = ModLog(self, self._log_channel_of)
+        self.modlog = ModLog(self, self._log_channel_of, self.public_language)
         self.reaction_reader = DiscordReactionReader(self)
         # Every service, built by bot/app.py from this client's ports (cards, mod log, ...).
         self.services = build_services(self)
         self.ideas = self.services.ideas
         self.votes = self.services.votes
         self.votes.on_batch_written = self.metrics.vote_batch.observe
-        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, self.services.notices)
+        self.notifier = Notifier(
+            self,
+            self.ideas,
+            settings.notify_max_recipients,
+            self.services.notices,
+            public_language=self.public_language,
+            member_language=self.member_language,
+        )
         self.metrics.registry.register(
             CountersCollector(
                 {
@@ -368,6 +375,11 @@ class IdeaBot(commands.Bot):
         self.metrics.stop()
         await super().close()  # unloads the cogs: reputation flushes its pending role changes
         await self.services.aclose()
+
+
+async def guild_language(client: discord.Client, guild_id: int) -> str:
+    """The language of `guild_id`'s public messages (English for a client that is not ideabot's)."""
+    return await client.public_language(guild_id) if isinstance(client, IdeaBot) else SOURCE
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

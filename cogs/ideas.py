@@ -60,7 +60,12 @@ class SubmitIdeaModal(discord.ui.Modal, title="Submit an idea"):
     )
 
     def __init__(self, cog: Ideas, options: dict[str, Any]) -> None:
-        super().__init__()
+        # In the member's language (the class attributes above are the English defaults).
+        super().__init__(title=_("Submit an idea"))
+        self.idea_title.label, self.idea_title.placeholder = _("Title"), _("A short name for your idea")
+        self.problem.label, self.problem.placeholder = _("Problem"), _("What is hard, slow or missing today?")
+        self.proposal.label, self.proposal.placeholder = _("Proposal"), _("What should change? Be concrete.")
+        self.who_benefits.label, self.who_benefits.placeholder = _("Who benefits"), _("Who gains, and how much?")
         self.cog = cog
         self.options = options
 

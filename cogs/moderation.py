@@ -11,7 +11,7 @@ from bot.client import IdeaBot, NotModerator, is_moderator
 from bot.core.errors import UserFacingError
 from bot.delivery.rules import EVENTS as WEBHOOK_EVENTS
 from bot.edge.embeds import NO_MENTIONS
-from bot.i18n import _
+from bot.i18n import DISCORD_LOCALES, LANGUAGE_NAMES, LANGUAGES, _, language_of
 from bot.ideas.render import card_link
 from bot.ideas.rules import MODERATOR_STATUSES, Status, parse_status
 from bot.programmes.render import review_queue_embed
@@ -29,6 +29,9 @@ RULE_OPTIONS = (
     "min_account_age_days",
     "min_member_age_hours",
 )
+
+# Offered under each language's own name; the value is its Discord locale.
+LANGUAGE_CHOICES = [app_commands.Choice(name=LANGUAGE_NAMES[code], value=DISCORD_LOCALES[code]) for code in LANGUAGES]
 
 STATUS_CHOICES = [
     app_commands.Choice(name=status.label, value=status.value)
@@ -84,6 +87,10 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         await self.bot.modlog.record(interaction.guild_id, interaction.user.id, action, text)
 
     @app_commands.command(name="setup", description="Choose the channels (and moderator role) ideabot uses")
+    @app_commands.describe(
+        language="The language of cards, announcements and digests (default: the server's preferred locale)"
+    )
+    @app_commands.choices(language=LANGUAGE_CHOICES)
     async def setup_guild(
         self,
         interaction: discord.Interaction,
@@ -91,6 +98,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         digest_channel: discord.TextChannel,
         log_channel: discord.TextChannel | None = None,
         moderator_role: discord.Role | None = None,
+        language: str | None = None,
     ) -> None:
         assert interaction.guild_id is not None
         # Setup decides who the moderators are and where the log (which names anonymous authors)
@@ -127,6 +135,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             digest_channel_id=digest_channel.id,
             log_channel_id=log_channel.id if log_channel else None,
             moderator_role_id=moderator_role.id if moderator_role else None,
+            language=language_of(language) if language else None,
         )
         parts = [
             _("Ideas go to {ideas_channel}").format(ideas_channel=ideas_channel.mention),
@@ -136,6 +145,9 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             parts.append(_("moderator actions are logged in {log_channel}").format(log_channel=log_channel.mention))
         if moderator_role:
             parts.append(_("{moderator_role} may moderate").format(moderator_role=moderator_role.mention))
+        if language:
+            name = LANGUAGE_NAMES[language_of(language)]
+            parts.append(_("cards, announcements and digests are in {language}").format(language=name))
         text = _("Set up: ") + "; ".join(parts) + "."
         guild = interaction.guild
         if log_channel and guild is not None and log_channel.permissions_for(guild.default_role).view_channel:

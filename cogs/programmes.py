@@ -15,10 +15,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import IdeaBot, answer_error, parse_id
+from bot.client import IdeaBot, answer_error, guild_language, parse_id
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
-from bot.i18n import _
+from bot.i18n import _, use
 from bot.ideas.rules import Idea
 from bot.programmes.render import (
     challenge_closed_embed,
@@ -64,16 +64,24 @@ class DiscordAnnouncer:
     async def stage_reached(self, idea: Idea, stage: Stage, upcoming: Stage | None) -> None:
         # Repeated after a crash: the nonce lets Discord drop a send it already took.
         nonce = "s" + hashlib.blake2b(f"stage:{idea.id}:{stage.number}".encode(), digest_size=12).hexdigest()
-        await self._send(idea.thread_id, stage_reached_embed(idea, stage, upcoming), nonce)
+        with use(await guild_language(self.client, idea.guild_id)):
+            embed = stage_reached_embed(idea, stage, upcoming)
+        await self._send(idea.thread_id, embed, nonce)
 
     async def idea_expired(self, idea: Idea, missed: Stage) -> None:
-        await self._send(idea.thread_id, idea_expired_embed(idea, missed))
+        with use(await guild_language(self.client, idea.guild_id)):
+            embed = idea_expired_embed(idea, missed)
+        await self._send(idea.thread_id, embed)
 
     async def challenge_opened(self, challenge: Challenge, channel_id: int) -> None:
-        await self._send(channel_id, challenge_opened_embed(challenge))
+        with use(await guild_language(self.client, challenge.guild_id)):
+            embed = challenge_opened_embed(challenge)
+        await self._send(channel_id, embed)
 
     async def challenge_closed(self, result: ChallengeResult, channel_id: int) -> None:
-        await self._send(channel_id, challenge_closed_embed(result.challenge, result.winners, result.entries))
+        with use(await guild_language(self.client, result.challenge.guild_id)):
+            embed = challenge_closed_embed(result.challenge, result.winners, result.entries)
+        await self._send(channel_id, embed)
 
 
 class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ideabot:terms:(?P<draft>[^:]*)"):

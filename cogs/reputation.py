@@ -16,7 +16,7 @@ from bot.core.errors import UserFacingError
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
-from bot.i18n import _
+from bot.i18n import _, use
 from bot.ideas import privacy
 from bot.ideas.privacy import Viewer
 from bot.ideas.ranking import Period
@@ -108,16 +108,22 @@ class DiscordReputationOutlet:
 
     async def report_serial_voting(self, guild_id: int, voter_id: int, author_id: int, votes: int) -> None:
         rules = await self.bot.services.reputation.rules(guild_id)
-        text = serial_voting_text(voter_id, author_id, votes, rules.serial_window_minutes)
-        await self.bot.modlog.record(guild_id, self._me(), _("Serial voting detected"), text)
+        with use(await self.bot.public_language(guild_id)):
+            text = serial_voting_text(voter_id, author_id, votes, rules.serial_window_minutes)
+            action = _("Serial voting detected")
+        await self.bot.modlog.record(guild_id, self._me(), action, text)
 
     async def report_role_refused(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
-        text = role_refused_text(role_id, user_id, adding, detail)
-        await self.bot.modlog.record(guild_id, self._me(), _("Reward role refused"), text)
+        with use(await self.bot.public_language(guild_id)):
+            text = role_refused_text(role_id, user_id, adding, detail)
+            action = _("Reward role refused")
+        await self.bot.modlog.record(guild_id, self._me(), action, text)
 
     async def report_role_unsafe(self, guild_id: int, role_id: int, permissions: str) -> None:
-        text = role_unsafe_text(role_id, permissions)
-        await self.bot.modlog.record(guild_id, self._me(), _("Reward role not given"), text)
+        with use(await self.bot.public_language(guild_id)):
+            text = role_unsafe_text(role_id, permissions)
+            action = _("Reward role not given")
+        await self.bot.modlog.record(guild_id, self._me(), action, text)
 
     async def thank(self, idea: Idea, status: Status, people: list[int]) -> None:
         if idea.thread_id is None:
@@ -127,7 +133,9 @@ class DiscordReputationOutlet:
             if thread is not None:
                 # Sent again after a crash: the nonce lets Discord drop a repeat it already took.
                 nonce = "t" + hashlib.blake2b(f"thanks:{idea.id}:{status.value}".encode(), digest_size=12).hexdigest()
-                await thread.send(thank_you_text(idea, status, people), allowed_mentions=NO_MENTIONS, nonce=nonce)
+                with use(await self.bot.public_language(idea.guild_id)):
+                    text = thank_you_text(idea, status, people)
+                await thread.send(text, allowed_mentions=NO_MENTIONS, nonce=nonce)
         except discord.HTTPException as exc:
             log.warning("could not thank the authors of idea %s: %r", idea.id, exc)
 

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.i18n import _
+from bot.i18n import _, when
 from bot.ideas.ranking import wilson_lower_bound
 from bot.programmes.rules import Stage
 
@@ -465,7 +465,7 @@ def crossing_line(idea: IdeaLine, stage: int, votes: int, at: datetime, stages: 
 
 def dated_note(idea: IdeaLine, what: str, at: datetime, timezone: str = DEFAULT_TIMEZONE) -> IdeaLine:
     """The idea with a note such as 'archived Wed 12 Feb' (the day in the guild's zone)."""
-    return _with_score(idea, idea.score, f"{what} {at.astimezone(zone(timezone)):%a %d %b}")
+    return _with_score(idea, idea.score, f"{what} {when(at.astimezone(zone(timezone)), '%a %d %b', 'MMMEd')}")
 
 
 def _with_score(idea: IdeaLine, score: float, note: str = "") -> IdeaLine:

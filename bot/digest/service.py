@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -39,7 +39,7 @@ from bot.digest.rules import (
 )
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
-from bot.i18n import _
+from bot.i18n import SOURCE, _, use
 from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
 from bot.programmes.rules import DEFAULT_STAGES, Stage, parse_stages
@@ -87,8 +87,11 @@ class DigestService:
         *,
         llm_budget_seconds: float = 45.0,
         events: EventBus | None = None,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.db = db
+        # A posted digest is public: built and rendered in the guild's language.
+        self.language_of = language_of
         self.clock = clock
         self.llm = llm
         self.publisher = publisher
@@ -211,9 +214,9 @@ class DigestService:
             days=fill_days(period, schedule.timezone, ideas_by_day, votes_by_day),
             crossed=crossed,
             crossed_total=crossed_total,
-            archived=[dated_note(idea, "archived", at, schedule.timezone) for idea, at in archived_rows],
+            archived=[dated_note(idea, _("archived"), at, schedule.timezone) for idea, at in archived_rows],
             archived_total=archived_total,
-            expired=[dated_note(idea, "expired", at, schedule.timezone) for idea, at in expired_rows],
+            expired=[dated_note(idea, _("expired"), at, schedule.timezone) for idea, at in expired_rows],
             expired_total=expired_total,
             challenges=challenges,
             generated_at=now,
@@ -271,6 +274,13 @@ class DigestService:
     ) -> PostResult:
         """Post the digest of `week` to the guild's digest channel, at most once per (guild, week).
         A claim left 'posting' since `stale_before` (default: the lease ago) is taken over."""
+        language = await self.language_of(guild_id) if self.language_of is not None else SOURCE
+        with use(language):
+            return await self._post(guild_id, week, trigger=trigger, stale_before=stale_before)
+
+    async def _post(
+        self, guild_id: int, week: IsoWeek | None, *, trigger: str, stale_before: datetime | None
+    ) -> PostResult:
         if self.publisher is None:
             raise RuntimeError("no publisher: the digest cog is not loaded")
         schedule = await self.schedule(guild_id)

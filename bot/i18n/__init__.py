@@ -135,3 +135,12 @@ def day(value: date | datetime) -> str:
 
 def moment(value: datetime) -> str:
     return babel_dates.format_datetime(value, format="medium", locale=babel_locale(current()))
+
+
+def when(value: date | datetime, english: str, skeleton: str) -> str:
+    """`value` written as the current language writes it: English keeps its strftime pattern
+    (`english`); other languages get Babel's pattern for the CLDR `skeleton` (e.g. "MMMEd")."""
+    language = current()
+    if language == SOURCE:
+        return value.strftime(english)
+    return babel_dates.format_skeleton(skeleton, value, locale=babel_locale(language))
