@@ -153,11 +153,11 @@ class DuplicateButton(
 
 def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
     lines = [
-        _("**#{number}** {escape_markdown} · 👍 {upvotes} · {round}% similar").format(
+        _("**#{number}** {title} · 👍 {upvotes} · {percent}% similar").format(
             number=m.number,
-            escape_markdown=discord.utils.escape_markdown(m.title),
+            title=discord.utils.escape_markdown(m.title),
             upvotes=m.upvotes,
-            round=round(m.score * 100),
+            percent=round(m.score * 100),
         )
         for m in matches
     ]
@@ -357,7 +357,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         text = _("The weekly digest is now posted {describe}.").format(describe=schedule.describe())
         upcoming = self.scheduler.next_run(interaction.guild_id)
         if upcoming is not None:
-            text += _(" Next: <t:{int}:F>.").format(int=int(upcoming.timestamp()))
+            text += _(" Next: <t:{timestamp}:F>.").format(timestamp=int(upcoming.timestamp()))
         await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
         await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest schedule"), text)
 

@@ -244,5 +244,5 @@ class DigestMailer:
         except aiosmtplib.SMTPResponseException as exc:
             return _("the mail server refused it ({code} {value})").format(code=exc.code, value=str(exc.message)[:120])
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return _("the mail server could not be reached ({name__})").format(name__=type(exc).__name__)
+            return _("the mail server could not be reached ({error})").format(error=type(exc).__name__)
         return None

@@ -36,7 +36,7 @@ def parse_events(text: str | None) -> tuple[str, ...]:
     unknown = [name for name in names if name not in EVENTS]
     if unknown:
         raise WebhookRuleError(
-            _("Unknown event `{value}`. Events: {join}.").format(value=unknown[0][:40], join=", ".join(EVENTS))
+            _("Unknown event `{value}`. Events: {events}.").format(value=unknown[0][:40], events=", ".join(EVENTS))
         )
     return tuple(dict.fromkeys(names))
 

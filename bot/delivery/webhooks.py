@@ -266,10 +266,11 @@ class WebhookService:
                 await self.report(
                     hook.guild_id,
                     _(
-                        "Webhook #{id} to {host} failed every delivery since <t:{int}:f> (last error: {error}) and "
+                        "Webhook #{id} to {host} failed every delivery since <t:{timestamp}:f> (last error: "
+                        "{error}) and "
                         "is now disabled. Its undelivered events are kept; remove it and add it again to resume."
                     ).format(
-                        id=hook.id, host=httpx.URL(hook.url).host, int=int(failing_since.timestamp()), error=error
+                        id=hook.id, host=httpx.URL(hook.url).host, timestamp=int(failing_since.timestamp()), error=error
                     ),
                 )
             return delivered
@@ -311,7 +312,7 @@ class WebhookService:
         except (TimeoutError, httpx.TimeoutException):
             return _("timed out")
         except httpx.HTTPError as exc:
-            return _("connection failed ({name__})").format(name__=type(exc).__name__)
+            return _("connection failed ({error})").format(error=type(exc).__name__)
         finally:
             _sending_webhook.reset(sending)
         if 200 <= response.status_code < 300:

@@ -49,7 +49,7 @@ def _idea(line: IdeaLine, *, note: bool = True) -> str:
 
 
 def _more(lines: list[str], shown: int, total: int) -> list[str]:
-    return [*lines, _("… and {value} more").format(value=total - shown)] if total > shown else lines
+    return [*lines, _("… and {count} more").format(count=total - shown)] if total > shown else lines
 
 
 PLACES = {1: "1st", 2: "2nd", 3: "3rd"}
@@ -62,8 +62,8 @@ def _place(place: int) -> str:
 def _challenge(c: ChallengeLine, idea: Callable[[IdeaLine], str], escape: Callable[[str], str] = str) -> str:
     """'Challenge #2 Greener office (award: A day off): 1st #12 Solar panels; 2nd …'. Winning ideas
     only, never their authors (a winner may be anonymous)."""
-    head = _("Challenge #{number} {escape}").format(number=c.number, escape=escape(c.title)) + (
-        _(" (award: {escape})").format(escape=escape(c.award)) if c.award else ""
+    head = _("Challenge #{number} {title}").format(number=c.number, title=escape(c.title)) + (
+        _(" (award: {award})").format(award=escape(c.award)) if c.award else ""
     )
     winners = "; ".join(
         _("{place} {idea} +{points} points").format(place=_place(w.place), idea=idea(w.idea), points=w.points)

@@ -13,11 +13,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.i18n import _, when
+from bot.i18n import N_, _, when
 from bot.ideas.ranking import wilson_lower_bound
 from bot.programmes.rules import Stage
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY_NAMES = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
 DEFAULT_WEEKDAY = 0
 DEFAULT_HOUR = 9
 DEFAULT_TIMEZONE = "UTC"
@@ -133,8 +142,8 @@ class DigestSchedule:
     # in threshold_crossings (the guild's stages live in programme_settings).
 
     def describe(self) -> str:
-        return _("every {capitalize} at {hour:02d}:00 ({timezone})").format(
-            capitalize=WEEKDAYS[self.weekday].capitalize(), hour=self.hour, timezone=self.timezone
+        return _("every {weekday} at {hour:02d}:00 ({timezone})").format(
+            weekday=_(WEEKDAY_NAMES[self.weekday]), hour=self.hour, timezone=self.timezone
         )
 
 
@@ -404,10 +413,9 @@ def compared(current: int, previous: int) -> str:
         return _("{current}, none the week before").format(current=current)
     if current == 0:
         return _("none, down from {previous} the week before").format(previous=previous)
-    direction = "up" if current > previous else "down"
-    return _("{current}, {direction} from {previous} the week before").format(
-        current=current, direction=direction, previous=previous
-    )
+    if current > previous:
+        return _("{current}, up from {previous} the week before").format(current=current, previous=previous)
+    return _("{current}, down from {previous} the week before").format(current=current, previous=previous)
 
 
 def top_new_ideas(ideas: Sequence[IdeaLine], limit: int = TOP_LIMIT) -> list[IdeaLine]:

@@ -110,7 +110,7 @@ class IdeaService:
             wait = last + settings.submit_cooldown_seconds - now.timestamp()
             if wait > 0:
                 raise UserFacingError(
-                    _("Slow down a little: you can submit another idea in {value} s.").format(value=int(wait) + 1)
+                    _("Slow down a little: you can submit another idea in {seconds} s.").format(seconds=int(wait) + 1)
                 )
         today = await idea_queries.count_submissions_since(conn, guild_id, author_id, now - timedelta(days=1))
         if settings.daily_submission_quota > 0 and today >= settings.daily_submission_quota:

@@ -21,7 +21,7 @@ PLACE_MEDALS = {1: "🥇", 2: "🥈", 3: "🥉"}
 
 def when(moment: datetime) -> str:
     """An absolute UTC time members can read in any client, plus Discord's local-time tag."""
-    return _("{moment:%Y-%m-%d %H:%M} UTC (<t:{int}:R>)").format(moment=moment, int=int(moment.timestamp()))
+    return _("{moment:%Y-%m-%d %H:%M} UTC (<t:{timestamp}:R>)").format(moment=moment, timestamp=int(moment.timestamp()))
 
 
 def terms_embed(text: str, version: str) -> discord.Embed:
@@ -101,9 +101,7 @@ def challenge_line(challenge: Challenge, now: datetime) -> str:
     entries = ngettext("{entries} idea", "{entries} ideas", challenge.entries).format(entries=challenge.entries)
     line = f"**#{challenge.number}** {title} · {state} · {entries}"
     if challenge.award:
-        line += _(" · award: {escape_markdown}").format(
-            escape_markdown=discord.utils.escape_markdown(clip(challenge.award, 60))
-        )
+        line += _(" · award: {award}").format(award=discord.utils.escape_markdown(clip(challenge.award, 60)))
     return line
 
 

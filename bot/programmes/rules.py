@@ -78,8 +78,8 @@ def parse_stages(text: str) -> tuple[Stage, ...]:
             )
         if stages and (votes <= stages[-1].votes or days < stages[-1].days):
             raise IdeaRuleError(
-                _("Stage {index} must ask for more votes than stage {value}, and not fewer days.").format(
-                    index=index, value=index - 1
+                _("Stage {index} must ask for more votes than stage {previous}, and not fewer days.").format(
+                    index=index, previous=index - 1
                 )
             )
         stages.append(Stage(index, votes, days))

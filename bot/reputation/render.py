@@ -92,16 +92,17 @@ def serial_voting_text(voter_id: int, author_id: int, votes: int, window_minutes
 
 def role_unsafe_text(role_id: int, permissions: str) -> str:
     return _(
-        "I no longer give the reward role <@&{role_id}>: it now carries {clip}, which a role earned with points may "
+        "I no longer give the reward role <@&{role_id}>: it now carries {permissions}, which a role earned with "
+        "points may "
         "not have. Remove those permissions from the role in Server Settings → Roles, or stop awarding it with "
         "/ideamod role remove. Members who already hold it keep it."
-    ).format(role_id=role_id, clip=clip(permissions, 300))
+    ).format(role_id=role_id, permissions=clip(permissions, 300))
 
 
 def role_refused_text(role_id: int, user_id: int, adding: bool, detail: str) -> str:
     verb = _("give") if adding else _("take back")
     return _(
-        "I could not {verb} the reward role <@&{role_id}> for <@{user_id}>: Discord refused ({clip}). To fix it: "
+        "I could not {verb} the reward role <@&{role_id}> for <@{user_id}>: Discord refused ({detail}). To fix it: "
         "give ideabot the Manage Roles permission and drag ideabot's role above the reward role in Server Settings "
         "→ Roles. Role changes resume on the next points change."
-    ).format(verb=verb, role_id=role_id, user_id=user_id, clip=clip(detail, 200))
+    ).format(verb=verb, role_id=role_id, user_id=user_id, detail=clip(detail, 200))

@@ -671,7 +671,7 @@ class ReputationService:
     def mark_dirty(self, guild_id: int, user_id: int) -> None:
         self._dirty.add((guild_id, user_id))
         if self._reconciler is None or self._reconciler.done():
-            self._reconciler = asyncio.create_task(self._reconcile_later(), name=_("reputation-roles"))
+            self._reconciler = asyncio.create_task(self._reconcile_later(), name="reputation-roles")
 
     async def _reconcile_later(self) -> None:
         while self._dirty:
