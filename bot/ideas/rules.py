@@ -90,14 +90,32 @@ def visible_length(text: str) -> int:
     return count
 
 
+# One whole sentence per field, so each language can phrase it (and inflect the field's name).
+_NO_VISIBLE_TEXT = {
+    "title": N_("The title has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "details": N_(
+        "The details has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+    "category": N_(
+        "The category has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+    "reason": N_("The reason has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "challenge title": N_(
+        "The challenge title has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+    "brief": N_("The brief has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "award": N_("The award has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "terms text": N_(
+        "The terms text has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+}
+
+
 def require_visible(text: str, what: str) -> None:
-    """Refuse text that would be stored and shown as nothing (e.g. only zero-width spaces)."""
+    """Refuse text that would be stored and shown as nothing (e.g. only zero-width spaces).
+    `what` names the field: a key of _NO_VISIBLE_TEXT."""
     if visible_length(text) == 0:
-        raise IdeaRuleError(
-            _(
-                "The {what} has no visible text: whitespace, zero-width and other invisible characters do not count."
-            ).format(what=what)
-        )
+        raise IdeaRuleError(_(_NO_VISIBLE_TEXT[what]))
 
 
 @dataclass(frozen=True, slots=True)

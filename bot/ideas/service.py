@@ -182,7 +182,12 @@ class IdeaService:
     ) -> Idea:
         idea = await self._get_in(conn or self.db.conn, guild_id, number)
         if idea.author_id != user_id:
-            raise Forbidden(_("Only the author of #{number} can {verb} it.").format(number=number, verb=verb))
+            only = (
+                _("Only the author of #{number} can edit it.")
+                if verb == "edit"
+                else _("Only the author of #{number} can withdraw it.")
+            )
+            raise Forbidden(only.format(number=number))
         if idea.status.closes_voting:
             raise UserFacingError(
                 _("#{number} is {status} and can no longer be changed.").format(

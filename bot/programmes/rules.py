@@ -178,7 +178,7 @@ def parse_deadline(text: str, now: datetime) -> datetime:
 def validate_challenge(title: str, brief: str, award: str | None, deadline: str, now: datetime) -> ChallengeDraft:
     title, brief = title.strip(), brief.strip()
     award = (award or "").strip() or None
-    require_visible(title, _("challenge title"))
+    require_visible(title, "challenge title")
     require_visible(brief, "brief")
     if award is not None:
         require_visible(award, "award")
@@ -226,7 +226,7 @@ _VERSION = re.compile(r"^[\w.\-+]+$")
 
 def validate_terms(text: str, version: str) -> tuple[str, str]:
     text, version = text.strip(), version.strip()
-    require_visible(text, _("terms text"))
+    require_visible(text, "terms text")
     if visible_length(text) < TERMS_TEXT_MIN or len(text) > TERMS_TEXT_MAX:
         raise IdeaRuleError(
             _("The terms need {terms_text_min} to {terms_text_max} characters (they have {length}).").format(
