@@ -214,6 +214,7 @@ async def running_community(
     *,
     clock: FakeClock | None = None,
     extensions: tuple[str, ...] = EXTENSIONS,
+    locale: str = "en-US",
     **settings_overrides: Any,
 ) -> AsyncIterator[Community]:
     """A fresh database in `directory`, a guild with channels, a moderator and members, and the
@@ -222,7 +223,7 @@ async def running_community(
     db = await Database.open(path)
     clock = clock or FakeClock()
     settings = emulator_settings(emu, path, **settings_overrides)
-    c = await build_community(emu, db, clock, settings, member_names)
+    c = await build_community(emu, db, clock, settings, member_names, locale=locale)
     try:
         async with running_bot(settings, db, clock, extensions=extensions) as bot:
             c.bot = bot

@@ -153,11 +153,11 @@ class DuplicateButton(
 
 def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
     lines = [
-        _("**#{number}** {title} · 👍 {upvotes} · {percent}% similar").format(
+        _("**#{number}** {title} · 👍 {upvotes} · {percent} similar").format(
             number=m.number,
             title=discord.utils.escape_markdown(m.title),
             upvotes=m.upvotes,
-            percent=round(m.score * 100),
+            percent=f"{round(m.score * 100)}%",
         )
         for m in matches
     ]
