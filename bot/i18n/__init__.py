@@ -143,4 +143,11 @@ def when(value: date | datetime, english: str, skeleton: str) -> str:
     language = current()
     if language == SOURCE:
         return value.strftime(english)
-    return babel_dates.format_skeleton(skeleton, value, locale=babel_locale(language))
+    locale = babel_locale(language)
+    # CLDR has skeletons for dates and for times; a date with a time is written as both.
+    day_part, _, time_part = skeleton.partition("H")
+    text = babel_dates.format_skeleton(day_part, value, locale=locale) if day_part else ""
+    if time_part and isinstance(value, datetime):
+        clock = babel_dates.format_time(value, "HH:mm", locale=locale)
+        text = f"{text} {clock}" if text else clock
+    return text

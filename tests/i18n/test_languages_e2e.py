@@ -95,3 +95,39 @@ async def test_command_localisations_are_registered_for_every_language(community
     submit = next(o for o in idea["options"] if o["name"] == "submit")
     assert submit["name_localizations"]["de"] == "einreichen"
     assert submit["description_localizations"]["de"].startswith("Eine Idee einreichen")
+
+
+async def test_a_server_set_to_french_gets_french_cards_and_a_french_digest(community: Community) -> None:
+    c = community
+    reply = await c.mod.run(
+        "/ideamod setup",
+        ideas_channel=c.ideas,
+        digest_channel=c.digest,
+        log_channel=c.log,
+        language="fr",
+        channel=c.general,
+    )
+    # The moderator's own reply stays in their language; the server's public messages change.
+    assert "cards, announcements and digests are in Français" in reply.content
+    submitted = await c.alice.run(
+        "/idea submit", title="Dark mode", details="A dark theme for the dashboard.", channel=c.general
+    )
+    assert submitted.followups[-1].content.startswith("Your idea **#1** is posted: ")
+    card = c.card(1).embeds[0]
+    assert card["title"] == "#1 Dark mode" and card["description"] == "A dark theme for the dashboard."
+    assert [(f["name"], f["value"]) for f in card["fields"][:2]] == [("Votes", "👍 0   👎 0"), ("Statut", "Ouverte")]
+    assert card["fields"][2]["name"] == "Auteur"
+    assert card["footer"]["text"] == "Idée #1 · réagissez avec 👍 ou 👎 pour voter"
+
+    await c.bob.react(c.card(1), "👍")
+    await c.settle()
+    await c.mod.run("/digest post", week="current", channel=c.general, timeout=30)
+    await c.settle()
+    digest = [m for m in c.emu.messages_in(c.digest) if m.embeds]
+    assert digest, "no digest was posted"
+    first = digest[0].embeds[0]
+    assert first["title"].startswith("La semaine en cours · ")
+    assert "Nouvelles idées : 1, aucune la semaine précédente" in first["description"]
+    names = [f["name"] for m in digest for e in m.embeds for f in e.get("fields", [])]
+    assert "Meilleures nouvelles idées" in names
+    assert any("Dark mode" in f["value"] for m in digest for e in m.embeds for f in e.get("fields", []))
