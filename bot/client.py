@@ -282,9 +282,11 @@ class IdeaBot(commands.Bot):
         guild = self.get_guild(guild_id)
         return language_of(guild.preferred_locale.value if guild is not None else None)
 
-    async def member_language(self, user_id: int) -> str:
-        """The language of DMs to a member: their locale as last seen."""
-        return language_of(await self.services.locales.of(user_id))
+    async def member_language(self, user_id: int, guild_id: int) -> str:
+        """The language of DMs to a member: their locale as last seen, else the language of the
+        server the DM is about (a member who never used a command has told us nothing)."""
+        seen = await self.services.locales.of(user_id)
+        return language_of(seen) if seen else await self.public_language(guild_id)
 
     async def _count_digest(self, event: DigestPosted) -> None:
         self.metrics.digests_posted.inc()

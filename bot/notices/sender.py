@@ -44,12 +44,12 @@ class Notifier:
         notices: NoticeService,
         *,
         public_language: Callable[[int], Awaitable[str]] | None = None,
-        member_language: Callable[[int], Awaitable[str]] | None = None,
+        member_language: Callable[[int, int], Awaitable[str]] | None = None,
     ) -> None:
         self.client = client
         # The thread post is public (the server's language); each DM is in its reader's language.
         self.public_language = public_language or _source_language
-        self.member_language = member_language or _source_language
+        self.member_language = member_language or _source_language_of_member
         self.ideas = ideas
         self.notices = notices
         self.max_recipients = max_recipients
@@ -123,7 +123,7 @@ class Notifier:
                 continue
             try:
                 user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
-                with use(await self.member_language(user_id)):
+                with use(await self.member_language(user_id, idea.guild_id)):
                     dm = status_update_embed(announced, notice.old_status, notice.reason)
                 await user.send(embed=dm, allowed_mentions=NO_MENTIONS, nonce=notice_nonce(notice, user_id, "dm"))
                 self.sent_dms += 1
@@ -171,6 +171,10 @@ class Notifier:
 
 
 async def _source_language(key: int) -> str:
+    return SOURCE
+
+
+async def _source_language_of_member(user_id: int, guild_id: int) -> str:
     return SOURCE
 
 
