@@ -23,6 +23,7 @@ from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
 from bot.digest.service import DigestService
 from bot.events.bus import Clock, system_clock
+from bot.i18n import _, use
 from bot.ideas.service import IdeaService
 from bot.llm.client import LLMClient
 from bot.notices.service import NoticeService
@@ -67,7 +68,9 @@ def build_services(bot: IdeaBot) -> Services:
 
     async def report(guild_id: int, text: str) -> None:
         actor = bot.user.id if bot.user is not None else 0
-        await bot.modlog.record(guild_id, actor, "Delivery to the firm failed", text)
+        with use(await bot.public_language(guild_id)):
+            action = _("Delivery to the firm failed")
+        await bot.modlog.record(guild_id, actor, action, text)
 
     ideas = IdeaService(db, bot.board, events, clock)
     llm = LLMClient.from_settings(settings)
@@ -111,6 +114,7 @@ def build_services(bot: IdeaBot) -> Services:
             allow_private=settings.webhook_allow_private,
             timeout=settings.webhook_timeout_seconds,
             disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+            language_of=bot.public_language,
         ),
         locales=MemberLocales(db, clock),
     )

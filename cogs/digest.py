@@ -354,12 +354,16 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         except DigestRuleError as exc:
             raise UserFacingError(str(exc)) from None
         self.scheduler.schedule_guild(interaction.guild_id, schedule)
-        text = _("The weekly digest is now posted {describe}.").format(describe=schedule.describe())
         upcoming = self.scheduler.next_run(interaction.guild_id)
-        if upcoming is not None:
-            text += _(" Next: <t:{timestamp}:F>.").format(timestamp=int(upcoming.timestamp()))
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest schedule"), text)
+
+        def say() -> str:
+            text = _("The weekly digest is now posted {describe}.").format(describe=schedule.describe())
+            if upcoming is not None:
+                text += _(" Next: <t:{timestamp}:F>.").format(timestamp=int(upcoming.timestamp()))
+            return text
+
+        await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Digest schedule"), say)
 
     email = app_commands.Group(name="email", description="Who gets the weekly digest by email")
 
@@ -369,7 +373,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         assert interaction.guild_id is not None
         added = await mailer_of(self.bot).add(interaction.guild_id, interaction.user.id, address)
         await reply(interaction, _("`{added}` will get every posted digest by email.").format(added=added))
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest email added"), added)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Digest email added"), added)
 
     @email.command(name="remove", description="Stop mailing the digest to this address")
     @app_commands.describe(address="An email address on the list")
@@ -377,7 +381,9 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         assert interaction.guild_id is not None
         removed = await mailer_of(self.bot).remove(interaction.guild_id, address)
         await reply(interaction, _("`{removed}` no longer gets the digest by email.").format(removed=removed))
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Digest email removed"), removed)
+        await self.bot.modlog.record(
+            interaction.guild_id, interaction.user.id, lambda: _("Digest email removed"), removed
+        )
 
     @email.command(name="list", description="The addresses that get the digest by email")
     async def email_list(self, interaction: discord.Interaction) -> None:

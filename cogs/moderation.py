@@ -3,6 +3,8 @@ the permissions Discord computed for the member: never trusted to the client's m
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import discord
 from discord import app_commands
 from discord.ext import commands
@@ -11,7 +13,7 @@ from bot.client import IdeaBot, NotModerator, is_moderator
 from bot.core.errors import UserFacingError
 from bot.delivery.rules import EVENTS as WEBHOOK_EVENTS
 from bot.edge.embeds import NO_MENTIONS
-from bot.i18n import DISCORD_LOCALES, LANGUAGE_NAMES, LANGUAGES, _, language_of
+from bot.i18n import DISCORD_LOCALES, LANGUAGE_NAMES, LANGUAGES, N_, _, language_of, use
 from bot.ideas.render import card_link
 from bot.ideas.rules import MODERATOR_STATUSES, Status, parse_status
 from bot.programmes.render import review_queue_embed
@@ -81,10 +83,15 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         # app_commands.check on a GroupCog does not reach its commands).
         return await moderator_only(interaction)
 
-    async def _done(self, interaction: discord.Interaction, text: str, action: str) -> None:
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    async def _done(self, interaction: discord.Interaction, text: str | Callable[[], str], action: str) -> None:
+        """Answer the moderator and log the action. `text` as a function is rendered twice: in the
+        moderator's language for the reply, in the server's for the log; `action` is a message id."""
+        reply = text() if callable(text) else text
+        await interaction.response.send_message(reply, ephemeral=True, allowed_mentions=NO_MENTIONS)
         assert interaction.guild_id is not None
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, action, text)
+        with use(await self.bot.public_language(interaction.guild_id)):
+            title, details = _(action), text() if callable(text) else text
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, title, details)
 
     @app_commands.command(name="setup", description="Choose the channels (and moderator role) ideabot uses")
     @app_commands.describe(
@@ -137,25 +144,29 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             moderator_role_id=moderator_role.id if moderator_role else None,
             language=language_of(language) if language else None,
         )
-        parts = [
-            _("Ideas go to {ideas_channel}").format(ideas_channel=ideas_channel.mention),
-            _("the weekly digest to {digest_channel}").format(digest_channel=digest_channel.mention),
-        ]
-        if log_channel:
-            parts.append(_("moderator actions are logged in {log_channel}").format(log_channel=log_channel.mention))
-        if moderator_role:
-            parts.append(_("{moderator_role} may moderate").format(moderator_role=moderator_role.mention))
-        if language:
-            name = LANGUAGE_NAMES[language_of(language)]
-            parts.append(_("cards, announcements and digests are in {language}").format(language=name))
-        text = _("Set up: ") + "; ".join(parts) + "."
-        guild = interaction.guild
-        if log_channel and guild is not None and log_channel.permissions_for(guild.default_role).view_channel:
-            text += _(
-                "\n⚠️ Everyone can read {log_channel}, and the log names the authors of anonymous ideas: make it "
-                "private to moderators (channel settings → Permissions)."
-            ).format(log_channel=log_channel.mention)
-        await self._done(interaction, text, _("Setup"))
+
+        def say() -> str:
+            parts = [
+                _("Ideas go to {ideas_channel}").format(ideas_channel=ideas_channel.mention),
+                _("the weekly digest to {digest_channel}").format(digest_channel=digest_channel.mention),
+            ]
+            if log_channel:
+                parts.append(_("moderator actions are logged in {log_channel}").format(log_channel=log_channel.mention))
+            if moderator_role:
+                parts.append(_("{moderator_role} may moderate").format(moderator_role=moderator_role.mention))
+            if language:
+                name = LANGUAGE_NAMES[language_of(language)]
+                parts.append(_("cards, announcements and digests are in {language}").format(language=name))
+            text = _("Set up: ") + "; ".join(parts) + "."
+            guild = interaction.guild
+            if log_channel and guild is not None and log_channel.permissions_for(guild.default_role).view_channel:
+                text += _(
+                    "\n⚠️ Everyone can read {log_channel}, and the log names the authors of anonymous ideas: make it "
+                    "private to moderators (channel settings → Permissions)."
+                ).format(log_channel=log_channel.mention)
+            return text
+
+        await self._done(interaction, say, N_("Setup"))
 
     @app_commands.command(name="status", description="Move an idea through its lifecycle")
     @app_commands.describe(reason="Why (required when declining); the author and supporters are told")
@@ -168,10 +179,17 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             interaction.guild_id, interaction.user.id, id, parse_status(status), reason
         )
         idea = change.idea
-        text = _("#{number} is now **{status}** (was {old_status}). {card_link}").format(
-            number=idea.number, status=idea.status.label, old_status=change.old_status.label, card_link=card_link(idea)
-        )
-        await self._done(interaction, text, _("Status changed"))
+
+        def say() -> str:
+            text = _("#{number} is now **{status}** (was {old_status}). {card_link}").format(
+                number=idea.number,
+                status=idea.status.label,
+                old_status=change.old_status.label,
+                card_link=card_link(idea),
+            )
+            return text
+
+        await self._done(interaction, say, N_("Status changed"))
 
     @app_commands.command(name="merge", description="Merge a duplicate into the original; votes move over")
     @app_commands.describe(source="The duplicate's number", target="The original's number")
@@ -183,16 +201,20 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     ) -> None:
         assert interaction.guild_id is not None
         merged, kept = await self.bot.ideas.merge(interaction.guild_id, interaction.user.id, source, target)
-        text = _(
-            "#{number} is merged into #{number2}; #{number2} now has 👍 {upvotes} 👎 {downvotes}. {card_link}"
-        ).format(
-            number=merged.number,
-            number2=kept.number,
-            upvotes=kept.upvotes,
-            downvotes=kept.downvotes,
-            card_link=card_link(kept),
-        )
-        await self._done(interaction, text, _("Ideas merged"))
+
+        def say() -> str:
+            text = _(
+                "#{number} is merged into #{number2}; #{number2} now has 👍 {upvotes} 👎 {downvotes}. {card_link}"
+            ).format(
+                number=merged.number,
+                number2=kept.number,
+                upvotes=kept.upvotes,
+                downvotes=kept.downvotes,
+                card_link=card_link(kept),
+            )
+            return text
+
+        await self._done(interaction, say, N_("Ideas merged"))
 
     @app_commands.command(name="block", description="Stop a member from submitting ideas")
     async def block(self, interaction: discord.Interaction, member: discord.User) -> None:
@@ -205,23 +227,31 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
                 ).format(member=member.mention)
             )
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, True)
-        text = (
-            _("{member} can no longer submit ideas.").format(member=member.mention)
-            if changed
-            else _("{member} was already blocked.").format(member=member.mention)
-        )
-        await self._done(interaction, text, _("Member blocked"))
+
+        def say() -> str:
+            text = (
+                _("{member} can no longer submit ideas.").format(member=member.mention)
+                if changed
+                else _("{member} was already blocked.").format(member=member.mention)
+            )
+            return text
+
+        await self._done(interaction, say, N_("Member blocked"))
 
     @app_commands.command(name="unblock", description="Let a blocked member submit ideas again")
     async def unblock(self, interaction: discord.Interaction, member: discord.User) -> None:
         assert interaction.guild_id is not None
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, False)
-        text = (
-            _("{member} can submit ideas again.").format(member=member.mention)
-            if changed
-            else _("{member} was not blocked.").format(member=member.mention)
-        )
-        await self._done(interaction, text, _("Member unblocked"))
+
+        def say() -> str:
+            text = (
+                _("{member} can submit ideas again.").format(member=member.mention)
+                if changed
+                else _("{member} was not blocked.").format(member=member.mention)
+            )
+            return text
+
+        await self._done(interaction, say, N_("Member unblocked"))
 
     # --- innovation programmes (the logic lives in bot/programmes/service.py) ---------------------
 
@@ -251,33 +281,45 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
                 )
             )
         terms = await self.bot.services.programmes.set_terms(interaction.guild_id, interaction.user.id, text, version)
-        text = _(
-            "Contribution terms version {version} are in force: members accept them before their next idea."
-        ).format(version=terms.version)
-        await self._done(interaction, text, _("Terms set"))
+
+        def say() -> str:
+            text = _(
+                "Contribution terms version {version} are in force: members accept them before their next idea."
+            ).format(version=terms.version)
+            return text
+
+        await self._done(interaction, say, N_("Terms set"))
 
     @app_commands.command(name="revive", description="Reopen an expired or archived idea; its deadlines restart")
     @app_commands.describe(id="The idea's number")
     async def revive(self, interaction: discord.Interaction, id: app_commands.Range[int, 1]) -> None:
         assert interaction.guild_id is not None
         idea = await self.bot.services.programmes.revive(interaction.guild_id, interaction.user.id, id)
-        await self._done(
-            interaction,
-            _("#{number} is open for votes again. {card_link}").format(number=idea.number, card_link=card_link(idea)),
-            _("Idea revived"),
-        )
+
+        def say() -> str:
+            return _("#{number} is open for votes again. {card_link}").format(
+                number=idea.number, card_link=card_link(idea)
+            )
+
+        await self._done(interaction, say, N_("Idea revived"))
 
     @app_commands.command(name="anonymous", description="Allow or forbid anonymous ideas in this server")
     async def anonymous(self, interaction: discord.Interaction, allow: bool) -> None:
         assert interaction.guild_id is not None
         changed = await self.bot.services.programmes.set_anonymous(interaction.guild_id, interaction.user.id, allow)
-        if allow:
-            text = _("Anonymous ideas are now allowed.") if changed else _("Anonymous ideas are already allowed.")
-        else:
-            text = (
-                _("Anonymous ideas are now not allowed.") if changed else _("Anonymous ideas are already not allowed.")
-            )
-        await self._done(interaction, text, _("Anonymous ideas"))
+
+        def say() -> str:
+            if allow:
+                text = _("Anonymous ideas are now allowed.") if changed else _("Anonymous ideas are already allowed.")
+            else:
+                text = (
+                    _("Anonymous ideas are now not allowed.")
+                    if changed
+                    else _("Anonymous ideas are already not allowed.")
+                )
+            return text
+
+        await self._done(interaction, say, N_("Anonymous ideas"))
 
     @app_commands.command(name="thresholds", description="Support stages that send ideas to review, e.g. 10/30 25/60")
     @app_commands.describe(
@@ -296,10 +338,14 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         if archive_days is not None:
             await programme.set_archive_days(interaction.guild_id, interaction.user.id, archive_days)
         settings = await programme.settings(interaction.guild_id)
-        text = _("Support stages: {describe_stages}. Quiet ideas are archived after {archive_days} days.").format(
-            describe_stages=describe_stages(settings.stages), archive_days=settings.archive_days
-        )
-        await self._done(interaction, text, _("Thresholds"))
+
+        def say() -> str:
+            text = _("Support stages: {describe_stages}. Quiet ideas are archived after {archive_days} days.").format(
+                describe_stages=describe_stages(settings.stages), archive_days=settings.archive_days
+            )
+            return text
+
+        await self._done(interaction, say, N_("Thresholds"))
 
     @app_commands.command(name="limits", description="Cooldown between a member's ideas, and ideas per day")
     @app_commands.describe(
@@ -317,10 +363,14 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             interaction.guild_id, interaction.user.id, cooldown_seconds, daily_quota
         )
         quota = settings.daily_submission_quota or "unlimited"
-        text = _("Members wait {submit_cooldown_seconds} s between ideas and may submit {quota} a day.").format(
-            submit_cooldown_seconds=settings.submit_cooldown_seconds, quota=quota
-        )
-        await self._done(interaction, text, _("Submission limits"))
+
+        def say() -> str:
+            text = _("Members wait {submit_cooldown_seconds} s between ideas and may submit {quota} a day.").format(
+                submit_cooldown_seconds=settings.submit_cooldown_seconds, quota=quota
+            )
+            return text
+
+        await self._done(interaction, say, N_("Submission limits"))
 
     @app_commands.command(name="reputation", description="Show or change how reputation is earned here")
     @app_commands.describe(
@@ -363,11 +413,14 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
             if changes
             else await service.rules(interaction.guild_id)
         )
-        text = _("Reputation rules: ") + ", ".join(f"{name} = {getattr(rules, name)}" for name in RULE_OPTIONS)
+
+        def say() -> str:
+            return _("Reputation rules: ") + ", ".join(f"{name} = {getattr(rules, name)}" for name in RULE_OPTIONS)
+
         if changes:
-            await self._done(interaction, text, _("Reputation rules"))
+            await self._done(interaction, say, N_("Reputation rules"))
         else:
-            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # Reward roles: the work is in cogs/reputation.py and the reputation service.
     role = app_commands.Group(name="role", description="Roles members earn with reputation")
@@ -378,12 +431,12 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
     async def role_add(
         self, interaction: discord.Interaction, role: discord.Role, points: app_commands.Range[int, 0, 1_000_000]
     ) -> None:
-        await self._done(interaction, await add_reward_role(self.bot, interaction, role, points), _("Reward role set"))
+        await self._done(interaction, await add_reward_role(self.bot, interaction, role, points), N_("Reward role set"))
 
     @role.command(name="remove", description="Stop giving a role for reputation")
     @app_commands.check(moderator_only)
     async def role_remove(self, interaction: discord.Interaction, role: discord.Role) -> None:
-        await self._done(interaction, await remove_reward_role(self.bot, interaction, role), _("Reward role removed"))
+        await self._done(interaction, await remove_reward_role(self.bot, interaction, role), N_("Reward role removed"))
 
     webhook = app_commands.Group(name="webhook", description="Signed HTTP notifications to the firm's tools")
 
@@ -404,7 +457,9 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
                 "carries `X-Ideabot-Signature: sha256=<HMAC-SHA256 of the body>`."
             ).format(join=", ".join(names), secret=secret),
         )
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Webhook added"), ", ".join(names))
+        await self.bot.modlog.record(
+            interaction.guild_id, interaction.user.id, lambda: _("Webhook added"), ", ".join(names)
+        )
 
     @webhook.command(name="remove", description="Stop sending events to this URL")
     @app_commands.describe(url="The URL as listed")
@@ -412,7 +467,7 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         assert interaction.guild_id is not None
         await self.bot.services.webhooks.remove(interaction.guild_id, url)
         await reply(interaction, _("Webhook removed; its undelivered events are dropped."))
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Webhook removed"), "")
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Webhook removed"), "")
 
     @webhook.command(name="list", description="The webhooks of this server")
     async def webhook_list(self, interaction: discord.Interaction) -> None:

@@ -219,12 +219,15 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         challenge = await self.service.open_challenge(
             interaction.guild_id, interaction.user.id, title, brief, deadline, award
         )
-        text = _(
-            "Challenge **#{number}** is open until {deadline:%Y-%m-%d %H:%M} UTC. Members submit with `/idea submit "
-            "challenge:{number}`."
-        ).format(number=challenge.number, deadline=challenge.deadline)
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Challenge opened"), text)
+
+        def say() -> str:
+            return _(
+                "Challenge **#{number}** is open until {deadline:%Y-%m-%d %H:%M} UTC. Members submit with `/idea "
+                "submit challenge:{number}`."
+            ).format(number=challenge.number, deadline=challenge.deadline)
+
+        await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Challenge opened"), say)
 
     @app_commands.command(name="close", description="Close a challenge on or after its deadline; winners are announced")
     @app_commands.describe(id="The challenge's number, e.g. 1")
@@ -232,12 +235,15 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         assert interaction.guild_id is not None
         await self._moderator(interaction)
         result = await self.service.close_challenge(interaction.guild_id, interaction.user.id, id)
-        places = ", ".join(f"#{idea.number}" for _, idea in result.winners) or _("no winner (no upvoted entry)")
-        text = _("Challenge #{number} is closed: {places}. The results are in the ideas channel.").format(
-            number=result.challenge.number, places=places
-        )
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, _("Challenge closed"), text)
+
+        def say() -> str:
+            places = ", ".join(f"#{idea.number}" for __, idea in result.winners) or _("no winner (no upvoted entry)")
+            return _("Challenge #{number} is closed: {places}. The results are in the ideas channel.").format(
+                number=result.challenge.number, places=places
+            )
+
+        await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Challenge closed"), say)
 
     @app_commands.command(name="list", description="Open and recent challenges")
     async def list_challenges(self, interaction: discord.Interaction) -> None:

@@ -37,7 +37,7 @@ from bot.delivery.rules import (
 from bot.digest.render import to_dict
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
-from bot.i18n import _
+from bot.i18n import _, use
 from bot.ideas.rules import Idea
 from bot.storage import Database
 
@@ -86,8 +86,11 @@ class WebhookService:
         timeout: float = 10.0,
         disable_after: timedelta = timedelta(days=1),
         poll_seconds: float = 5.0,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.db = db
+        # Reports go to the guild's log channel: in the guild's language.
+        self.language_of = language_of
         self.events = events
         self.clock = clock
         self.load_idea = load_idea
@@ -263,16 +266,16 @@ class WebhookService:
             log.warning("webhook %s: delivery %s failed (%s)", hook.id, delivery.id, error)
             if disabled:
                 log.warning("webhook %s disabled after failing since %s", hook.id, failing_since.isoformat())
-                await self.report(
-                    hook.guild_id,
-                    _(
+                language = await self.language_of(hook.guild_id) if self.language_of is not None else None
+                with use(language):
+                    text = _(
                         "Webhook #{id} to {host} failed every delivery since <t:{timestamp}:f> (last error: "
                         "{error}) and "
                         "is now disabled. Its undelivered events are kept; remove it and add it again to resume."
                     ).format(
                         id=hook.id, host=httpx.URL(hook.url).host, timestamp=int(failing_since.timestamp()), error=error
-                    ),
-                )
+                    )
+                await self.report(hook.guild_id, text)
             return delivered
 
     async def _send(self, hook: queries.Webhook, delivery: queries.Delivery) -> str | None:
@@ -282,10 +285,10 @@ class WebhookService:
         try:
             addresses = await self.resolve(_ascii_host(url), port)
         except (OSError, UnicodeError):
-            return _("host does not resolve")
+            return "host does not resolve"
         allowed = [a for a in addresses if address_allowed(a, self.allow_private)]
         if not allowed or len(allowed) != len(addresses):
-            return _("host resolves to a private or local address")
+            return "host resolves to a private or local address"
         body = delivery.body.encode()
         headers = {
             "Content-Type": "application/json",
@@ -310,11 +313,11 @@ class WebhookService:
                 # The answer's body is never read: a receiver could send gigabytes.
                 await response.aclose()
         except (TimeoutError, httpx.TimeoutException):
-            return _("timed out")
+            return "timed out"
         except httpx.HTTPError as exc:
-            return _("connection failed ({error})").format(error=type(exc).__name__)
+            return f"connection failed ({type(exc).__name__})"
         finally:
             _sending_webhook.reset(sending)
         if 200 <= response.status_code < 300:
             return None
-        return _("HTTP {status_code}").format(status_code=response.status_code)
+        return f"HTTP {response.status_code}"

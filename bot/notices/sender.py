@@ -189,7 +189,10 @@ class ModLog:
         self._log_channel_of = log_channel_of
         self.public_language = public_language or _source_language
 
-    async def record(self, guild_id: int, actor_id: int, action: str, details: str) -> None:
+    async def record(
+        self, guild_id: int, actor_id: int, action: str | Callable[[], str], details: str | Callable[[], str]
+    ) -> None:
+        """`action` and `details` given as functions are rendered in the server's language."""
         channel_id = await self._log_channel_of(guild_id)
         if channel_id is None:
             return
@@ -197,7 +200,8 @@ class ModLog:
             channel = await messageable(self.client, channel_id)
             if channel is not None:
                 with use(await self.public_language(guild_id)):
-                    embed = mod_log_embed(action, actor_id, details)
+                    title = action() if callable(action) else action
+                    embed = mod_log_embed(title, actor_id, details() if callable(details) else details)
                 await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning("could not write to the log channel %s: %r", channel_id, exc)
