@@ -362,9 +362,9 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         settings = await self.bot.ideas.set_submission_limits(
             interaction.guild_id, interaction.user.id, cooldown_seconds, daily_quota
         )
-        quota = settings.daily_submission_quota or "unlimited"
 
         def say() -> str:
+            quota = settings.daily_submission_quota or _("unlimited")
             text = _("Members wait {submit_cooldown_seconds} s between ideas and may submit {quota} a day.").format(
                 submit_cooldown_seconds=settings.submit_cooldown_seconds, quota=quota
             )

@@ -25,7 +25,7 @@ from bot.edge.embeds import (
     FIELDS_MAX,
     clip,
 )
-from bot.i18n import DISCORD_LOCALES, SOURCE, _, current, ngettext, when
+from bot.i18n import DISCORD_LOCALES, SOURCE, _, current, ngettext, use, when
 from bot.ideas.rules import Status
 from bot.llm.synthesis import clean_untrusted
 
@@ -292,7 +292,36 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
 # --- the chart -----------------------------------------------------------------------------------------
 
 
+# Languages whose script matplotlib's bundled font (DejaVu Sans) cannot draw: their chart needs an
+# installed CJK font, else it is drawn in English rather than as empty boxes.
+_CJK_LANGUAGES = frozenset({"ja"})
+_CJK_FONT_NAMES = ("CJK", "IPA", "Hiragino", "Yu Gothic", "Meiryo", "Takao", "Source Han")
+
+
+@cache
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    for entry in font_manager.fontManager.ttflist:
+        if any(key in entry.name for key in _CJK_FONT_NAMES):
+            return str(entry.name)
+    return None
+
+
 def chart_png(d: Digest) -> bytes:
+    if current() not in _CJK_LANGUAGES:
+        return _chart_png(d)
+    font = _cjk_font()
+    if font is None:
+        with use(SOURCE):
+            return _chart_png(d)
+    import matplotlib
+
+    with matplotlib.rc_context({"font.family": [font, "DejaVu Sans"]}):
+        return _chart_png(d)
+
+
+def _chart_png(d: Digest) -> bytes:
     """Votes and submissions per day of the week, as a PNG (matplotlib, Agg, no pyplot state).
 
     Two panels sharing the days, each titled, instead of one plot with twin axes and a legend:
@@ -310,7 +339,7 @@ def chart_png(d: Digest) -> bytes:
     so_far = _(" so far") if d.partial else ""
     figure.suptitle(_("Week {week}{so_far}: activity per day").format(week=d.week, so_far=so_far), fontsize=12)
     for axis, values, colour, name in (
-        (votes_axis, [day.votes for day in d.days], "#4752C4", "votes"),
+        (votes_axis, [day.votes for day in d.days], "#4752C4", _("votes")),
         (ideas_axis, [day.ideas for day in d.days], "#2E9E5B", _("new ideas")),
     ):
         bars = axis.bar(positions, values, width=0.6, color=colour)
