@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 from discord.app_commands import TranslationContextLocation as Where
 
-from bot.i18n import COMMANDS_DOMAIN, DISCORD_LOCALES, TRANSLATED, catalogue
+from bot.i18n import COMMANDS_DOMAIN, TRANSLATED, catalogue, language_of
 
 # Names Discord validates (command, group and option names); choice names and descriptions are
 # free text. Names are looked up under this message context, so "status" the option and
@@ -17,8 +17,6 @@ from bot.i18n import COMMANDS_DOMAIN, DISCORD_LOCALES, TRANSLATED, catalogue
 NAME_CONTEXT = "name"
 NAME_LOCATIONS = frozenset({Where.command_name, Where.group_name, Where.parameter_name})
 NAME_MAX = 32
-
-_LANGUAGE_OF_LOCALE = {DISCORD_LOCALES[language]: language for language in TRANSLATED}
 
 
 def valid_name(name: str) -> bool:
@@ -51,7 +49,8 @@ class CatalogueTranslator(app_commands.Translator):
     async def translate(
         self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
     ) -> str | None:
-        language = _LANGUAGE_OF_LOCALE.get(locale.value)
-        if language is None:
+        # A related locale (es-419 for es-ES) gets the nearest catalogue; others keep English.
+        language = language_of(locale.value)
+        if language not in TRANSLATED:
             return None
         return translate_command_text(string.message, language, name=context.location in NAME_LOCATIONS)
