@@ -481,11 +481,16 @@ def _templates() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
-        extensions=["jinja2.ext.i18n"],
     )
-    # The callables read the current language when the template runs.
-    environment.install_gettext_callables(gettext=_, ngettext=ngettext, newstyle=True)  # type: ignore[attr-defined]
+    # `_("text %(name)s", name=...)` in the template, as Jinja's i18n extension writes it (babel.cfg
+    # extracts it so); it reads the current language when the template runs.
+    environment.globals["_"] = _template_text
     return environment
+
+
+def _template_text(message: str, **values: object) -> str:
+    text = _(message)
+    return text % values if values else text
 
 
 def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None) -> str:

@@ -90,11 +90,6 @@ def use(language: str | None) -> Iterator[str]:
         _language.reset(token)
 
 
-def set_language(language: str | None) -> None:
-    """For the start of a task of its own (an interaction's): the rest of that task speaks it."""
-    _language.set(language_of(language))
-
-
 def _(message: str) -> str:
     """`message` in the current language."""
     return catalogue(_language.get()).gettext(message)
@@ -105,10 +100,6 @@ def ngettext(singular: str, plural: str, n: int) -> str:
     return catalogue(_language.get()).ngettext(singular, plural, n)
 
 
-def pgettext(context: str, message: str) -> str:
-    return catalogue(_language.get()).pgettext(context, message)
-
-
 def N_(message: str) -> str:
     """Marks a message for extraction; it is translated where it is shown, with `_`."""
     return message
@@ -116,25 +107,15 @@ def N_(message: str) -> str:
 
 @cache
 def babel_locale(language: str) -> babel.Locale:
-    return (
-        babel.Locale.parse(DISCORD_LOCALES.get(language, language), sep="-")
-        if language != SOURCE
-        else babel.Locale("en")
-    )
+    """Babel's locale for a catalogue language (for dates, numbers and plural rules)."""
+    if language == SOURCE:
+        return babel.Locale("en")
+    return babel.Locale.parse(DISCORD_LOCALES.get(language, language), sep="-")
 
 
 def number(value: float) -> str:
     """A number as the current language writes it (1,234 · 1.234 · 1 234)."""
     return babel_numbers.format_decimal(value, locale=babel_locale(current()))
-
-
-def day(value: date | datetime) -> str:
-    """A date in the current language's medium form (Jan 5, 2026 · 05.01.2026 · 2026/01/05)."""
-    return babel_dates.format_date(value, format="medium", locale=babel_locale(current()))
-
-
-def moment(value: datetime) -> str:
-    return babel_dates.format_datetime(value, format="medium", locale=babel_locale(current()))
 
 
 def when(value: date | datetime, english: str, skeleton: str) -> str:
@@ -145,7 +126,7 @@ def when(value: date | datetime, english: str, skeleton: str) -> str:
         return value.strftime(english)
     locale = babel_locale(language)
     # CLDR has skeletons for dates and for times; a date with a time is written as both.
-    day_part, _, time_part = skeleton.partition("H")
+    day_part, __, time_part = skeleton.partition("H")
     text = babel_dates.format_skeleton(day_part, value, locale=locale) if day_part else ""
     if time_part and isinstance(value, datetime):
         clock = babel_dates.format_time(value, "HH:mm", locale=locale)
