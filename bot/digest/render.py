@@ -26,7 +26,7 @@ from bot.edge.embeds import (
     clip,
 )
 from bot.i18n import DISCORD_LOCALES, SOURCE, _, current, ngettext, use, when
-from bot.ideas.rules import Status
+from bot.ideas.rules import Status, shown_reason
 from bot.llm.synthesis import clean_untrusted
 
 EMBEDS_PER_MESSAGE = 10
@@ -143,7 +143,8 @@ def promotion_line(p: Promotion) -> str:
 def sections(d: Digest) -> list[Section]:
     changes = [
         f"#{s.idea.number} {discord.utils.escape_markdown(s.idea.title)}: {_status_label(s.old_status)} → "
-        f"**{_status_label(s.new_status)}**" + (f" — {discord.utils.escape_markdown(s.reason)}" if s.reason else "")
+        f"**{_status_label(s.new_status)}**"
+        + (f" — {discord.utils.escape_markdown(shown_reason(s.reason))}" if s.reason else "")
         for s in d.status_changes
     ]
     waiting = _more([_idea(i) for i in d.waiting], len(d.waiting), d.waiting_total)
@@ -391,9 +392,10 @@ def _export_sections(d: Digest) -> list[tuple[str, list[ExportItem], str]]:
     decisions = [
         ExportItem(
             f"#{s.idea.number} {s.idea.title}{_terms(s.idea)}: {_status_label(s.old_status)} →"
-            f" {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else ""),
+            f" {_status_label(s.new_status)}" + (f" — {shown_reason(s.reason)}" if s.reason else ""),
             s.idea,
-            f"{_status_label(s.old_status)} → {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else ""),
+            f"{_status_label(s.old_status)} → {_status_label(s.new_status)}"
+            + (f" — {shown_reason(s.reason)}" if s.reason else ""),
         )
         for s in d.status_changes
     ]

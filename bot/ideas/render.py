@@ -9,7 +9,7 @@ import discord
 from bot.edge.embeds import EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX, FIELD_VALUE_MAX, clip
 from bot.i18n import _, ngettext, number
 from bot.ideas.privacy import PUBLIC, Viewer, credit, hidden_people
-from bot.ideas.rules import Idea, Status
+from bot.ideas.rules import Idea, Status, shown_reason
 from bot.search.rules import MATCH_END, MATCH_START, SearchPage
 from bot.votes.rules import DOWNVOTE_EMOJI, UPVOTE_EMOJI
 
@@ -36,7 +36,7 @@ def tallies(idea: Idea) -> str:
 def status_text(idea: Idea) -> str:
     text = idea.status.label
     if idea.status_reason:
-        text += f": {idea.status_reason}"
+        text += f": {shown_reason(idea.status_reason)}"
     if idea.archived_at is not None:
         text += _(" · archived")
     elif idea.expired_at is not None:
@@ -142,7 +142,7 @@ def idea_detail_embed(idea: Idea, history: Sequence[dict[str, object]], reveal_a
         for step in history[-5:]:
             at = int(float(str(step["at"])))
             new_status = Status(str(step["new_status"])).label
-            reason = f": {clip(str(step['reason']), 120)}" if step.get("reason") else ""
+            reason = f": {clip(shown_reason(str(step['reason'])), 120)}" if step.get("reason") else ""
             steps.append(f"<t:{at}:d> → {new_status}{reason}")
         embed.add_field(name=_("History"), value=clip("\n".join(steps), FIELD_VALUE_MAX), inline=False)
     embed.add_field(name=_("Card"), value=card_link(idea), inline=False)
@@ -156,7 +156,7 @@ def status_update_embed(idea: Idea, old: Status, reason: str | None) -> discord.
         colour=STATUS_COLOURS[idea.status],
     )
     if reason:
-        embed.add_field(name=_("Reason"), value=clip(reason, FIELD_VALUE_MAX), inline=False)
+        embed.add_field(name=_("Reason"), value=clip(shown_reason(reason), FIELD_VALUE_MAX), inline=False)
     embed.add_field(name=_("Idea"), value=card_link(idea), inline=False)
     return embed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,23 @@ STATUS_LABELS = {
     Status.DUPLICATE: N_("Duplicate"),
     Status.WITHDRAWN: N_("Withdrawn"),
 }
+# The reason a merge gives the duplicate: stored in English (it is data), shown in the reader's
+# language by `shown_reason`.
+MERGED_REASON = N_("Merged into #{number}")
+_MERGED = re.compile(r"Merged into #(\d+)")
+
+
+def merged_reason(number: int) -> str:
+    return MERGED_REASON.format(number=number)
+
+
+def shown_reason(reason: str) -> str:
+    """A status reason as the reader sees it: the bot's own merge note in their language; a
+    moderator's words exactly as written."""
+    match = _MERGED.fullmatch(reason)
+    return _(MERGED_REASON).format(number=match.group(1)) if match else reason
+
+
 MODERATOR_STATUSES = tuple(s for s in Status if s is not Status.WITHDRAWN)
 CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.DECLINED, Status.DUPLICATE, Status.WITHDRAWN})
 

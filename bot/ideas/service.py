@@ -20,7 +20,7 @@ from bot.i18n import _
 from bot.ideas import storage as idea_queries
 from bot.ideas.privacy import coauthor_link_is_anonymous
 from bot.ideas.ranking import Period, Rankable, Sort, rank
-from bot.ideas.rules import QUERY_MAX, Idea, IdeaDraft, Status, validate_draft, validate_reason
+from bot.ideas.rules import QUERY_MAX, Idea, IdeaDraft, Status, merged_reason, validate_draft, validate_reason
 from bot.reputation import storage as rep_queries
 from bot.search import storage as search_queries
 from bot.search.rules import PAGE_SIZE, SearchFilters, SearchPage, search_terms
@@ -305,7 +305,7 @@ class IdeaService:
             raise UserFacingError(_("An idea cannot be merged into itself."))
         now = self.clock()
         moved: list[MovedVote] = []
-        reason = f"Merged into #{target_number}"
+        reason = merged_reason(target_number)
         async with self.db.transaction() as conn:
             # Both ideas are read and checked in the write transaction, and both writes are
             # compare-and-set on what was read: two merges at once cannot chain into a cycle or
