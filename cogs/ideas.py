@@ -36,36 +36,33 @@ SubmissionGate = Callable[[discord.Interaction, PendingSubmission, Resume], Awai
 
 
 class SubmitIdeaModal(discord.ui.Modal, title="Submit an idea"):
-    idea_title: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Title", placeholder="A short name for your idea", max_length=TITLE_MAX, min_length=4
-    )
-    problem: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Problem",
-        placeholder="What is hard, slow or missing today?",
-        style=discord.TextStyle.paragraph,
-        max_length=MODAL_FIELD_MAX,
-    )
-    proposal: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Proposal",
-        placeholder="What should change? Be concrete.",
-        style=discord.TextStyle.paragraph,
-        max_length=MODAL_FIELD_MAX,
-    )
-    who_benefits: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Who benefits",
-        placeholder="Who gains, and how much?",
-        style=discord.TextStyle.paragraph,
-        max_length=MODAL_FIELD_MAX,
-        required=False,
-    )
-
     def __init__(self, cog: Ideas, options: dict[str, Any]) -> None:
-        # In the member's language (the class attributes above are the English defaults).
+        # Built here, not as class attributes, so the labels are in the member's language.
         super().__init__(title=_("Submit an idea"))
-        self.idea_title.label, self.idea_title.placeholder = _("Title"), _("A short name for your idea")
-        self.problem.label, self.problem.placeholder = _("Problem"), _("What is hard, slow or missing today?")
-        self.proposal.label, self.proposal.placeholder = _("Proposal"), _("What should change? Be concrete.")
-        self.who_benefits.label, self.who_benefits.placeholder = _("Who benefits"), _("Who gains, and how much?")
+        self.idea_title: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Title"), placeholder=_("A short name for your idea"), max_length=TITLE_MAX, min_length=4
+        )
+        self.problem: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Problem"),
+            placeholder=_("What is hard, slow or missing today?"),
+            style=discord.TextStyle.paragraph,
+            max_length=MODAL_FIELD_MAX,
+        )
+        self.proposal: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Proposal"),
+            placeholder=_("What should change? Be concrete."),
+            style=discord.TextStyle.paragraph,
+            max_length=MODAL_FIELD_MAX,
+        )
+        self.who_benefits: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Who benefits"),
+            placeholder=_("Who gains, and how much?"),
+            style=discord.TextStyle.paragraph,
+            max_length=MODAL_FIELD_MAX,
+            required=False,
+        )
+        for item in (self.idea_title, self.problem, self.proposal, self.who_benefits):
+            self.add_item(item)
         self.cog = cog
         self.options = options
 
