@@ -18,10 +18,12 @@ from datetime import timedelta
 from typing import Any
 
 from bot.client import EXTENSIONS, IdeaBot, ShardedIdeaBot
+from bot.community.locales import MemberLocales
 from bot.delivery.email import DigestMailer
 from bot.delivery.webhooks import WebhookService
 from bot.digest.service import DigestService
 from bot.events.bus import Clock, system_clock
+from bot.i18n import _, use
 from bot.ideas.service import IdeaService
 from bot.llm.client import LLMClient
 from bot.notices.service import NoticeService
@@ -51,10 +53,12 @@ class Services:
     duplicates: DuplicateService
     mailer: DigestMailer
     webhooks: WebhookService
+    locales: MemberLocales
 
     async def aclose(self) -> None:
         """Releases the HTTP clients; safe to call after the cogs released them already."""
         await self.webhooks.stop()
+        await self.locales.flush()
         if self.llm is not None:
             await self.llm.aclose()
 
@@ -64,7 +68,9 @@ def build_services(bot: IdeaBot) -> Services:
 
     async def report(guild_id: int, text: str) -> None:
         actor = bot.user.id if bot.user is not None else 0
-        await bot.modlog.record(guild_id, actor, "Delivery to the firm failed", text)
+        with use(await bot.public_language(guild_id)):
+            action = _("Delivery to the firm failed")
+        await bot.modlog.record(guild_id, actor, action, text)
 
     ideas = IdeaService(db, bot.board, events, clock)
     llm = LLMClient.from_settings(settings)
@@ -87,6 +93,7 @@ def build_services(bot: IdeaBot) -> Services:
             DiscordDigestPublisher(bot),
             events=events,
             llm_budget_seconds=settings.digest_llm_budget_seconds,
+            language_of=bot.public_language,
         ),
         duplicates=DuplicateService(db, bot.board, events, clock, llm),
         mailer=DigestMailer(
@@ -107,7 +114,9 @@ def build_services(bot: IdeaBot) -> Services:
             allow_private=settings.webhook_allow_private,
             timeout=settings.webhook_timeout_seconds,
             disable_after=timedelta(hours=settings.webhook_disable_after_hours),
+            language_of=bot.public_language,
         ),
+        locales=MemberLocales(db, clock),
     )
     # Each guild's jobs and repairs run in the process holding its shard (bot/core/shards.py).
     shards = settings.shards

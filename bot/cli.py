@@ -11,8 +11,12 @@ from typing import Any
 
 import click
 
+from bot.i18n import DISCORD_LOCALES, use
 from bot.ops.logs import setup_logging
 from bot.settings import Settings, SettingsError, load_settings
+
+# Discord's locale codes of the catalogue languages (en-US, de, fr, es-ES, pt-BR, ja).
+LOCALE_CHOICES = list(DISCORD_LOCALES.values())
 
 
 def _settings_or_exit(**overrides: object) -> Settings:
@@ -56,7 +60,14 @@ def run() -> None:
 @click.option("--ideas", default=8, show_default=True, help="How many ideas they submit (6 to 12).")
 @click.option("--pause", default=0.2, show_default=True, help="Seconds between steps (0: as fast as possible).")
 @click.option("--seed", default=7, show_default=True, help="Seed for the simulated community's choices.")
-def demo(members: int, ideas: int, pause: float, seed: int) -> None:
+@click.option(
+    "--locale",
+    type=click.Choice(LOCALE_CHOICES),
+    default="en-US",
+    show_default=True,
+    help="The Discord locale of the server and its members; the demo plays in that language.",
+)
+def demo(members: int, ideas: int, pause: float, seed: int, locale: str) -> None:
     """Run the real bot offline against the local Discord emulator with a simulated community."""
     try:
         from bot.demo import run_demo
@@ -65,7 +76,7 @@ def demo(members: int, ideas: int, pause: float, seed: int) -> None:
         click.echo("ideabot: the demo runs from a source checkout: git clone ..., then `uv run ideabot demo`", err=True)
         sys.exit(2)
 
-    sys.exit(asyncio.run(run_demo(members, ideas, pause, seed, click.echo)))
+    sys.exit(asyncio.run(run_demo(members, ideas, pause, seed, click.echo, locale)))
 
 
 @main.group()
@@ -145,7 +156,12 @@ def _iso_week_option(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), required=True)
 @click.option("--week", callback=_iso_week_option, help="YYYY-Www (default: the last complete week).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
-def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
+@click.option(
+    "--locale",
+    type=click.Choice(LOCALE_CHOICES),
+    help="The language of the export (default: the server's language chosen at setup, else English).",
+)
+def export(guild_id: int, fmt: str, week: Any, out: str | None, locale: str | None) -> None:
     """Export a weekly digest from the database as Markdown, HTML, CSV or JSON."""
     settings = _settings_or_exit()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
@@ -175,12 +191,14 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None) -> None:
                 )
                 return None
             llm = LLMClient.from_settings(settings)
-            with click.progressbar(length=len(steps), label="building the digest", file=sys.stderr) as bar:
-                service = DigestService(database, llm=llm, llm_budget_seconds=settings.digest_llm_budget_seconds)
-                built = await service.build(guild_id, week, progress=lambda step: bar.update(1))
-                chart = await asyncio.to_thread(chart_png, built) if fmt == "html" else None
-                bar.update(1)
-            return render_export(built, fmt, chart)
+            chosen = locale or (await guild_queries.get_guild_settings(database.conn, guild_id)).language
+            with use(chosen):
+                with click.progressbar(length=len(steps), label="building the digest", file=sys.stderr) as bar:
+                    service = DigestService(database, llm=llm, llm_budget_seconds=settings.digest_llm_budget_seconds)
+                    built = await service.build(guild_id, week, progress=lambda step: bar.update(1))
+                    chart = await asyncio.to_thread(chart_png, built) if fmt == "html" else None
+                    bar.update(1)
+                return render_export(built, fmt, chart)
         finally:
             if llm is not None:
                 await llm.aclose()

@@ -23,6 +23,8 @@ from bot.digest.rules import DigestRuleError
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted, IdeaStatusChanged
+from bot.i18n import SOURCE, _, language_of, use
+from bot.i18n.translator import CatalogueTranslator
 from bot.ideas.cards import CardBoard, DiscordReactionReader
 from bot.ideas.rules import IdeaRuleError
 from bot.notices.sender import ModLog, Notifier
@@ -94,14 +96,14 @@ def option_problem(command: app_commands.Command[Any, ..., Any], options: list[d
         name = parameter.display_name
         if parameter.choices and value not in [choice.value for choice in parameter.choices]:
             allowed = ", ".join(str(choice.value) for choice in parameter.choices)
-            return f"`{name}` must be one of: {allowed}."
+            return _("`{name}` must be one of: {allowed}.").format(name=name, allowed=allowed)
         if isinstance(value, bool):
             continue
         if isinstance(value, int | float):
             low = parameter.min_value if parameter.min_value is not None else INT64_MIN
             high = parameter.max_value if parameter.max_value is not None else INT64_MAX
             if not low <= value <= high or value != value:
-                return f"`{name}` must be a number from {low} to {high}."
+                return _("`{name}` must be a number from {low} to {high}.").format(name=name, low=low, high=high)
     return None
 
 
@@ -123,13 +125,13 @@ def user_message(error: BaseException) -> str | None:
     if isinstance(error, UserFacingError | IdeaRuleError | DigestRuleError | BadOption):
         return str(error)
     if isinstance(error, app_commands.TransformerError):
-        return "One of the options has a value this command does not accept; please pick it again."
+        return _("One of the options has a value this command does not accept; please pick it again.")
     if isinstance(error, NotModerator):
-        return "This command is for moderators (Manage Server, or the server's moderator role)."
+        return _("This command is for moderators (Manage Server, or the server's moderator role).")
     if isinstance(error, app_commands.NoPrivateMessage):
-        return "This command only works in a server."
+        return _("This command only works in a server.")
     if isinstance(error, app_commands.CheckFailure):
-        return "You cannot use this command here."
+        return _("You cannot use this command here.")
     return None
 
 
@@ -164,7 +166,7 @@ async def answer_error(interaction: discord.Interaction, error: BaseException) -
         interaction.client.metrics.interactions.labels(interaction_name(interaction), outcome).inc()
     if text is None:
         log.error("unexpected error in %s", interaction_name(interaction), exc_info=error)
-        text = "Something went wrong on our side. Nothing was changed; please try again in a moment."
+        text = _("Something went wrong on our side. Nothing was changed; please try again in a moment.")
     try:
         await reply_ephemeral(interaction, text)
     except discord.HTTPException as exc:
@@ -210,15 +212,23 @@ class IdeaBot(commands.Bot):
             card_interval=settings.card_edit_interval_seconds,
             channel_budget=settings.channel_edits_per_window,
             channel_window=settings.channel_edit_window_seconds,
+            language_of=self.public_language,
         )
-        self.modlog = ModLog(self, self._log_channel_of)
+        self.modlog = ModLog(self, self._log_channel_of, self.public_language)
         self.reaction_reader = DiscordReactionReader(self)
         # Every service, built by bot/app.py from this client's ports (cards, mod log, ...).
         self.services = build_services(self)
         self.ideas = self.services.ideas
         self.votes = self.services.votes
         self.votes.on_batch_written = self.metrics.vote_batch.observe
-        self.notifier = Notifier(self, self.ideas, settings.notify_max_recipients, self.services.notices)
+        self.notifier = Notifier(
+            self,
+            self.ideas,
+            settings.notify_max_recipients,
+            self.services.notices,
+            public_language=self.public_language,
+            member_language=self.member_language,
+        )
         self.metrics.registry.register(
             CountersCollector(
                 {
@@ -253,6 +263,40 @@ class IdeaBot(commands.Bot):
         # Idempotent repairs of effects a crash may have left owed (vote credits, reward roles,
         # notices); cogs add theirs in setup(). They run in setup_hook, before the vote writer.
         self.startup_repairs: list[Callable[[], Awaitable[object]]] = [self.notifier.start_up]
+        self._speak_the_members_language()
+
+    def _speak_the_members_language(self) -> None:
+        """Each interaction's task runs in its member's language: discord.py starts that task
+        (command, button, modal) while parsing INTERACTION_CREATE, and a task inherits the
+        language the parser set. The member's locale is also kept for DMs sent later."""
+        parsers = self._connection.parsers
+        parse = parsers["INTERACTION_CREATE"]
+        locales = self.services.locales
+
+        def parse_interaction_create(data: Any) -> None:
+            locale = data.get("locale") if isinstance(data, dict) else None
+            with use(locale if isinstance(locale, str) else None):
+                parse(data)
+            user = (data.get("member") or {}).get("user") or data.get("user") or {}
+            if isinstance(locale, str) and str(user.get("id", "")).isdigit():
+                locales.seen(int(user["id"]), locale)
+
+        parsers["INTERACTION_CREATE"] = parse_interaction_create
+
+    async def public_language(self, guild_id: int) -> str:
+        """The language of the guild's public messages: the one chosen at setup, else the
+        server's preferred locale."""
+        chosen = (await self.ideas.settings(guild_id)).language
+        if chosen:
+            return language_of(chosen)
+        guild = self.get_guild(guild_id)
+        return language_of(guild.preferred_locale.value if guild is not None else None)
+
+    async def member_language(self, user_id: int, guild_id: int) -> str:
+        """The language of DMs to a member: their locale as last seen, else the language of the
+        server the DM is about (a member who never used a command has told us nothing)."""
+        seen = await self.services.locales.of(user_id)
+        return language_of(seen) if seen else await self.public_language(guild_id)
 
     async def _count_digest(self, event: DigestPosted) -> None:
         self.metrics.digests_posted.inc()
@@ -269,6 +313,7 @@ class IdeaBot(commands.Bot):
             self.votes.bot_user_id = self.user.id
         for name in self.extension_names:
             await self.load_extension(name)
+        await self.tree.set_translator(CatalogueTranslator())
         if self.settings.sync_commands:
             await self.tree.sync()
         address = self.settings.metrics_host_port
@@ -366,6 +411,11 @@ class ShardedIdeaBot(IdeaBot, commands.AutoShardedBot):
         await self._recount_after_ready(
             f"READY of shard {shard_id}/{count}", lambda guild_id: shard_of(guild_id, count) == shard_id
         )
+
+
+async def guild_language(client: discord.Client, guild_id: int) -> str:
+    """The language of `guild_id`'s public messages (English for a client that is not ideabot's)."""
+    return await client.public_language(guild_id) if isinstance(client, IdeaBot) else SOURCE
 
 
 def is_moderator(interaction: discord.Interaction, moderator_role_id: int | None) -> bool:

@@ -14,6 +14,7 @@ from typing import Any
 
 from discord_emulator.server import RequestRecord
 
+from bot.i18n import N_, _, ngettext, use
 from bot.storage import Database
 from bot.testing import Community, FakeClock, build_community, emulator_settings, fast_limits, running_bot, set_up_guild
 from discord_emulator import DiscordEmulator, InteractionError, Reply, StoryMember
@@ -47,7 +48,7 @@ DISCUSSION = [
 ]
 
 
-DIGEST_TITLES = ("Weekly digest", "The week so far")
+DIGEST_TITLES = (N_("Weekly digest"), N_("The week so far"))
 
 
 def _readable(text: str) -> str:
@@ -85,9 +86,9 @@ class Transcript:
             return "?"
         if channel.type == 1:
             others = [self._user_name(str(u)) for u in channel.recipient_ids if u != self.emu.bot_user.id]
-            return f"DM to {', '.join(others) or '?'}"
+            return _("DM to {names}").format(names=", ".join(others) or "?")
         if channel.parent_id is not None:
-            return f"thread “{channel.name}”"
+            return _("thread “{name}”").format(name=channel.name)
         return f"#{channel.name}"
 
     def _user_name(self, user_id: str | None) -> str:
@@ -96,6 +97,19 @@ class Transcript:
         user = self.emu.world.users.get(int(user_id))
         return user.username if user else user_id
 
+    def _dm(self, record: RequestRecord) -> tuple[str, str] | None:
+        """(recipient, what) for a DM the bot sent: DMs about one update are told as one line."""
+        if record.status >= 400 or record.method != "POST" or record.template != "/channels/{channel_id}/messages":
+            return None
+        channel_id = record.params.get("channel_id")
+        channel = self.emu.world.channels.get(int(channel_id)) if channel_id else None
+        if channel is None or channel.type != 1:
+            return None
+        body = record.json if isinstance(record.json, dict) else {}
+        embeds = body.get("embeds") or []
+        others = [self._user_name(str(u)) for u in channel.recipient_ids if u != self.emu.bot_user.id]
+        return ", ".join(others) or "?", embeds[0].get("title", "") if embeds else body.get("content", "")[:80]
+
     def _describe(self, record: RequestRecord) -> str | None:
         body = record.json if isinstance(record.json, dict) else {}
         embeds = body.get("embeds") or []
@@ -103,42 +117,53 @@ class Transcript:
         where = self._channel_name(record.params.get("channel_id"))
         template = record.template or ""
         if record.status >= 400:
-            return f"  ! {record.method} {template} answered {record.status}"
+            return _("  ! {method} {template} answered {status}").format(
+                method=record.method, template=template, status=record.status
+            )
         if record.method == "POST" and template == "/channels/{channel_id}/messages":
             text = title or body.get("content", "")[:80]
-            if title.startswith(DIGEST_TITLES) or (where == "#digest" and embeds):
-                return "\n".join([f"bot posted in {where}: {text}", *digest_content(embeds)])
-            return f"bot posted in {where}: {text}"
+            if title.startswith(tuple(_(t) for t in DIGEST_TITLES)) or (where == "#digest" and embeds):
+                return "\n".join(
+                    [_("bot posted in {where}: {text}").format(where=where, text=text), *digest_content(embeds)]
+                )
+            return _("bot posted in {where}: {text}").format(where=where, text=text)
         if record.method == "PATCH" and template == "/channels/{channel_id}/messages/{message_id}":
             fields = {f["name"]: f["value"] for f in (embeds[0].get("fields", []) if embeds else [])}
-            votes = fields.get("Votes", "")
-            status = fields.get("Status", "")
-            return f"bot updated card {title.split(' ')[0]}: {votes} · {status}"
+            votes = fields.get(_("Votes"), "")
+            status = fields.get(_("Status"), "")
+            return _("bot updated card {number}: {votes} · {status}").format(
+                number=title.split(" ")[0], votes=votes, status=status
+            )
         if template.endswith("/threads"):
-            return f"bot opened a discussion thread: {body.get('name', '')}"
+            return _("bot opened a discussion thread: {name}").format(name=body.get("name", ""))
         if "/roles/" in template:
             role = self.emu.world.guilds[int(record.params["guild_id"])].roles.get(int(record.params["role_id"]))
-            verb = "gave" if record.method == "PUT" else "took"
-            return f"bot {verb} role {role.name if role else '?'} {'to' if verb == 'gave' else 'from'} " + (
-                self._user_name(record.params.get("user_id"))
-            )
+            name, user = role.name if role else "?", self._user_name(record.params.get("user_id"))
+            if record.method == "PUT":
+                return _("bot gave role {role} to {user}").format(role=name, user=user)
+            return _("bot took role {role} from {user}").format(role=name, user=user)
         if template.startswith("/interactions/") and body.get("type") == 9:
-            return "bot opened a form"
+            return _("bot opened a form")
         return None
 
     def flush(self) -> None:
         dms: dict[str, list[str]] = {}  # DMs about one update, told as one line
         for record in self.emu.requests[self.seen :]:
             line = self._describe(record)
-            if line and " in DM to " in line:
-                who, what = line.split(" in DM to ", 1)[1].split(": ", 1)
+            dm = self._dm(record)
+            if dm is not None:
+                who, what = dm
                 dms.setdefault(what, []).append(who)
             elif line:
                 for part in line.splitlines():
                     self.say(part)
         for what, people in dms.items():
             self.say(
-                f"bot told {len(people)} people by DM: {what} ({', '.join(people[:6])}{'…' if len(people) > 6 else ''})"
+                ngettext(
+                    "bot told {count} person by DM: {what} ({names})",
+                    "bot told {count} people by DM: {what} ({names})",
+                    len(people),
+                ).format(count=len(people), what=what, names=", ".join(people[:6]) + ("…" if len(people) > 6 else ""))
             )
         self.seen = len(self.emu.requests)
 
@@ -147,9 +172,13 @@ async def _try(transcript: Transcript, who: StoryMember, command: str, **options
     try:
         reply = await who.run(command, **options)
     except InteractionError as exc:  # a feature not present in this build
-        transcript.say(f"(skipped {command}: {exc})")
+        transcript.say(_("(skipped {command}: {exc})").format(command=command, exc=exc))
         return None
-    transcript.say(f"{who.name} ran {command} → {reply.text.splitlines()[0][:100] if reply.text else 'ok'}")
+    transcript.say(
+        _("{name} ran {command} → {reply}").format(
+            name=who.name, command=command, reply=reply.text.splitlines()[0][:100] if reply.text else _("ok")
+        )
+    )
     return reply
 
 
@@ -162,10 +191,10 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
         await c.settle()
         step()
 
-    transcript.say(f"{c.mod.name} sets up the server")
+    transcript.say(_("{name} sets up the server").format(name=c.mod.name))
     await set_up_guild(c)
     # Below the moderators' role: a moderator only rewards roles they could give themselves.
-    contributor = c.guild.create_role("Contributor", position=c.mod_role.target.position)
+    contributor = c.guild.create_role(_("Contributor"), position=c.mod_role.target.position)
     await _try(transcript, c.mod, "/ideamod role add", role=contributor, points=6)
     await beat()
 
@@ -173,14 +202,18 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
     for index in range(ideas):
         title, details = IDEAS[index % len(IDEAS)]
         author = members[index % len(members)]
-        transcript.say(f"{author.name} submits “{title}”")
+        transcript.say(_("{name} submits “{title}”").format(name=author.name, title=title))
         warned = len(c.warnings)
         cards.append(await c.submit(author, title=title, details=details))
         if len(c.warnings) > warned:
-            transcript.say(f"bot warned {author.name}: {c.warnings[-1].splitlines()[0]} ({author.name} posts anyway)")
+            transcript.say(
+                _("bot warned {name}: {warning} ({name} posts anyway)").format(
+                    name=author.name, warning=c.warnings[-1].splitlines()[0]
+                )
+            )
         await beat()
 
-    transcript.say("the community votes and discusses")
+    transcript.say(_("the community votes and discusses"))
     for card_index, card in enumerate(cards):
         popularity = 0.85 if card_index in (0, 3, 5) else rng.uniform(0.2, 0.6)
         for member in members:
@@ -194,12 +227,14 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
     await c.settle()
     step()
 
-    transcript.say("moderators answer")
-    await _try(transcript, c.mod, "/ideamod status", id=1, status="planned", reason="Scheduled for the next release")
+    transcript.say(_("moderators answer"))
+    await _try(transcript, c.mod, "/ideamod status", id=1, status="planned", reason=_("Scheduled for the next release"))
     await _try(transcript, c.mod, "/ideamod merge", source=5, target=1)
     await _try(transcript, c.mod, "/ideamod status", id=4, status="in_progress")
-    await _try(transcript, c.mod, "/ideamod status", id=2, status="declined", reason="Exports are coming via the API")
-    await _try(transcript, c.mod, "/ideamod status", id=6, status="implemented", reason="Live at /roadmap")
+    await _try(
+        transcript, c.mod, "/ideamod status", id=2, status="declined", reason=_("Exports are coming via the API")
+    )
+    await _try(transcript, c.mod, "/ideamod status", id=6, status="implemented", reason=_("Live at /roadmap"))
     await beat()
     await _try(transcript, c.alice, "/idea top", sort="best")
     await _try(transcript, c.alice, "/rep show")
@@ -208,14 +243,22 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
     await beat()
 
 
-async def run_demo(members: int, ideas: int, pause: float, seed: int, echo: Callable[[str], None]) -> int:
+async def run_demo(
+    members: int, ideas: int, pause: float, seed: int, echo: Callable[[str], None], locale: str = "en-US"
+) -> int:
+    """`locale`: a Discord locale; the server and every member use it, and so does the transcript."""
+    with use(locale):
+        return await _run_demo(members, ideas, pause, seed, echo, locale)
+
+
+async def _run_demo(members: int, ideas: int, pause: float, seed: int, echo: Callable[[str], None], locale: str) -> int:
     logging.getLogger("discord").setLevel(logging.ERROR)
     rng = random.Random(seed)
     emu = DiscordEmulator(limits=fast_limits())
     await emu.start()
     try:
         transcript = Transcript(emu, echo)
-        transcript.say(f"emulator listening on {emu.api_url}")
+        transcript.say(_("emulator listening on {api_url}").format(api_url=emu.api_url))
         with tempfile.TemporaryDirectory(prefix="ideabot-demo-") as folder:
             path = str(Path(folder) / "demo.sqlite3")
             db = await Database.open(path)
@@ -223,10 +266,10 @@ async def run_demo(members: int, ideas: int, pause: float, seed: int, echo: Call
                 clock = FakeClock()
                 settings = emulator_settings(emu, path)
                 names = NAMES[: max(3, min(members, len(NAMES)))]
-                community = await build_community(emu, db, clock, settings, names)
+                community = await build_community(emu, db, clock, settings, names, locale=locale)
                 async with running_bot(settings, db, clock) as bot:
                     community.bot = bot
-                    transcript.say(f"the real bot is connected as {bot.user}")
+                    transcript.say(_("the real bot is connected as {user}").format(user=bot.user))
                     await play(community, transcript, max(6, min(ideas, len(IDEAS))), pause, rng)
             finally:
                 await db.close()
@@ -235,7 +278,8 @@ async def run_demo(members: int, ideas: int, pause: float, seed: int, echo: Call
     transcript.flush()
     served = len(emu.requests)
     transcript.say(
-        f"done: {served} requests served, {emu.stats.rate_limited} rate-limited, "
-        f"{len(emu.spec_violations)} outside Discord's spec"
+        _("done: {served} requests served, {rate_limited} rate-limited, {length} outside Discord's spec").format(
+            served=served, rate_limited=emu.stats.rate_limited, length=len(emu.spec_violations)
+        )
     )
     return 0 if not emu.spec_violations else 1

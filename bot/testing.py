@@ -15,6 +15,7 @@ import yarl
 
 from bot.app import build_bot
 from bot.client import EXTENSIONS, IdeaBot, point_discord_at
+from bot.i18n import _, use
 from bot.settings import Settings
 from bot.storage import Database
 from discord_emulator import DiscordEmulator, EmulatorLimits, Limit, Message, StoryChannel, StoryMember, StoryRole
@@ -125,7 +126,7 @@ async def events_delivered(bot: IdeaBot, emu: DiscordEmulator, timeout: float = 
 
     if targets:
         await _wait_for(caught_up, timeout)
-    for _ in range(5):  # listeners run as tasks scheduled by the dispatch
+    for _turn in range(5):  # listeners run as tasks scheduled by the dispatch
         await asyncio.sleep(0)
 
 
@@ -191,8 +192,10 @@ class Community:
         moves past the submission cooldown."""
         before = len(self.cards())
         reply = await member.run("/idea submit", title=title, details=details, channel=self.general, **options)
+        with use(member.locale):
+            post_anyway = _("Post anyway")
         if len(self.cards()) == before and reply.message is not None:
-            anyway = [b for b in reply.message.buttons() if "anyway" in str(b.get("label", "")).lower()]
+            anyway = [b for b in reply.message.buttons() if b.get("label") == post_anyway]
             if anyway:
                 self.warnings.append(reply.text)
                 reply = await member.click(reply, custom_id=anyway[0]["custom_id"])
@@ -211,17 +214,21 @@ async def build_community(
     *,
     name: str = "Ideas Lab",
     shard: tuple[int, int] | None = None,
+    locale: str = "en-US",
 ) -> Community:
-    """A guild (on shard `shard=(id, count)` when given) with its channels, moderator and members."""
-    guild = emu.create_guild(name, shard=shard)
+    """A guild (on shard `shard=(id, count)` when given) with its channels, moderator and members;
+    `locale`: the guild's preferred locale and every member's Discord language."""
+    guild = emu.create_guild(name, shard=shard, locale=locale)
     general = guild.create_text_channel("general")
     ideas = guild.create_text_channel("ideas")
     digest = guild.create_text_channel("digest")
     mod_role = guild.create_role("Moderators", permissions=MANAGE_GUILD)
     log = guild.create_text_channel("mod-log", visible_to=[mod_role])  # it names anonymous authors
-    mod = guild.add_member("mod", roles=[mod_role], account_age=timedelta(days=900))
-    members = {name: guild.add_member(name, account_age=timedelta(days=400)) for name in member_names}
-    members["newbie"] = guild.add_member("newbie", account_age=timedelta(days=2), joined_ago=timedelta(hours=1))
+    mod = guild.add_member("mod", roles=[mod_role], account_age=timedelta(days=900), locale=locale)
+    members = {name: guild.add_member(name, account_age=timedelta(days=400), locale=locale) for name in member_names}
+    members["newbie"] = guild.add_member(
+        "newbie", account_age=timedelta(days=2), joined_ago=timedelta(hours=1), locale=locale
+    )
     return Community(emu, db, clock, settings, guild, ideas, digest, log, general, mod_role, mod, members)
 
 
@@ -233,6 +240,7 @@ async def running_community(
     *,
     clock: FakeClock | None = None,
     extensions: tuple[str, ...] = EXTENSIONS,
+    locale: str = "en-US",
     **settings_overrides: Any,
 ) -> AsyncIterator[Community]:
     """A fresh database in `directory`, a guild with channels, a moderator and members, and the
@@ -241,7 +249,7 @@ async def running_community(
     db = await Database.open(path)
     clock = clock or FakeClock()
     settings = emulator_settings(emu, path, **settings_overrides)
-    c = await build_community(emu, db, clock, settings, member_names)
+    c = await build_community(emu, db, clock, settings, member_names, locale=locale)
     try:
         async with running_bot(settings, db, clock, extensions=extensions) as bot:
             c.bot = bot
@@ -259,5 +267,7 @@ async def set_up_guild(community: Community) -> None:
         log_channel=community.log,
         channel=community.general,
     )
-    if "Set up" not in reply.text:
+    with use(community.mod.locale):
+        expected = _("Set up: ")
+    if expected not in reply.text:
         raise AssertionError(f"setup failed: {reply.text}")

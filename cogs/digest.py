@@ -19,6 +19,7 @@ from bot.digest.rules import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, I
 from bot.digest.scheduler import DigestScheduler
 from bot.digest.service import DigestService
 from bot.edge.embeds import NO_MENTIONS
+from bot.i18n import _
 from bot.llm.client import LLMClient
 from cogs.delivery import mailer_of, reply
 from cogs.moderation import moderator_only
@@ -30,7 +31,7 @@ WEEK_HELP = "current (the week so far), last (the last complete week, the defaul
 
 
 async def _week_choices(interaction: discord.Interaction, current: str) -> list[app_commands.Choice[str]]:
-    options = [("Last complete week", LAST), ("The week so far", CURRENT)]
+    options = [(_("Last complete week"), LAST), (_("The week so far"), CURRENT)]
     typed = current.strip()
     found = [app_commands.Choice(name=name, value=value) for name, value in options if typed.lower() in value]
     if typed and not found:
@@ -209,7 +210,7 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
     async def _week(self, interaction: discord.Interaction, week: str | None) -> IsoWeek:
         assert interaction.guild_id is not None
         try:
-            chosen, _ = await self.digests.choose_week(interaction.guild_id, week)
+            chosen, __ = await self.digests.choose_week(interaction.guild_id, week)
         except DigestRuleError as exc:
             raise UserFacingError(str(exc)) from None
         return chosen
@@ -240,24 +241,28 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.digests.post(interaction.guild_id, chosen, trigger="manual")
         if result.status == "no_channel":
-            text = "There is no digest channel yet: run /ideamod setup first."
+            text = _("There is no digest channel yet: run /ideamod setup first.")
         elif result.status == "already" and result.message_id is None:
-            text = (
-                f"The digest for {result.week} is being posted. If that post was cut short, "
-                "run /digest post again in a few minutes to finish it."
-            )
+            text = _(
+                "The digest for {week} is being posted. If that post was cut short, run /digest post again in a few "
+                "minutes to finish it."
+            ).format(week=result.week)
         elif result.status == "already":
-            text = f"The digest for {result.week} was already posted"
+            text = _("The digest for {week} was already posted").format(week=result.week)
             if result.channel_id and result.message_id:
-                text += f": https://discord.com/channels/{interaction.guild_id}/{result.channel_id}/{result.message_id}"
+                text += _(": https://discord.com/channels/{guild_id}/{channel_id}/{message_id}").format(
+                    guild_id=interaction.guild_id, channel_id=result.channel_id, message_id=result.message_id
+                )
             text += "."
         elif result.status == "preview":
-            text = (
-                f"Posted the week so far ({result.week}) in <#{result.channel_id}>. The week's own digest"
-                " is still posted when the week is over."
-            )
+            text = _(
+                "Posted the week so far ({week}) in <#{channel_id}>. The week's own digest is still posted when the "
+                "week is over."
+            ).format(week=result.week, channel_id=result.channel_id)
         else:
-            text = f"Posted the digest for {result.week} in <#{result.channel_id}>."
+            text = _("Posted the digest for {week} in <#{channel_id}>.").format(
+                week=result.week, channel_id=result.channel_id
+            )
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     @app_commands.command(name="schedule", description="When the weekly digest is posted")
@@ -274,12 +279,16 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
         except DigestRuleError as exc:
             raise UserFacingError(str(exc)) from None
         self.scheduler.schedule_guild(interaction.guild_id, schedule)
-        text = f"The weekly digest is now posted {schedule.describe()}."
         upcoming = self.scheduler.next_run(interaction.guild_id)
-        if upcoming is not None:
-            text += f" Next: <t:{int(upcoming.timestamp())}:F>."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest schedule", text)
+
+        def say() -> str:
+            text = _("The weekly digest is now posted {describe}.").format(describe=schedule.describe())
+            if upcoming is not None:
+                text += _(" Next: <t:{timestamp}:F>.").format(timestamp=int(upcoming.timestamp()))
+            return text
+
+        await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Digest schedule"), say)
 
     email = app_commands.Group(name="email", description="Who gets the weekly digest by email")
 
@@ -288,25 +297,27 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
     async def email_add(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 320]) -> None:
         assert interaction.guild_id is not None
         added = await mailer_of(self.bot).add(interaction.guild_id, interaction.user.id, address)
-        await reply(interaction, f"`{added}` will get every posted digest by email.")
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest email added", added)
+        await reply(interaction, _("`{added}` will get every posted digest by email.").format(added=added))
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Digest email added"), added)
 
     @email.command(name="remove", description="Stop mailing the digest to this address")
     @app_commands.describe(address="An email address on the list")
     async def email_remove(self, interaction: discord.Interaction, address: app_commands.Range[str, 1, 320]) -> None:
         assert interaction.guild_id is not None
         removed = await mailer_of(self.bot).remove(interaction.guild_id, address)
-        await reply(interaction, f"`{removed}` no longer gets the digest by email.")
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Digest email removed", removed)
+        await reply(interaction, _("`{removed}` no longer gets the digest by email.").format(removed=removed))
+        await self.bot.modlog.record(
+            interaction.guild_id, interaction.user.id, lambda: _("Digest email removed"), removed
+        )
 
     @email.command(name="list", description="The addresses that get the digest by email")
     async def email_list(self, interaction: discord.Interaction) -> None:
         assert interaction.guild_id is not None
         mailer = mailer_of(self.bot)
         addresses = await mailer.list(interaction.guild_id)
-        text = "\n".join(f"• `{a}`" for a in addresses) if addresses else "No addresses get the digest by email."
+        text = "\n".join(f"• `{a}`" for a in addresses) if addresses else _("No addresses get the digest by email.")
         if not mailer.enabled:
-            text += "\nEmail is not configured on this bot (IDEABOT_SMTP_URL): nothing is mailed yet."
+            text += _("\nEmail is not configured on this bot (IDEABOT_SMTP_URL): nothing is mailed yet.")
         await reply(interaction, text)
 
 

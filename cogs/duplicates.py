@@ -15,6 +15,7 @@ from bot.client import HELD_DRAFT_ID, IdeaBot, answer_error, parse_id
 from bot.core.errors import UserFacingError
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.types import IdeaSubmitted
+from bot.i18n import _
 from bot.ideas.rules import IdeaDraft
 from bot.search.duplicates import DuplicateService, SimilarIdea
 from cogs.ideas import Ideas, PendingSubmission, Resume
@@ -35,9 +36,12 @@ class DuplicateButton(
     def __init__(self, action: str, pending_id: str, idea_id: int | None = None, number: int | None = None) -> None:
         custom_id = f"ideabot:dup:{action}:{pending_id}" + (f":{idea_id}" if idea_id is not None else "")
         if action == "support":
-            label, style = f"Support #{number} instead" if number else "Support it instead", discord.ButtonStyle.primary
+            label, style = (
+                _("Support #{number} instead").format(number=number) if number else _("Support it instead"),
+                discord.ButtonStyle.primary,
+            )
         else:
-            label, style = "Post anyway", discord.ButtonStyle.secondary
+            label, style = _("Post anyway"), discord.ButtonStyle.secondary
         super().__init__(discord.ui.Button(label=label, style=style, custom_id=custom_id))
         self.action = action
         self.pending_id = pending_id
@@ -56,7 +60,7 @@ class DuplicateButton(
         cog = interaction.client.get_cog(COG_NAME) if isinstance(interaction.client, commands.Bot) else None
         try:
             if not isinstance(cog, Duplicates):
-                raise UserFacingError("This button is not available right now; please submit again.")
+                raise UserFacingError(_("This button is not available right now; please submit again."))
             if self.action == "support" and self.idea_id is not None:
                 await cog.support_instead(interaction, self.pending_id, self.idea_id)
             else:
@@ -67,11 +71,16 @@ class DuplicateButton(
 
 def similar_embed(matches: list[SimilarIdea]) -> discord.Embed:
     lines = [
-        f"**#{m.number}** {discord.utils.escape_markdown(m.title)} · 👍 {m.upvotes} · {round(m.score * 100)}% similar"
+        _("**#{number}** {title} · 👍 {upvotes} · {percent} similar").format(
+            number=m.number,
+            title=discord.utils.escape_markdown(m.title),
+            upvotes=m.upvotes,
+            percent=f"{round(m.score * 100)}%",
+        )
         for m in matches
     ]
-    embed = discord.Embed(title="Similar ideas already exist", description="\n".join(lines)[:4000], colour=0xFEE75C)
-    embed.set_footer(text="Supporting an existing idea gathers votes in one place.")
+    embed = discord.Embed(title=_("Similar ideas already exist"), description="\n".join(lines)[:4000], colour=0xFEE75C)
+    embed.set_footer(text=_("Supporting an existing idea gathers votes in one place."))
     return embed
 
 
@@ -107,7 +116,7 @@ class Duplicates(commands.Cog, name=COG_NAME):
             view.add_item(DuplicateButton("support", pending_id, match.idea_id, match.number))
         view.add_item(DuplicateButton("post", pending_id))
         await interaction.followup.send(
-            "Your idea looks like one that is already on the board. Support it instead, or post yours anyway.",
+            _("Your idea looks like one that is already on the board. Support it instead, or post yours anyway."),
             embed=similar_embed(matches),
             view=view,
             ephemeral=True,
@@ -124,13 +133,14 @@ class Duplicates(commands.Cog, name=COG_NAME):
         self._resumes.pop(pending_id, None)
         idea = support.idea
         text = (
-            f"Thank you: your support for **#{idea.number}** is recorded (👍 {idea.upvotes}). "
-            "Your draft was not posted."
+            _(
+                "Thank you: your support for **#{number}** is recorded (👍 {upvotes}). Your draft was not posted."
+            ).format(number=idea.number, upvotes=idea.upvotes)
             if support.changed
-            else f"You already support **#{idea.number}**. Your draft was not posted."
+            else _("You already support **#{number}**. Your draft was not posted.").format(number=idea.number)
         )
         if support.replaced == -1:
-            text += " It replaces your 👎 vote: that reaction stays on the card but no longer counts."
+            text += _(" It replaces your 👎 vote: that reaction stays on the card but no longer counts.")
         await interaction.response.edit_message(content=text, embed=None, view=None, allowed_mentions=NO_MENTIONS)
 
     async def post_anyway(self, interaction: discord.Interaction, pending_id: str) -> None:
@@ -146,7 +156,7 @@ class Duplicates(commands.Cog, name=COG_NAME):
             held.guild_id, held.author_id, IdeaDraft(held.title, held.details, held.category), dict(held.options)
         )
         if not isinstance(ideas_cog, Ideas):
-            raise UserFacingError("Submitting is not available right now; please try again in a moment.")
+            raise UserFacingError(_("Submitting is not available right now; please try again in a moment."))
         await ideas_cog.continue_submission(interaction, pending, self.duplicate_gate)
 
 

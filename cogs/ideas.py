@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.client import IdeaBot, answer_error, is_moderator
 from bot.edge.embeds import NO_MENTIONS
+from bot.i18n import _
 from bot.ideas.ranking import Period, Sort
 from bot.ideas.render import card_link, idea_detail_embed, idea_list_embed, search_results_embed
 from bot.ideas.rules import DETAILS_MAX, MODAL_FIELD_MAX, TITLE_MAX, IdeaDraft, Status, compose_details, validate_draft
@@ -35,31 +36,33 @@ SubmissionGate = Callable[[discord.Interaction, PendingSubmission, Resume], Awai
 
 
 class SubmitIdeaModal(discord.ui.Modal, title="Submit an idea"):
-    idea_title: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Title", placeholder="A short name for your idea", max_length=TITLE_MAX, min_length=4
-    )
-    problem: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Problem",
-        placeholder="What is hard, slow or missing today?",
-        style=discord.TextStyle.paragraph,
-        max_length=MODAL_FIELD_MAX,
-    )
-    proposal: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Proposal",
-        placeholder="What should change? Be concrete.",
-        style=discord.TextStyle.paragraph,
-        max_length=MODAL_FIELD_MAX,
-    )
-    who_benefits: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
-        label="Who benefits",
-        placeholder="Who gains, and how much?",
-        style=discord.TextStyle.paragraph,
-        max_length=MODAL_FIELD_MAX,
-        required=False,
-    )
-
     def __init__(self, cog: Ideas, options: dict[str, Any]) -> None:
-        super().__init__()
+        # Built here, not as class attributes, so the labels are in the member's language.
+        super().__init__(title=_("Submit an idea"))
+        self.idea_title: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Title"), placeholder=_("A short name for your idea"), max_length=TITLE_MAX, min_length=4
+        )
+        self.problem: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Problem"),
+            placeholder=_("What is hard, slow or missing today?"),
+            style=discord.TextStyle.paragraph,
+            max_length=MODAL_FIELD_MAX,
+        )
+        self.proposal: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Proposal"),
+            placeholder=_("What should change? Be concrete."),
+            style=discord.TextStyle.paragraph,
+            max_length=MODAL_FIELD_MAX,
+        )
+        self.who_benefits: discord.ui.TextInput[SubmitIdeaModal] = discord.ui.TextInput(
+            label=_("Who benefits"),
+            placeholder=_("Who gains, and how much?"),
+            style=discord.TextStyle.paragraph,
+            max_length=MODAL_FIELD_MAX,
+            required=False,
+        )
+        for item in (self.idea_title, self.problem, self.proposal, self.who_benefits):
+            self.add_item(item)
         self.cog = cog
         self.options = options
 
@@ -73,14 +76,14 @@ class SubmitIdeaModal(discord.ui.Modal, title="Submit an idea"):
 
 class EditIdeaModal(discord.ui.Modal, title="Edit your idea"):
     def __init__(self, cog: Ideas, number: int, title: str, details: str) -> None:
-        super().__init__(title=f"Edit idea #{number}")
+        super().__init__(title=_("Edit idea #{number}").format(number=number))
         self.cog = cog
         self.number = number
         self.idea_title: discord.ui.TextInput[EditIdeaModal] = discord.ui.TextInput(
-            label="Title", default=title, max_length=TITLE_MAX, min_length=4
+            label=_("Title"), default=title, max_length=TITLE_MAX, min_length=4
         )
         self.details: discord.ui.TextInput[EditIdeaModal] = discord.ui.TextInput(
-            label="Details", default=details[:DETAILS_MAX], style=discord.TextStyle.paragraph, max_length=DETAILS_MAX
+            label=_("Details"), default=details[:DETAILS_MAX], style=discord.TextStyle.paragraph, max_length=DETAILS_MAX
         )
         self.add_item(self.idea_title)
         self.add_item(self.details)
@@ -91,7 +94,9 @@ class EditIdeaModal(discord.ui.Modal, title="Edit your idea"):
             interaction.guild_id, interaction.user.id, self.number, self.idea_title.value, self.details.value
         )
         await interaction.response.send_message(
-            f"Idea #{idea.number} updated: {card_link(idea)}", ephemeral=True, allowed_mentions=NO_MENTIONS
+            _("Idea #{number} updated: {card_link}").format(number=idea.number, card_link=card_link(idea)),
+            ephemeral=True,
+            allowed_mentions=NO_MENTIONS,
         )
 
     async def on_error(self, interaction: discord.Interaction, error: Exception) -> None:  # type: ignore[override]
@@ -164,8 +169,10 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
             terms_version=pending.options.get("terms_version"),
         )
         await interaction.followup.send(
-            f"Your idea **#{idea.number}** is posted: {card_link(idea)}\n"
-            "Members vote with 👍 / 👎 on the card; discuss it in its thread.",
+            _(
+                "Your idea **#{number}** is posted: {card_link}\nMembers vote with 👍 / 👎 on the card; discuss it in "
+                "its thread."
+            ).format(number=idea.number, card_link=card_link(idea)),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -218,9 +225,10 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
     async def top(self, interaction: discord.Interaction, sort: Sort = Sort.BEST, period: Period = Period.ALL) -> None:
         assert interaction.guild_id is not None
         ideas = await self.bot.ideas.top(interaction.guild_id, sort, period)
-        heading = f"Top ideas · {sort.value} · {'all time' if period is Period.ALL else 'this ' + period.value}"
+        when = {Period.ALL: _("all time"), Period.WEEK: _("this week"), Period.MONTH: _("this month")}[period]
+        heading = _("Top ideas · {sort} · {when}").format(sort=sort.value, when=when)
         await interaction.response.send_message(
-            embed=idea_list_embed(heading, ideas, "No ideas yet: be the first with /idea submit."),
+            embed=idea_list_embed(heading, ideas, _("No ideas yet: be the first with /idea submit.")),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -253,7 +261,7 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         assert interaction.guild_id is not None
         ideas = await self.bot.ideas.mine(interaction.guild_id, interaction.user.id)
         await interaction.response.send_message(
-            embed=idea_list_embed("Your ideas", ideas, "You have not submitted an idea yet."),
+            embed=idea_list_embed(_("Your ideas"), ideas, _("You have not submitted an idea yet.")),
             ephemeral=True,
             allowed_mentions=NO_MENTIONS,
         )
@@ -271,7 +279,7 @@ class Ideas(commands.GroupCog, group_name="idea", group_description="Share and f
         assert interaction.guild_id is not None
         idea = await self.bot.ideas.withdraw(interaction.guild_id, interaction.user.id, id)
         await interaction.response.send_message(
-            f"Idea #{idea.number} is withdrawn. Thank you for sharing it.", ephemeral=True
+            _("Idea #{number} is withdrawn. Thank you for sharing it.").format(number=idea.number), ephemeral=True
         )
 
 

@@ -13,9 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.client import HELD_DRAFT_ID, IdeaBot, answer_error
+from bot.client import HELD_DRAFT_ID, IdeaBot, answer_error, guild_language
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
+from bot.i18n import _, use
 from bot.ideas.rules import Idea
 from bot.programmes.render import (
     challenge_closed_embed,
@@ -62,16 +63,24 @@ class DiscordAnnouncer:
     async def stage_reached(self, idea: Idea, stage: Stage, upcoming: Stage | None) -> None:
         # Repeated after a crash: the nonce lets Discord drop a send it already took.
         nonce = "s" + hashlib.blake2b(f"stage:{idea.id}:{stage.number}".encode(), digest_size=12).hexdigest()
-        await self._send(idea.thread_id, stage_reached_embed(idea, stage, upcoming), nonce)
+        with use(await guild_language(self.client, idea.guild_id)):
+            embed = stage_reached_embed(idea, stage, upcoming)
+        await self._send(idea.thread_id, embed, nonce)
 
     async def idea_expired(self, idea: Idea, missed: Stage) -> None:
-        await self._send(idea.thread_id, idea_expired_embed(idea, missed))
+        with use(await guild_language(self.client, idea.guild_id)):
+            embed = idea_expired_embed(idea, missed)
+        await self._send(idea.thread_id, embed)
 
     async def challenge_opened(self, challenge: Challenge, channel_id: int) -> None:
-        await self._send(channel_id, challenge_opened_embed(challenge))
+        with use(await guild_language(self.client, challenge.guild_id)):
+            embed = challenge_opened_embed(challenge)
+        await self._send(channel_id, embed)
 
     async def challenge_closed(self, result: ChallengeResult, channel_id: int) -> None:
-        await self._send(channel_id, challenge_closed_embed(result.challenge, result.winners, result.entries))
+        with use(await guild_language(self.client, result.challenge.guild_id)):
+            embed = challenge_closed_embed(result.challenge, result.winners, result.entries)
+        await self._send(channel_id, embed)
 
 
 class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"ideabot:terms:(?P<draft>[^:]*)"):
@@ -81,7 +90,7 @@ class AcceptTermsButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template
     def __init__(self, draft_id: str) -> None:
         super().__init__(
             discord.ui.Button(
-                label="I accept", style=discord.ButtonStyle.success, custom_id=f"ideabot:terms:{draft_id}"
+                label=_("I accept"), style=discord.ButtonStyle.success, custom_id=f"ideabot:terms:{draft_id}"
             )
         )
         self.draft_id = draft_id
@@ -199,12 +208,15 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         challenge = await self.service.open_challenge(
             interaction.guild_id, interaction.user.id, title, brief, deadline, award
         )
-        text = (
-            f"Challenge **#{challenge.number}** is open until {challenge.deadline:%Y-%m-%d %H:%M} UTC. Members submit"
-            f" with `/idea submit challenge:{challenge.number}`."
-        )
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Challenge opened", text)
+
+        def say() -> str:
+            return _(
+                "Challenge **#{number}** is open until {deadline:%Y-%m-%d %H:%M} UTC. Members submit with `/idea "
+                "submit challenge:{number}`."
+            ).format(number=challenge.number, deadline=challenge.deadline)
+
+        await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Challenge opened"), say)
 
     @app_commands.command(name="close", description="Close a challenge on or after its deadline; winners are announced")
     @app_commands.describe(id="The challenge's number, e.g. 1")
@@ -212,10 +224,15 @@ class Programmes(commands.GroupCog, group_name="challenge", group_description="I
         assert interaction.guild_id is not None
         await self._moderator(interaction)
         result = await self.service.close_challenge(interaction.guild_id, interaction.user.id, id)
-        places = ", ".join(f"#{idea.number}" for _, idea in result.winners) or "no winner (no upvoted entry)"
-        text = f"Challenge #{result.challenge.number} is closed: {places}. The results are in the ideas channel."
-        await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
-        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, "Challenge closed", text)
+
+        def say() -> str:
+            places = ", ".join(f"#{idea.number}" for __, idea in result.winners) or _("no winner (no upvoted entry)")
+            return _("Challenge #{number} is closed: {places}. The results are in the ideas channel.").format(
+                number=result.challenge.number, places=places
+            )
+
+        await interaction.response.send_message(say(), ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await self.bot.modlog.record(interaction.guild_id, interaction.user.id, lambda: _("Challenge closed"), say)
 
     @app_commands.command(name="list", description="Open and recent challenges")
     async def list_challenges(self, interaction: discord.Interaction) -> None:

@@ -16,6 +16,7 @@ from bot.core.errors import UserFacingError
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
+from bot.i18n import _, use
 from bot.ideas import privacy
 from bot.ideas.privacy import Viewer
 from bot.ideas.ranking import Period
@@ -107,16 +108,22 @@ class DiscordReputationOutlet:
 
     async def report_serial_voting(self, guild_id: int, voter_id: int, author_id: int, votes: int) -> None:
         rules = await self.bot.services.reputation.rules(guild_id)
-        text = serial_voting_text(voter_id, author_id, votes, rules.serial_window_minutes)
-        await self.bot.modlog.record(guild_id, self._me(), "Serial voting detected", text)
+        with use(await self.bot.public_language(guild_id)):
+            text = serial_voting_text(voter_id, author_id, votes, rules.serial_window_minutes)
+            action = _("Serial voting detected")
+        await self.bot.modlog.record(guild_id, self._me(), action, text)
 
     async def report_role_refused(self, guild_id: int, role_id: int, user_id: int, adding: bool, detail: str) -> None:
-        text = role_refused_text(role_id, user_id, adding, detail)
-        await self.bot.modlog.record(guild_id, self._me(), "Reward role refused", text)
+        with use(await self.bot.public_language(guild_id)):
+            text = role_refused_text(role_id, user_id, adding, detail)
+            action = _("Reward role refused")
+        await self.bot.modlog.record(guild_id, self._me(), action, text)
 
     async def report_role_unsafe(self, guild_id: int, role_id: int, permissions: str) -> None:
-        text = role_unsafe_text(role_id, permissions)
-        await self.bot.modlog.record(guild_id, self._me(), "Reward role not given", text)
+        with use(await self.bot.public_language(guild_id)):
+            text = role_unsafe_text(role_id, permissions)
+            action = _("Reward role not given")
+        await self.bot.modlog.record(guild_id, self._me(), action, text)
 
     async def thank(self, idea: Idea, status: Status, people: list[int]) -> None:
         if idea.thread_id is None:
@@ -126,7 +133,9 @@ class DiscordReputationOutlet:
             if thread is not None:
                 # Sent again after a crash: the nonce lets Discord drop a repeat it already took.
                 nonce = "t" + hashlib.blake2b(f"thanks:{idea.id}:{status.value}".encode(), digest_size=12).hexdigest()
-                await thread.send(thank_you_text(idea, status, people), allowed_mentions=NO_MENTIONS, nonce=nonce)
+                with use(await self.bot.public_language(idea.guild_id)):
+                    text = thank_you_text(idea, status, people)
+                await thread.send(text, allowed_mentions=NO_MENTIONS, nonce=nonce)
         except discord.HTTPException as exc:
             log.warning("could not thank the authors of idea %s: %r", idea.id, exc)
 
@@ -134,17 +143,19 @@ class DiscordReputationOutlet:
 def role_problem(guild: discord.Guild | None, role: discord.Role, can_manage_roles: bool) -> str | None:
     """Why the bot could not give `role`, in words a moderator can act on; None if it can."""
     if role.is_default():
-        return "@everyone cannot be a reward role."
+        return _("@everyone cannot be a reward role.")
     if role.managed:
-        return f"{role.mention} is managed by an integration (a bot or a boost role); pick a role you created."
+        return _("{role} is managed by an integration (a bot or a boost role); pick a role you created.").format(
+            role=role.mention
+        )
     if not can_manage_roles:
-        return "I need the **Manage Roles** permission to give reward roles: add it to my role, then try again."
+        return _("I need the **Manage Roles** permission to give reward roles: add it to my role, then try again.")
     me = guild.me if guild is not None else None
     if me is not None and role >= me.top_role:
-        return (
-            f"{role.mention} is above (or level with) my highest role {me.top_role.mention}, so Discord will not let "
-            "me give it. Drag my role above it in Server Settings → Roles, then try again."
-        )
+        return _(
+            "{role} is above (or level with) my highest role {top_role}, so Discord will not let me give it. Drag "
+            "my role above it in Server Settings → Roles, then try again."
+        ).format(role=role.mention, top_role=me.top_role.mention)
     return None
 
 
@@ -153,24 +164,24 @@ def unsafe_role_problem(role: discord.Role) -> str | None:
     unsafe = unsafe_permissions(role.permissions)
     if not unsafe:
         return None
-    return (
-        f"{role.mention} carries permissions a reward role may not have: {', '.join(unsafe)}. Reputation comes "
-        "from votes, so it cannot hand out power over the server. Pick a role without them (or remove them "
-        "from this role in Server Settings → Roles), then try again."
-    )
+    return _(
+        "{role} carries permissions a reward role may not have: {join}. Reputation comes from votes, so it cannot "
+        "hand out power over the server. Pick a role without them (or remove them from this role in Server Settings "
+        "→ Roles), then try again."
+    ).format(role=role.mention, join=", ".join(unsafe))
 
 
 def hierarchy_problem(invoker: discord.User | discord.Member, role: discord.Role) -> str | None:
     """Why the moderator may not make `role` a reward role, by Discord's own hierarchy: only the
     owner, or a member whose highest role is above it, could hand it out themselves."""
     if not isinstance(invoker, discord.Member):
-        return "Reward roles can only be set inside the server."
+        return _("Reward roles can only be set inside the server.")
     if invoker.guild.owner_id == invoker.id or invoker.top_role > role:
         return None
-    return (
-        f"{role.mention} is not below your highest role, so Discord would not let you give it yourself, and "
-        "I will not give it for you. Ask someone whose role is above it (or the server owner)."
-    )
+    return _(
+        "{role} is not below your highest role, so Discord would not let you give it yourself, and I will not give "
+        "it for you. Ask someone whose role is above it (or the server owner)."
+    ).format(role=role.mention)
 
 
 async def add_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: discord.Role, points: int) -> str:
@@ -185,8 +196,14 @@ async def add_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: 
     if problem is not None:
         raise UserFacingError(problem)
     created = await bot.services.reputation.add_reward_role(interaction.guild_id, interaction.user.id, role.id, points)
-    verb = "is now a reward role" if created else "now needs"
-    return f"{role.mention} {verb} at {points} points. Members who reach it get it; those who fall below lose it."
+    text = (
+        _("{role} is now a reward role at {points} points.") if created else _("{role} now needs at {points} points.")
+    )
+    return (
+        text.format(role=role.mention, points=points)
+        + " "
+        + _("Members who reach it get it; those who fall below lose it.")
+    )
 
 
 async def remove_reward_role(bot: IdeaBot, interaction: discord.Interaction, role: discord.Role) -> str:
@@ -196,10 +213,9 @@ async def remove_reward_role(bot: IdeaBot, interaction: discord.Interaction, rol
     if problem is not None:
         raise UserFacingError(problem)
     await bot.services.reputation.remove_reward_role(interaction.guild_id, role.id)
-    return (
-        f"{role.mention} is no longer a reward role. Members who hold it keep it; "
-        "remove it from them by hand if it should go."
-    )
+    return _(
+        "{role} is no longer a reward role. Members who hold it keep it; remove it from them by hand if it should go."
+    ).format(role=role.mention)
 
 
 @app_commands.guild_only()

@@ -19,6 +19,8 @@ class GuildSettings:
     moderator_role_id: int | None = None
     submit_cooldown_seconds: int = 60
     daily_submission_quota: int = 5
+    # The catalogue language of public messages; None: the server's preferred locale.
+    language: str | None = None
 
     @property
     def is_set_up(self) -> bool:
@@ -28,7 +30,7 @@ class GuildSettings:
 async def get_guild_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
     async with conn.execute(
         "SELECT guild_id, ideas_channel_id, digest_channel_id, log_channel_id, moderator_role_id,"
-        " submit_cooldown_seconds, daily_submission_quota FROM guild_settings WHERE guild_id = ?",
+        " submit_cooldown_seconds, daily_submission_quota, language FROM guild_settings WHERE guild_id = ?",
         (guild_id,),
     ) as cursor:
         row = await cursor.fetchone()
@@ -45,16 +47,27 @@ async def save_channels(
     digest_channel_id: int,
     log_channel_id: int | None,
     moderator_role_id: int | None,
+    language: str | None = None,
     now: datetime,
 ) -> None:
     await conn.execute(
         "INSERT INTO guild_settings (guild_id, ideas_channel_id, digest_channel_id, log_channel_id,"
-        " moderator_role_id, updated_at, set_up_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " moderator_role_id, language, updated_at, set_up_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT(guild_id) DO UPDATE SET ideas_channel_id = excluded.ideas_channel_id,"
         " set_up_at = COALESCE(guild_settings.set_up_at, excluded.set_up_at),"
         " digest_channel_id = excluded.digest_channel_id, log_channel_id = excluded.log_channel_id,"
-        " moderator_role_id = excluded.moderator_role_id, updated_at = excluded.updated_at",
-        (guild_id, ideas_channel_id, digest_channel_id, log_channel_id, moderator_role_id, to_ts(now), to_ts(now)),
+        " moderator_role_id = excluded.moderator_role_id, language = excluded.language,"
+        " updated_at = excluded.updated_at",
+        (
+            guild_id,
+            ideas_channel_id,
+            digest_channel_id,
+            log_channel_id,
+            moderator_role_id,
+            language,
+            to_ts(now),
+            to_ts(now),
+        ),
     )
 
 

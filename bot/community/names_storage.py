@@ -57,3 +57,17 @@ async def role_names(conn: aiosqlite.Connection, guild_id: int, role_ids: Sequen
     return await _lookup(
         conn, "SELECT role_id, name FROM role_names WHERE guild_id = ? AND role_id IN ({marks})", guild_id, role_ids
     )
+
+
+async def save_member_locale(conn: aiosqlite.Connection, user_id: int, locale: str, now: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO member_locales (user_id, locale, updated_at) VALUES (?, ?, ?)"
+        " ON CONFLICT(user_id) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
+        (user_id, locale, to_ts(now)),
+    )
+
+
+async def member_locale(conn: aiosqlite.Connection, user_id: int) -> str | None:
+    async with conn.execute("SELECT locale FROM member_locales WHERE user_id = ?", (user_id,)) as cursor:
+        row = await cursor.fetchone()
+    return str(row[0]) if row is not None else None

@@ -26,6 +26,7 @@ from bot.digest.render import CHART_FILENAME, chart_png, to_csv, to_html, to_mar
 from bot.digest.rules import Digest
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted
+from bot.i18n import _
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,12 @@ def normalise_address(text: str) -> str:
     try:
         return validate_email(text.strip(), check_deliverability=False).normalized
     except EmailNotValidError as exc:
-        raise UserFacingError(f"That is not a valid email address: {exc}") from None
+        raise UserFacingError(_("That is not a valid email address: {exc}").format(exc=exc)) from None
 
 
 def digest_email(digest: Digest, sender: str, recipient: str, chart: bytes | None) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = f"Weekly digest {digest.week}"
+    message["Subject"] = _("Weekly digest {week}").format(week=digest.week)
     message["From"] = sender
     message["To"] = recipient
     message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
@@ -142,17 +143,23 @@ class DigestMailer:
     async def add(self, guild_id: int, moderator_id: int, text: str) -> str:
         address = normalise_address(text)
         if len(await queries.addresses(self.db.conn, guild_id)) >= ADDRESSES_PER_GUILD:
-            raise UserFacingError(f"A server can mail at most {ADDRESSES_PER_GUILD} addresses; remove one first.")
+            raise UserFacingError(
+                _("A server can mail at most {addresses_per_guild} addresses; remove one first.").format(
+                    addresses_per_guild=ADDRESSES_PER_GUILD
+                )
+            )
         async with self.db.transaction() as conn:
             if not await queries.add_address(conn, guild_id, address, moderator_id, self.clock()):
-                raise UserFacingError(f"`{address}` already gets the digest.")
+                raise UserFacingError(_("`{address}` already gets the digest.").format(address=address))
         return address
 
     async def remove(self, guild_id: int, text: str) -> str:
         address = normalise_address(text)
         async with self.db.transaction() as conn:
             if not await queries.remove_address(conn, guild_id, address):
-                raise UserFacingError(f"`{address}` is not on the list. `/digest email list` shows it.")
+                raise UserFacingError(
+                    _("`{address}` is not on the list. `/digest email list` shows it.").format(address=address)
+                )
         return address
 
     async def list(self, guild_id: int) -> list[str]:
@@ -215,7 +222,9 @@ class DigestMailer:
         if failures:
             log.warning("digest %s of guild %s: %d of %d emails failed", week, guild_id, len(failures), len(recipients))
             await self.report(
-                guild_id, f"The digest {week} was posted, but mailing it failed for:\n" + "\n".join(failures)[:1500]
+                guild_id,
+                _("The digest {week} was posted, but mailing it failed for:\n").format(week=week)
+                + "\n".join(failures)[:1500],
             )
         return sent
 
@@ -235,9 +244,9 @@ class DigestMailer:
                 timeout=self.timeout,
             )
         except aiosmtplib.SMTPTimeoutError:
-            return "the mail server did not answer in time"
+            return _("the mail server did not answer in time")
         except aiosmtplib.SMTPResponseException as exc:
-            return f"the mail server refused it ({exc.code} {str(exc.message)[:120]})"
+            return _("the mail server refused it ({code} {value})").format(code=exc.code, value=str(exc.message)[:120])
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return f"the mail server could not be reached ({type(exc).__name__})"
+            return _("the mail server could not be reached ({error})").format(error=type(exc).__name__)
         return None

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.i18n import _
 from bot.ideas.privacy import PUBLIC, credit
 from bot.ideas.rules import Idea
 
@@ -34,25 +35,27 @@ def parse_events(text: str | None) -> tuple[str, ...]:
     names = [name for name in text.replace(",", " ").split() if name]
     unknown = [name for name in names if name not in EVENTS]
     if unknown:
-        raise WebhookRuleError(f"Unknown event `{unknown[0][:40]}`. Events: {', '.join(EVENTS)}.")
+        raise WebhookRuleError(
+            _("Unknown event `{value}`. Events: {events}.").format(value=unknown[0][:40], events=", ".join(EVENTS))
+        )
     return tuple(dict.fromkeys(names))
 
 
 def check_url(url: str, allow_private: bool) -> str:
     """The URL's host, if its form is acceptable (the addresses it resolves to are checked apart)."""
     if len(url) > URL_MAX:
-        raise WebhookRuleError(f"The URL is too long (at most {URL_MAX} characters).")
+        raise WebhookRuleError(_("The URL is too long (at most {url_max} characters).").format(url_max=URL_MAX))
     try:
         parts = urlsplit(url)
         host = parts.hostname
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise WebhookRuleError("That is not a valid URL.") from None
+        raise WebhookRuleError(_("That is not a valid URL.")) from None
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
-        raise WebhookRuleError("Webhook URLs must start with https://.")
+        raise WebhookRuleError(_("Webhook URLs must start with https://."))
     if not host or parts.username is not None or parts.password is not None or any(c.isspace() for c in url):
-        raise WebhookRuleError("That is not a valid URL (it needs a host and no user name or spaces).")
+        raise WebhookRuleError(_("That is not a valid URL (it needs a host and no user name or spaces)."))
     return host
 
 

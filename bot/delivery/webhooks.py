@@ -38,6 +38,7 @@ from bot.delivery.rules import (
 from bot.digest.render import to_dict
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
+from bot.i18n import _, use
 from bot.ideas.rules import Idea
 from bot.storage import Database
 
@@ -86,9 +87,12 @@ class WebhookService:
         timeout: float = 10.0,
         disable_after: timedelta = timedelta(days=1),
         poll_seconds: float = 5.0,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.shards = EVERY_GUILD  # the guilds whose deliveries this process sends (bot/app.py sets it)
         self.db = db
+        # Reports go to the guild's log channel: in the guild's language.
+        self.language_of = language_of
         self.events = events
         self.clock = clock
         self.load_idea = load_idea
@@ -118,14 +122,14 @@ class WebhookService:
         try:
             parsed = httpx.URL(url)
         except httpx.InvalidURL:
-            raise WebhookRuleError("That is not a valid URL.") from None
+            raise WebhookRuleError(_("That is not a valid URL.")) from None
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         try:
             addresses = await self.resolve(_ascii_host(parsed), port)
         except (OSError, UnicodeError):
-            raise WebhookRuleError("That host name does not resolve.") from None
+            raise WebhookRuleError(_("That host name does not resolve.")) from None
         if not addresses or not all(address_allowed(a, self.allow_private) for a in addresses):
-            raise WebhookRuleError("Webhooks may only reach public internet addresses, not private or local ones.")
+            raise WebhookRuleError(_("Webhooks may only reach public internet addresses, not private or local ones."))
 
     async def add(
         self, guild_id: int, moderator_id: int, url: str, events_text: str | None
@@ -138,19 +142,23 @@ class WebhookService:
         except WebhookRuleError as exc:
             raise UserFacingError(str(exc)) from None
         if len(await queries.webhooks(self.db.conn, guild_id)) >= WEBHOOKS_PER_GUILD:
-            raise UserFacingError(f"A server can have at most {WEBHOOKS_PER_GUILD} webhooks; remove one first.")
+            raise UserFacingError(
+                _("A server can have at most {webhooks_per_guild} webhooks; remove one first.").format(
+                    webhooks_per_guild=WEBHOOKS_PER_GUILD
+                )
+            )
         secret = secrets.token_hex(32)
         async with self.db.transaction() as conn:
             added = await queries.add_webhook(conn, guild_id, url, secret, events, moderator_id, self.clock())
         if not added:
-            raise UserFacingError("That webhook is already registered. Remove it first to get a new secret.")
+            raise UserFacingError(_("That webhook is already registered. Remove it first to get a new secret."))
         return secret, events
 
     async def remove(self, guild_id: int, url: str) -> None:
         async with self.db.transaction() as conn:
             removed = await queries.remove_webhook(conn, guild_id, url.strip())
         if not removed:
-            raise UserFacingError("No webhook with that URL is registered here. `/ideamod webhook list` shows them.")
+            raise UserFacingError(_("No webhook with that URL is registered here. `/ideamod webhook list` shows them."))
 
     async def list(self, guild_id: int) -> list[queries.Webhook]:
         return await queries.webhooks(self.db.conn, guild_id)
@@ -262,12 +270,16 @@ class WebhookService:
             log.warning("webhook %s: delivery %s failed (%s)", hook.id, delivery.id, error)
             if disabled:
                 log.warning("webhook %s disabled after failing since %s", hook.id, failing_since.isoformat())
-                await self.report(
-                    hook.guild_id,
-                    f"Webhook #{hook.id} to {httpx.URL(hook.url).host} failed every delivery since "
-                    f"<t:{int(failing_since.timestamp())}:f> (last error: {error}) and is now disabled. "
-                    "Its undelivered events are kept; remove it and add it again to resume.",
-                )
+                language = await self.language_of(hook.guild_id) if self.language_of is not None else None
+                with use(language):
+                    text = _(
+                        "Webhook #{id} to {host} failed every delivery since <t:{timestamp}:f> (last error: "
+                        "{error}) and "
+                        "is now disabled. Its undelivered events are kept; remove it and add it again to resume."
+                    ).format(
+                        id=hook.id, host=httpx.URL(hook.url).host, timestamp=int(failing_since.timestamp()), error=error
+                    )
+                await self.report(hook.guild_id, text)
             return delivered
 
     async def _send(self, hook: queries.Webhook, delivery: queries.Delivery) -> str | None:

@@ -25,7 +25,8 @@ from bot.edge.embeds import (
     FIELDS_MAX,
     clip,
 )
-from bot.ideas.rules import Status
+from bot.i18n import DISCORD_LOCALES, SOURCE, _, current, ngettext, use, when
+from bot.ideas.rules import Status, shown_reason
 from bot.llm.synthesis import clean_untrusted
 
 EMBEDS_PER_MESSAGE = 10
@@ -48,7 +49,7 @@ def _idea(line: IdeaLine, *, note: bool = True) -> str:
 
 
 def _more(lines: list[str], shown: int, total: int) -> list[str]:
-    return [*lines, f"… and {total - shown} more"] if total > shown else lines
+    return [*lines, _("… and {count} more").format(count=total - shown)] if total > shown else lines
 
 
 PLACES = {1: "1st", 2: "2nd", 3: "3rd"}
@@ -61,9 +62,14 @@ def _place(place: int) -> str:
 def _challenge(c: ChallengeLine, idea: Callable[[IdeaLine], str], escape: Callable[[str], str] = str) -> str:
     """'Challenge #2 Greener office (award: A day off): 1st #12 Solar panels; 2nd …'. Winning ideas
     only, never their authors (a winner may be anonymous)."""
-    head = f"Challenge #{c.number} {escape(c.title)}" + (f" (award: {escape(c.award)})" if c.award else "")
-    winners = "; ".join(f"{_place(w.place)} {idea(w.idea)} +{w.points} points" for w in c.winners)
-    return f"{head}: {winners or 'no winner (no entry had an upvote)'}"
+    head = _("Challenge #{number} {title}").format(number=c.number, title=escape(c.title)) + (
+        _(" (award: {award})").format(award=escape(c.award)) if c.award else ""
+    )
+    winners = "; ".join(
+        _("{place} {idea} +{points} points").format(place=_place(w.place), idea=idea(w.idea), points=w.points)
+        for w in c.winners
+    )
+    return f"{head}: {winners or _('no winner (no entry had an upvote)')}"
 
 
 # --- sections: the same content for every format ----------------------------------------------------
@@ -80,16 +86,18 @@ class Section:
 def digest_title(d: Digest) -> str:
     if d.partial and d.generated_at is not None:
         until = d.generated_at.astimezone(zone(d.timezone))
-        return f"The week so far · {d.week} (until {until:%a %d %b %H:%M})"
-    return f"Weekly digest · {d.week}"
+        return _("The week so far · {week} (until {until})").format(
+            week=d.week, until=when(until, "%a %d %b %H:%M", "MMMEdHm")
+        )
+    return _("Weekly digest · {week}").format(week=d.week)
 
 
 def overview_lines(d: Digest) -> list[str]:
     c, p = d.counts, d.previous
     return [
-        f"New ideas: {compared(c.new_ideas, p.new_ideas)}",
-        f"Votes: {compared(c.votes, p.votes)}",
-        f"Active members: {compared(c.active_members, p.active_members)}",
+        _("New ideas: {compared}").format(compared=compared(c.new_ideas, p.new_ideas)),
+        _("Votes: {compared}").format(compared=compared(c.votes, p.votes)),
+        _("Active members: {compared}").format(compared=compared(c.active_members, p.active_members)),
     ]
 
 
@@ -98,14 +106,18 @@ def period_text(d: Digest) -> str:
     last = d.days[-1].day if d.days else first
     if d.partial and d.generated_at is not None:
         today = d.generated_at.astimezone(zone(d.timezone)).date()
-        return f"{first:%a %d %b} – {today:%a %d %b %Y}, the week so far ({d.timezone})"
-    return f"{first:%a %d %b} – {last:%a %d %b %Y} ({d.timezone})"
+        return _("{first} – {today}, the week so far ({timezone})").format(
+            first=when(first, "%a %d %b", "MMMEd"), today=when(today, "%a %d %b %Y", "yMMMEd"), timezone=d.timezone
+        )
+    return f"{when(first, '%a %d %b', 'MMMEd')} – {when(last, '%a %d %b %Y', 'yMMMEd')} ({d.timezone})"
 
 
 def themes_source_line(d: Digest) -> str:
     if d.fallback_note:
         return d.fallback_note
-    return "Themes grouped by the AI assistant." if d.themes_from == "llm" else "Themes grouped by shared keywords."
+    return (
+        _("Themes grouped by the AI assistant.") if d.themes_from == "llm" else _("Themes grouped by shared keywords.")
+    )
 
 
 def fold_line(empty: list[Section]) -> str:
@@ -119,7 +131,9 @@ def split_sections(all_sections: list[Section]) -> tuple[list[Section], list[Sec
 
 
 def contributor_line(c: Contributor) -> str:
-    return f"{c.label} · {c.points} point{'s' if c.points != 1 else ''}"
+    return ngettext("{label} · {points} point", "{label} · {points} points", c.points).format(
+        label=c.label, points=c.points
+    )
 
 
 def promotion_line(p: Promotion) -> str:
@@ -129,7 +143,8 @@ def promotion_line(p: Promotion) -> str:
 def sections(d: Digest) -> list[Section]:
     changes = [
         f"#{s.idea.number} {discord.utils.escape_markdown(s.idea.title)}: {_status_label(s.old_status)} → "
-        f"**{_status_label(s.new_status)}**" + (f" — {discord.utils.escape_markdown(s.reason)}" if s.reason else "")
+        f"**{_status_label(s.new_status)}**"
+        + (f" — {discord.utils.escape_markdown(shown_reason(s.reason))}" if s.reason else "")
         for s in d.status_changes
     ]
     waiting = _more([_idea(i) for i in d.waiting], len(d.waiting), d.waiting_total)
@@ -142,61 +157,68 @@ def sections(d: Digest) -> list[Section]:
     ]
     return [
         Section(
-            "Top new ideas", [_idea(i, note=False) for i in d.top_new], "No new idea has votes yet.", "voted new ideas"
+            _("Top new ideas"),
+            [_idea(i, note=False) for i in d.top_new],
+            _("No new idea has votes yet."),
+            _("voted new ideas"),
         ),
-        Section("Trending", [_idea(i) for i in d.trending], "Nothing picked up speed this week.", "trending ideas"),
-        Section("Decisions", changes, "No status changes this week.", "decisions"),
         Section(
-            f"Waiting for an answer (over {d.waiting_days} days)",
+            _("Trending"), [_idea(i) for i in d.trending], _("Nothing picked up speed this week."), _("trending ideas")
+        ),
+        Section(_("Decisions"), changes, _("No status changes this week."), "decisions"),
+        Section(
+            _("Waiting for an answer (over {waiting_days} days)").format(waiting_days=d.waiting_days),
             waiting,
-            "Every idea has had an answer in time.",
-            f"ideas waiting over {d.waiting_days} days",
+            _("Every idea has had an answer in time."),
+            _("ideas waiting over {waiting_days} days").format(waiting_days=d.waiting_days),
         ),
         Section(
-            "Reached a support stage",
+            _("Reached a support stage"),
             _more([_idea(c.idea) for c in d.crossed], len(d.crossed), d.crossed_total),
-            "No idea reached a support stage this week.",
-            "support stages reached",
+            _("No idea reached a support stage this week."),
+            _("support stages reached"),
         ),
         Section(
-            "Archived (no answer and no votes for too long)",
+            _("Archived (no answer and no votes for too long)"),
             _more([_idea(i) for i in d.archived], len(d.archived), d.archived_total),
-            "No idea was archived this week.",
-            "archived ideas",
+            _("No idea was archived this week."),
+            _("archived ideas"),
         ),
         Section(
-            "Expired (missed a support stage deadline)",
+            _("Expired (missed a support stage deadline)"),
             _more([_idea(i) for i in d.expired], len(d.expired), d.expired_total),
-            "No idea expired this week.",
-            "expired ideas",
+            _("No idea expired this week."),
+            _("expired ideas"),
         ),
         Section(
-            "Challenges closed",
+            _("Challenges closed"),
             [_challenge(c, lambda i: _idea(i, note=False), escape) for c in d.challenges],
-            "No challenge closed this week.",
-            "closed challenges",
+            _("No challenge closed this week."),
+            _("closed challenges"),
         ),
         Section(
-            "Thank you, top contributors",
+            _("Thank you, top contributors"),
             # A member never seen by name is a mention: Discord shows it as their name; embeds never ping.
             [
-                f"{escape(c.name) if c.name else f'<@{c.user_id}>'} · {c.points} point{'s' if c.points != 1 else ''}"
+                ngettext("{name} · {points} point", "{name} · {points} points", c.points).format(
+                    name=escape(c.name) if c.name else f"<@{c.user_id}>", points=c.points
+                )
                 for c in d.contributors
             ],
             "—",
-            "contributors with points",
+            _("contributors with points"),
         ),
         Section(
-            "Role promotions",
+            _("Role promotions"),
             [
                 f"{escape(p.name) if p.name else f'<@{p.user_id}>'} → "
                 + (escape(p.role_name) if p.role_name else f"<@&{p.role_id}>")
                 for p in d.promotions
             ],
             "—",
-            "role promotions",
+            _("role promotions"),
         ),
-        Section("Themes", themes, "Too few ideas this week to group.", "themes"),
+        Section(_("Themes"), themes, _("Too few ideas this week to group."), "themes"),
     ]
 
 
@@ -215,7 +237,8 @@ def _fields(section: Section) -> list[tuple[str, str]]:
         current.append(line)
     fields.append((section.title, "\n".join(current)))
     return [
-        (clip(name if i == 0 else f"{name} (cont.)", FIELD_NAME_MAX), value) for i, (name, value) in enumerate(fields)
+        (clip(name if i == 0 else _("{name} (cont.)").format(name=name), FIELD_NAME_MAX), value)
+        for i, (name, value) in enumerate(fields)
     ]
 
 
@@ -238,17 +261,20 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
     head.description = clip("\n".join(description), EMBED_DESCRIPTION_MAX)
     if chart:
         head.set_image(url=f"attachment://{CHART_FILENAME}")
-    head.set_footer(text="ideabot weekly digest")
+    head.set_footer(text=_("ideabot weekly digest"))
 
     embeds = [head]
     shown, empty = split_sections(sections(d))
     if empty:
-        shown.append(Section("Nothing this week", [clip(fold_line(empty), FIELD_VALUE_MAX)], ""))
+        shown.append(Section(_("Nothing this week"), [clip(fold_line(empty), FIELD_VALUE_MAX)], ""))
     for section in shown:
         for name, value in _fields(section):
             embed = embeds[-1]
             if len(embed.fields) >= FIELDS_MAX or _embed_size(embed) + len(name) + len(value) > EMBED_TOTAL_MAX - 100:
-                embed = discord.Embed(title=clip(f"{digest_title(d)} (continued)", EMBED_TITLE_MAX), colour=COLOUR)
+                embed = discord.Embed(
+                    title=clip(_("{digest_title} (continued)").format(digest_title=digest_title(d)), EMBED_TITLE_MAX),
+                    colour=COLOUR,
+                )
                 embeds.append(embed)
             embed.add_field(name=name, value=value, inline=False)
 
@@ -267,7 +293,36 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
 # --- the chart -----------------------------------------------------------------------------------------
 
 
+# Languages whose script matplotlib's bundled font (DejaVu Sans) cannot draw: their chart needs an
+# installed CJK font, else it is drawn in English rather than as empty boxes.
+_CJK_LANGUAGES = frozenset({"ja"})
+_CJK_FONT_NAMES = ("CJK", "IPA", "Hiragino", "Yu Gothic", "Meiryo", "Takao", "Source Han")
+
+
+@cache
+def _cjk_font() -> str | None:
+    from matplotlib import font_manager
+
+    for entry in font_manager.fontManager.ttflist:
+        if any(key in entry.name for key in _CJK_FONT_NAMES):
+            return str(entry.name)
+    return None
+
+
 def chart_png(d: Digest) -> bytes:
+    if current() not in _CJK_LANGUAGES:
+        return _chart_png(d)
+    font = _cjk_font()
+    if font is None:
+        with use(SOURCE):
+            return _chart_png(d)
+    import matplotlib
+
+    with matplotlib.rc_context({"font.family": [font, "DejaVu Sans"]}):
+        return _chart_png(d)
+
+
+def _chart_png(d: Digest) -> bytes:
     """Votes and submissions per day of the week, as a PNG (matplotlib, Agg, no pyplot state).
 
     Two panels sharing the days, each titled, instead of one plot with twin axes and a legend:
@@ -277,16 +332,16 @@ def chart_png(d: Digest) -> bytes:
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
-    labels = [f"{day.day:%a}\n{day.day:%d %b}" for day in d.days]
+    labels = [f"{when(day.day, '%a', 'E')}\n{when(day.day, '%d %b', 'MMMd')}" for day in d.days]
     positions = list(range(len(d.days)))
     figure = Figure(figsize=(8, 4.2), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     votes_axis, ideas_axis = figure.subplots(2, 1, sharex=True)
-    so_far = " so far" if d.partial else ""
-    figure.suptitle(f"Week {d.week}{so_far}: activity per day", fontsize=12)
+    so_far = _(" so far") if d.partial else ""
+    figure.suptitle(_("Week {week}{so_far}: activity per day").format(week=d.week, so_far=so_far), fontsize=12)
     for axis, values, colour, name in (
-        (votes_axis, [day.votes for day in d.days], "#4752C4", "votes"),
-        (ideas_axis, [day.ideas for day in d.days], "#2E9E5B", "new ideas"),
+        (votes_axis, [day.votes for day in d.days], "#4752C4", _("votes")),
+        (ideas_axis, [day.ideas for day in d.days], "#2E9E5B", _("new ideas")),
     ):
         bars = axis.bar(positions, values, width=0.6, color=colour)
         axis.bar_label(bars, labels=[str(v) if v else "" for v in values], padding=2, fontsize=9)
@@ -310,7 +365,7 @@ def chart_png(d: Digest) -> bytes:
 
 
 def _terms(line: IdeaLine) -> str:
-    return f" [terms {line.terms_version}]" if line.terms_version else ""
+    return _(" [terms {terms_version}]").format(terms_version=line.terms_version) if line.terms_version else ""
 
 
 def _plain_idea(line: IdeaLine, note: bool = True) -> str:
@@ -337,9 +392,10 @@ def _export_sections(d: Digest) -> list[tuple[str, list[ExportItem], str]]:
     decisions = [
         ExportItem(
             f"#{s.idea.number} {s.idea.title}{_terms(s.idea)}: {_status_label(s.old_status)} →"
-            f" {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else ""),
+            f" {_status_label(s.new_status)}" + (f" — {shown_reason(s.reason)}" if s.reason else ""),
             s.idea,
-            f"{_status_label(s.old_status)} → {_status_label(s.new_status)}" + (f" — {s.reason}" if s.reason else ""),
+            f"{_status_label(s.old_status)} → {_status_label(s.new_status)}"
+            + (f" — {shown_reason(s.reason)}" if s.reason else ""),
         )
         for s in d.status_changes
     ]
@@ -350,44 +406,52 @@ def _export_sections(d: Digest) -> list[tuple[str, list[ExportItem], str]]:
         for t in d.themes
     ]
     return [
-        ("Top new ideas", [_idea_item(i, False) for i in d.top_new], "voted new ideas"),
-        ("Trending", [_idea_item(i) for i in d.trending], "trending ideas"),
-        ("Decisions", decisions, "decisions"),
+        (_("Top new ideas"), [_idea_item(i, False) for i in d.top_new], _("voted new ideas")),
+        (_("Trending"), [_idea_item(i) for i in d.trending], _("trending ideas")),
+        (_("Decisions"), decisions, "decisions"),
         (
-            f"Waiting for an answer (over {d.waiting_days} days, {d.waiting_total} in all)",
+            _("Waiting for an answer (over {waiting_days} days, {waiting_total} in all)").format(
+                waiting_days=d.waiting_days, waiting_total=d.waiting_total
+            ),
             [_idea_item(i) for i in d.waiting],
-            f"ideas waiting over {d.waiting_days} days",
+            _("ideas waiting over {waiting_days} days").format(waiting_days=d.waiting_days),
         ),
         (
-            f"Reached a support stage ({d.crossed_total} in all)",
+            _("Reached a support stage ({crossed_total} in all)").format(crossed_total=d.crossed_total),
             [_idea_item(c.idea) for c in d.crossed],
-            "support stages reached",
+            _("support stages reached"),
         ),
-        (f"Archived ({d.archived_total} in all)", [_idea_item(i) for i in d.archived], "archived ideas"),
         (
-            f"Expired: missed a support stage deadline ({d.expired_total} in all)",
+            _("Archived ({archived_total} in all)").format(archived_total=d.archived_total),
+            [_idea_item(i) for i in d.archived],
+            _("archived ideas"),
+        ),
+        (
+            _("Expired: missed a support stage deadline ({expired_total} in all)").format(
+                expired_total=d.expired_total
+            ),
             [_idea_item(i) for i in d.expired],
-            "expired ideas",
+            _("expired ideas"),
         ),
         (
-            "Challenges closed",
+            _("Challenges closed"),
             [ExportItem(_challenge(c, lambda i: _plain_idea(i, False))) for c in d.challenges],
-            "closed challenges",
+            _("closed challenges"),
         ),
         (
-            "Thank you, top contributors",
+            _("Thank you, top contributors"),
             [ExportItem(contributor_line(c)) for c in d.contributors],
-            "contributors with points",
+            _("contributors with points"),
         ),
-        ("Role promotions", [ExportItem(promotion_line(p)) for p in d.promotions], "role promotions"),
-        ("Themes", themes, "themes"),
+        (_("Role promotions"), [ExportItem(promotion_line(p)) for p in d.promotions], _("role promotions")),
+        (_("Themes"), themes, "themes"),
     ]
 
 
 def _export_fold(d: Digest) -> tuple[list[tuple[str, list[ExportItem]]], str | None]:
     shown = [(title, items) for title, items, _ in _export_sections(d) if items]
     empty = [short for _, items, short in _export_sections(d) if not items]
-    return shown, ("Nothing this week: " + ", ".join(empty) + ".") if empty else None
+    return shown, (_("Nothing this week: ") + ", ".join(empty) + ".") if empty else None
 
 
 def _md_escape(text: str) -> str:
@@ -406,20 +470,29 @@ def to_markdown(d: Digest) -> str:
         out += [f"- {_md_escape(item.text)}" for item in items]
     if fold:
         out += ["", fold]
-    out += ["", "| day | new ideas | votes |", "|---|---|---|"]
-    out += [f"| {day.day:%a %d %b} | {day.ideas} | {day.votes} |" for day in d.days]
+    out += ["", _("| day | new ideas | votes |"), "|---|---|---|"]
+    out += [f"| {when(day.day, '%a %d %b', 'MMMEd')} | {day.ideas} | {day.votes} |" for day in d.days]
     return "\n".join(out) + "\n"
 
 
 @cache
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("bot.digest", "templates"),
         autoescape=True,  # every value is member text or derived from it
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # `_("text %(name)s", name=...)` in the template, as Jinja's i18n extension writes it (babel.cfg
+    # extracts it so); it reads the current language when the template runs.
+    environment.globals["_"] = _template_text
+    return environment
+
+
+def _template_text(message: str, **values: object) -> str:
+    text = _(message)
+    return text % values if values else text
 
 
 def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None) -> str:
@@ -432,6 +505,7 @@ def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None)
         _templates()
         .get_template("digest.html.j2")
         .render(
+            lang="en" if current() == SOURCE else DISCORD_LOCALES[current()],
             title=digest_title(d),
             period=period_text(d),
             overview=overview_lines(d),
@@ -446,7 +520,7 @@ def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None)
                 for title, items in shown
             ],
             fold=fold,
-            days=[(f"{day.day:%a %d %b}", day.ideas, day.votes) for day in d.days],
+            days=[(when(day.day, "%a %d %b", "MMMEd"), day.ideas, day.votes) for day in d.days],
         )
     )
 
@@ -473,15 +547,25 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
         ("votes", c.votes, p.votes),
         ("active_members", c.active_members, p.active_members),
     ):
-        yield ("count", "", name, "", "", "", now, f"previous week {before}", "")
+        yield ("count", "", name, "", "", "", now, _("previous week {before}").format(before=before), "")
     for name, total, listed in (
         ("crossed", d.crossed_total, len(d.crossed)),
         ("archived", d.archived_total, len(d.archived)),
         ("expired", d.expired_total, len(d.expired)),
     ):
-        yield ("count", "", name, "", "", "", total, f"listed {listed}", "")
+        yield ("count", "", name, "", "", "", total, _("listed {listed}").format(listed=listed), "")
     for day in d.days:
-        yield ("day", "", day.day.isoformat(), "", "", "", day.votes, f"new ideas {day.ideas}", "")
+        yield (
+            "day",
+            "",
+            day.day.isoformat(),
+            "",
+            "",
+            "",
+            day.votes,
+            _("new ideas {ideas}").format(ideas=day.ideas),
+            "",
+        )
     for section, lines in (
         ("top_new", d.top_new),
         ("trending", d.trending),
@@ -501,11 +585,11 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
             "",
             "",
             "",
-            f"from {s.old_status}: {s.reason or ''}",
+            _("from {old_status}: {value}").format(old_status=s.old_status, value=s.reason or ""),
             s.idea.terms_version or "",
         )
     for challenge in d.challenges:
-        award = f" (award: {challenge.award})" if challenge.award else ""
+        award = _(" (award: {award})").format(award=challenge.award) if challenge.award else ""
         yield (
             "challenge",
             challenge.number,
@@ -514,11 +598,16 @@ def _csv_rows(d: Digest) -> Iterable[tuple[Any, ...]]:
             "",
             "",
             len(challenge.winners),
-            f"closed {challenge.closed_at:%Y-%m-%d}{award}",
+            _("closed {closed_at:%Y-%m-%d}{award}").format(closed_at=challenge.closed_at, award=award),
             "",
         )
         for w in challenge.winners:
-            yield _csv_idea("challenge_winner", w.idea, w.points, f"challenge #{challenge.number}: {_place(w.place)}")
+            yield _csv_idea(
+                "challenge_winner",
+                w.idea,
+                w.points,
+                _("challenge #{number}: {place}").format(number=challenge.number, place=_place(w.place)),
+            )
     for contributor in d.contributors:
         yield (
             "contributor",

@@ -13,10 +13,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from bot.i18n import N_, _, when
 from bot.ideas.ranking import wilson_lower_bound
 from bot.programmes.rules import Stage
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAY_NAMES = (
+    N_("Monday"),
+    N_("Tuesday"),
+    N_("Wednesday"),
+    N_("Thursday"),
+    N_("Friday"),
+    N_("Saturday"),
+    N_("Sunday"),
+)
 DEFAULT_WEEKDAY = 0
 DEFAULT_HOUR = 9
 DEFAULT_TIMEZONE = "UTC"
@@ -47,12 +57,14 @@ class IsoWeek:
     def parse(cls, text: str) -> IsoWeek:
         match = _ISO_WEEK.match(text.strip())
         if not match:
-            raise DigestRuleError(f"'{text}' is not an ISO week: use YYYY-Www, e.g. 2025-W07.")
+            raise DigestRuleError(_("'{text}' is not an ISO week: use YYYY-Www, e.g. 2025-W07.").format(text=text))
         year, week = int(match.group(1)), int(match.group(2))
         try:
             date.fromisocalendar(year, week, 1)
         except ValueError:
-            raise DigestRuleError(f"{text} does not exist: {year} has no week {week}.") from None
+            raise DigestRuleError(
+                _("{text} does not exist: {year} has no week {week}.").format(text=text, year=year, week=week)
+            ) from None
         return cls(year, week)
 
     @classmethod
@@ -81,11 +93,15 @@ def zone(name: str) -> ZoneInfo:
     # (a directory such as "Europe", a name too long for the file system).
     if name not in _known_zones():
         shown = name if len(name) <= 40 else name[:40] + "…"
-        raise DigestRuleError(f"Unknown time zone '{shown}': use an IANA name such as Europe/Berlin or UTC.")
+        raise DigestRuleError(
+            _("Unknown time zone '{shown}': use an IANA name such as Europe/Berlin or UTC.").format(shown=shown)
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise DigestRuleError(f"Unknown time zone '{name}': use an IANA name such as Europe/Berlin or UTC.") from None
+        raise DigestRuleError(
+            _("Unknown time zone '{name}': use an IANA name such as Europe/Berlin or UTC.").format(name=name)
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +142,9 @@ class DigestSchedule:
     # in threshold_crossings (the guild's stages live in programme_settings).
 
     def describe(self) -> str:
-        return f"every {WEEKDAYS[self.weekday].capitalize()} at {self.hour:02d}:00 ({self.timezone})"
+        return _("every {weekday} at {hour:02d}:00 ({timezone})").format(
+            weekday=_(WEEKDAY_NAMES[self.weekday]), hour=self.hour, timezone=self.timezone
+        )
 
 
 def parse_schedule(weekday: str | int, hour: int, timezone: str) -> tuple[int, int, str]:
@@ -134,15 +152,17 @@ def parse_schedule(weekday: str | int, hour: int, timezone: str) -> tuple[int, i
     if isinstance(weekday, int) or str(weekday).strip().isdigit():
         day = int(weekday)
         if not 0 <= day <= 6:
-            raise DigestRuleError("The weekday must be 0-6 (Monday = 0) or a day name.")
+            raise DigestRuleError(_("The weekday must be 0-6 (Monday = 0) or a day name."))
     else:
         name = str(weekday).strip().lower()
         matches = [i for i, full in enumerate(WEEKDAYS) if len(name) >= 2 and full.startswith(name)]
         if len(matches) != 1:
-            raise DigestRuleError(f"Unknown weekday '{weekday}': use a day name such as Monday.")
+            raise DigestRuleError(
+                _("Unknown weekday '{weekday}': use a day name such as Monday.").format(weekday=weekday)
+            )
         day = matches[0]
     if not 0 <= int(hour) <= 23:
-        raise DigestRuleError("The hour must be between 0 and 23.")
+        raise DigestRuleError(_("The hour must be between 0 and 23."))
     zone(timezone.strip())
     return day, int(hour), timezone.strip()
 
@@ -196,9 +216,15 @@ def parse_week_choice(text: str | None, now: datetime, timezone: str = DEFAULT_T
     try:
         week = IsoWeek.parse(choice.upper())
     except DigestRuleError:
-        raise DigestRuleError(f"'{text}' is not a week: use current, last or YYYY-Www (e.g. {current}).") from None
+        raise DigestRuleError(
+            _("'{text}' is not a week: use current, last or YYYY-Www (e.g. {current}).").format(
+                text=text, current=current
+            )
+        ) from None
     if week > current:
-        raise DigestRuleError(f"{week} has not started yet: the latest week is {current} (current).")
+        raise DigestRuleError(
+            _("{week} has not started yet: the latest week is {current} (current).").format(week=week, current=current)
+        )
     return week, week == current
 
 
@@ -257,7 +283,11 @@ class CrossingLine:
     requirement: str = ""  # e.g. "10 upvotes within 30 days"; empty when the stage is no longer configured
 
     def describe(self) -> str:
-        return f"stage {self.stage}: {self.requirement}" if self.requirement else f"stage {self.stage}"
+        return (
+            _("stage {stage}: {requirement}").format(stage=self.stage, requirement=self.requirement)
+            if self.requirement
+            else _("stage {stage}").format(stage=self.stage)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +310,7 @@ class ChallengeLine:
 
 def member_label(user_id: int, name: str) -> str:
     """A member as a reader outside Discord knows them: their display name, else a neutral label."""
-    return name or f"member …{str(user_id)[-4:]}"
+    return name or _("member …{value}").format(value=str(user_id)[-4:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +338,7 @@ class Promotion:
 
     @property
     def role_label(self) -> str:
-        return self.role_name or "a reward role"
+        return self.role_name or _("a reward role")
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,13 +404,18 @@ def compared(current: int, previous: int) -> str:
     """A count against the week before, in words: '12, none the week before', '12, up from 8
     the week before', '3, down from 5 the week before', '4, as many as the week before'."""
     if current == previous:
-        return f"{current}, as many as the week before" if current else "none, as the week before"
+        return (
+            _("{current}, as many as the week before").format(current=current)
+            if current
+            else _("none, as the week before")
+        )
     if previous == 0:
-        return f"{current}, none the week before"
+        return _("{current}, none the week before").format(current=current)
     if current == 0:
-        return f"none, down from {previous} the week before"
-    direction = "up" if current > previous else "down"
-    return f"{current}, {direction} from {previous} the week before"
+        return _("none, down from {previous} the week before").format(previous=previous)
+    if current > previous:
+        return _("{current}, up from {previous} the week before").format(current=current, previous=previous)
+    return _("{current}, down from {previous} the week before").format(current=current, previous=previous)
 
 
 def top_new_ideas(ideas: Sequence[IdeaLine], limit: int = TOP_LIMIT) -> list[IdeaLine]:
@@ -416,7 +451,7 @@ def trending_ideas(
         score = velocity(item.recent, item.earlier, earlier_days)
         if score <= 1.0:
             continue
-        note = f"{item.recent} votes this week, {score:.1f}× its earlier pace"
+        note = _("{recent} votes this week, {score:.1f}× its earlier pace").format(recent=item.recent, score=score)
         found.append(_with_score(idea, score, note))
     found.sort(key=lambda i: (-i.score, i.number))
     return found[:limit]
@@ -427,7 +462,7 @@ def stage_requirement(stages: Sequence[Stage], number: int) -> str:
     bot.domain.programmes.describe_stages); empty when the guild no longer has that stage."""
     for stage in stages:
         if stage.number == number:
-            return f"{stage.votes} upvotes within {stage.days} days"
+            return _("{votes} upvotes within {days} days").format(votes=stage.votes, days=stage.days)
     return ""
 
 
@@ -438,7 +473,7 @@ def crossing_line(idea: IdeaLine, stage: int, votes: int, at: datetime, stages: 
 
 def dated_note(idea: IdeaLine, what: str, at: datetime, timezone: str = DEFAULT_TIMEZONE) -> IdeaLine:
     """The idea with a note such as 'archived Wed 12 Feb' (the day in the guild's zone)."""
-    return _with_score(idea, idea.score, f"{what} {at.astimezone(zone(timezone)):%a %d %b}")
+    return _with_score(idea, idea.score, f"{what} {when(at.astimezone(zone(timezone)), '%a %d %b', 'MMMEd')}")
 
 
 def _with_score(idea: IdeaLine, score: float, note: str = "") -> IdeaLine:
@@ -457,4 +492,4 @@ def fill_days(
 
 def waiting_note(idea: IdeaLine, since: datetime, now: datetime) -> IdeaLine:
     days = max(0, math.floor((now - since).total_seconds() / 86400))
-    return _with_score(idea, days, f"waiting {days} days")
+    return _with_score(idea, days, _("waiting {days} days").format(days=days))

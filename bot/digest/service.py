@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -40,6 +40,7 @@ from bot.digest.rules import (
 )
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
+from bot.i18n import SOURCE, _, use
 from bot.llm.client import LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, synthesise
 from bot.programmes.rules import Stage, stored_stages
@@ -87,8 +88,11 @@ class DigestService:
         *,
         llm_budget_seconds: float = 45.0,
         events: EventBus | None = None,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.db = db
+        # A posted digest is public: built and rendered in the guild's language.
+        self.language_of = language_of
         self.clock = clock
         self.llm = llm
         self.shards = EVERY_GUILD  # the guilds whose digests this process posts (bot/app.py sets it)
@@ -113,7 +117,7 @@ class DigestService:
         """How long an idea may wait for an answer before the digest lists it. (Support thresholds
         are the programme's stages: `/ideamod thresholds`, bot/programmes/service.py.)"""
         if not 1 <= waiting_days <= 365:
-            raise UserFacingError("Waiting days must be 1-365.")
+            raise UserFacingError(_("Waiting days must be 1-365."))
         async with self.db.transaction() as conn:
             await queries.save_waiting_days(conn, guild_id, waiting_days, self.clock())
         return await self.schedule(guild_id)
@@ -210,9 +214,9 @@ class DigestService:
             days=fill_days(period, schedule.timezone, ideas_by_day, votes_by_day),
             crossed=crossed,
             crossed_total=crossed_total,
-            archived=[dated_note(idea, "archived", at, schedule.timezone) for idea, at in archived_rows],
+            archived=[dated_note(idea, _("archived"), at, schedule.timezone) for idea, at in archived_rows],
             archived_total=archived_total,
-            expired=[dated_note(idea, "expired", at, schedule.timezone) for idea, at in expired_rows],
+            expired=[dated_note(idea, _("expired"), at, schedule.timezone) for idea, at in expired_rows],
             expired_total=expired_total,
             challenges=challenges,
             generated_at=now,
@@ -240,17 +244,17 @@ class DigestService:
                 digest.guild_id,
                 self.llm_budget_seconds,
             )
-            why = "the AI took too long"
+            why = _("the AI took too long")
         except LLMError as exc:
             log.warning("digest for guild %s: LLM fell back: %s", digest.guild_id, exc)
             why = (
-                "the AI service failed"
+                _("the AI service failed")
                 if "HTTP" in str(exc) or "timed out" in str(exc)
-                else "the AI answer was unusable"
+                else _("the AI answer was unusable")
             )
         except Exception:
             log.exception("digest for guild %s: unexpected LLM failure", digest.guild_id)
-            why = "the AI service failed"
+            why = _("the AI service failed")
         else:
             digest.themes = result.themes
             digest.summary = result.summary or None
@@ -270,6 +274,13 @@ class DigestService:
     ) -> PostResult:
         """Post the digest of `week` to the guild's digest channel, at most once per (guild, week).
         A claim left 'posting' since `stale_before` (default: the lease ago) is taken over."""
+        language = await self.language_of(guild_id) if self.language_of is not None else SOURCE
+        with use(language):
+            return await self._post(guild_id, week, trigger=trigger, stale_before=stale_before)
+
+    async def _post(
+        self, guild_id: int, week: IsoWeek | None, *, trigger: str, stale_before: datetime | None
+    ) -> PostResult:
         if self.publisher is None:
             raise RuntimeError("no publisher: the digest cog is not loaded")
         schedule = await self.schedule(guild_id)
@@ -345,7 +356,7 @@ class DigestService:
         """Every guild with a digest channel; one guild's failure never stops the others.
         Claims left 'posting' since `stale_before` (default: the lease ago) are finished first."""
         results = []
-        for guild_id, _, _ in await self.guilds():
+        for guild_id, __, ___ in await self.guilds():
             try:
                 stale = stale_before or self.clock() - CLAIM_LEASE
                 resumed = await self.resume_stale(guild_id, stale, trigger=trigger)

@@ -20,6 +20,7 @@ import discord
 from bot.core.ports import PostedCard
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS, clip
+from bot.i18n import SOURCE, use
 from bot.ideas.render import card_embed
 from bot.ideas.rules import Idea
 from bot.votes.rules import DOWNVOTE_EMOJI, UPVOTE_EMOJI
@@ -158,8 +159,10 @@ class CardBoard:
         card_interval: float,
         channel_budget: int,
         channel_window: float,
+        language_of: Callable[[int], Awaitable[str]] | None = None,
     ) -> None:
         self.client = client
+        self._language_of = language_of or _source_language
         self.scheduler = CardEditScheduler(
             load_idea,
             self._edit_card,
@@ -174,9 +177,14 @@ class CardBoard:
             raise TypeError(f"channel {channel_id} cannot hold messages")
         return channel
 
+    async def _card_embed(self, idea: Idea) -> discord.Embed:
+        """The card in the server's language: cards are public."""
+        with use(await self._language_of(idea.guild_id)):
+            return card_embed(idea)
+
     async def post_card(self, idea: Idea, ideas_channel_id: int) -> PostedCard:
         channel = await self._messageable(ideas_channel_id)
-        message = await channel.send(embed=card_embed(idea), allowed_mentions=NO_MENTIONS)
+        message = await channel.send(embed=await self._card_embed(idea), allowed_mentions=NO_MENTIONS)
         try:
             await message.add_reaction(UPVOTE_EMOJI)
             await message.add_reaction(DOWNVOTE_EMOJI)
@@ -190,7 +198,7 @@ class CardBoard:
             raise
         idea.channel_id, idea.message_id, idea.thread_id = message.channel.id, message.id, thread.id
         # The thread link belongs on the card; this first edit is part of posting it.
-        await message.edit(embed=card_embed(idea), allowed_mentions=NO_MENTIONS)
+        await message.edit(embed=await self._card_embed(idea), allowed_mentions=NO_MENTIONS)
         return PostedCard(message.channel.id, message.id, thread.id)
 
     def card_changed(self, idea_id: int) -> None:
@@ -202,7 +210,11 @@ class CardBoard:
         if not isinstance(channel, discord.abc.GuildChannel | discord.Thread | discord.DMChannel):
             raise TypeError("unexpected channel type")
         partial = discord.PartialMessage(channel=channel, id=idea.message_id)
-        await partial.edit(embed=card_embed(idea), allowed_mentions=NO_MENTIONS)
+        await partial.edit(embed=await self._card_embed(idea), allowed_mentions=NO_MENTIONS)
+
+
+async def _source_language(guild_id: int) -> str:
+    return SOURCE
 
 
 class DiscordReactionReader:

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import discord
 
 from bot.edge.embeds import EMBED_DESCRIPTION_MAX, EMBED_TITLE_MAX, FIELD_VALUE_MAX, clip
+from bot.i18n import _, ngettext, number
 from bot.ideas.privacy import PUBLIC, Viewer, credit, hidden_people
-from bot.ideas.rules import Idea, Status
+from bot.ideas.rules import Idea, Status, shown_reason
 from bot.search.rules import MATCH_END, MATCH_START, SearchPage
 from bot.votes.rules import DOWNVOTE_EMOJI, UPVOTE_EMOJI
 
@@ -35,11 +36,11 @@ def tallies(idea: Idea) -> str:
 def status_text(idea: Idea) -> str:
     text = idea.status.label
     if idea.status_reason:
-        text += f": {idea.status_reason}"
+        text += f": {shown_reason(idea.status_reason)}"
     if idea.archived_at is not None:
-        text += " · archived"
+        text += _(" · archived")
     elif idea.expired_at is not None:
-        text += " · expired"
+        text += _(" · expired")
     return clip(text, FIELD_VALUE_MAX)
 
 
@@ -49,7 +50,7 @@ def author_text(idea: Idea, viewer: Viewer = PUBLIC) -> str:
     people = [f"<@{user}>" for user in seen.shown]
     if seen.hidden:
         # Where the author is hidden, "Anonymous" keeps their place at the front.
-        people.insert(0 if idea.author_id not in seen.shown else len(people), "Anonymous")
+        people.insert(0 if idea.author_id not in seen.shown else len(people), _("Anonymous"))
     return clip(" ".join(people), FIELD_VALUE_MAX)
 
 
@@ -64,17 +65,21 @@ def card_embed(idea: Idea) -> discord.Embed:
         colour=STATUS_COLOURS[idea.status],
         timestamp=idea.created_at,
     )
-    embed.add_field(name="Votes", value=tallies(idea), inline=True)
-    embed.add_field(name="Status", value=status_text(idea), inline=True)
-    embed.add_field(name="Author", value=author_text(idea), inline=True)
+    embed.add_field(name=_("Votes"), value=tallies(idea), inline=True)
+    embed.add_field(name=_("Status"), value=status_text(idea), inline=True)
+    embed.add_field(name=_("Author"), value=author_text(idea), inline=True)
     if idea.category:
-        embed.add_field(name="Category", value=clip(idea.category, FIELD_VALUE_MAX), inline=True)
+        embed.add_field(name=_("Category"), value=clip(idea.category, FIELD_VALUE_MAX), inline=True)
     if idea.thread_id:
-        embed.add_field(name="Discussion", value=thread_link(idea.guild_id, idea.thread_id), inline=False)
+        embed.add_field(name=_("Discussion"), value=thread_link(idea.guild_id, idea.thread_id), inline=False)
     if idea.voting_closed:
-        embed.set_footer(text=f"Idea #{idea.number} · voting closed")
+        embed.set_footer(text=_("Idea #{number} · voting closed").format(number=idea.number))
     else:
-        embed.set_footer(text=f"Idea #{idea.number} · react {UPVOTE_EMOJI} or {DOWNVOTE_EMOJI} to vote")
+        embed.set_footer(
+            text=_("Idea #{number} · react {up} or {down} to vote").format(
+                number=idea.number, up=UPVOTE_EMOJI, down=DOWNVOTE_EMOJI
+            )
+        )
     return embed
 
 
@@ -103,23 +108,25 @@ def highlighted(snippet: str) -> str:
 
 
 def search_results_embed(query: str, results: SearchPage) -> discord.Embed:
-    heading = clip(f"Search: {query.strip()}", EMBED_TITLE_MAX)
+    heading = clip(_("Search: {query}").format(query=query.strip()), EMBED_TITLE_MAX)
     embed = discord.Embed(title=heading, colour=discord.Colour.blurple())
     if not results.hits:
         embed.description = (
-            "No idea matches every word of that search." if results.total == 0 else "No more results on this page."
+            _("No idea matches every word of that search.")
+            if results.total == 0
+            else _("No more results on this page.")
         )
         return embed
     entries = [f"{idea_line(hit.idea)}\n> {clip(highlighted(hit.snippet), 300)}" for hit in results.hits]
     embed.description = clip("\n".join(entries), EMBED_DESCRIPTION_MAX)
-    more = f" · next: page:{results.page + 1}" if results.page < results.pages else ""
-    plural = "idea" if results.total == 1 else "ideas"
+    more = _(" · next: page:{page}").format(page=results.page + 1) if results.page < results.pages else ""
     count = (
-        f"more than {results.total - 1:,} ideas (add a word to narrow it)"
+        _("more than {count} ideas (add a word to narrow it)").format(count=number(results.total - 1))
         if results.more
-        else f"{results.total} {plural}"
+        else ngettext("{count} idea", "{count} ideas", results.total).format(count=results.total)
     )
-    embed.set_footer(text=f"{count} · page {results.page} of {results.pages}{more}")
+    page = _("{count} · page {page} of {pages}").format(count=count, page=results.page, pages=results.pages)
+    embed.set_footer(text=page + more)
     return embed
 
 
@@ -129,32 +136,32 @@ def idea_detail_embed(idea: Idea, history: Sequence[dict[str, object]], reveal_a
     hidden = hidden_people(idea)
     if hidden and reveal_author:
         names = " ".join(f"<@{user}>" for user in hidden)
-        embed.add_field(name="Submitted anonymously by", value=clip(names, FIELD_VALUE_MAX), inline=False)
+        embed.add_field(name=_("Submitted anonymously by"), value=clip(names, FIELD_VALUE_MAX), inline=False)
     if history:
         steps = []
         for step in history[-5:]:
             at = int(float(str(step["at"])))
             new_status = Status(str(step["new_status"])).label
-            reason = f": {clip(str(step['reason']), 120)}" if step.get("reason") else ""
+            reason = f": {clip(shown_reason(str(step['reason'])), 120)}" if step.get("reason") else ""
             steps.append(f"<t:{at}:d> → {new_status}{reason}")
-        embed.add_field(name="History", value=clip("\n".join(steps), FIELD_VALUE_MAX), inline=False)
-    embed.add_field(name="Card", value=card_link(idea), inline=False)
+        embed.add_field(name=_("History"), value=clip("\n".join(steps), FIELD_VALUE_MAX), inline=False)
+    embed.add_field(name=_("Card"), value=card_link(idea), inline=False)
     return embed
 
 
 def status_update_embed(idea: Idea, old: Status, reason: str | None) -> discord.Embed:
     embed = discord.Embed(
-        title=clip(f"Update on #{idea.number} {idea.title}", EMBED_TITLE_MAX),
-        description=f"Status: **{old.label}** → **{idea.status.label}**",
+        title=clip(_("Update on #{number} {title}").format(number=idea.number, title=idea.title), EMBED_TITLE_MAX),
+        description=_("Status: **{old}** → **{new}**").format(old=old.label, new=idea.status.label),
         colour=STATUS_COLOURS[idea.status],
     )
     if reason:
-        embed.add_field(name="Reason", value=clip(reason, FIELD_VALUE_MAX), inline=False)
-    embed.add_field(name="Idea", value=card_link(idea), inline=False)
+        embed.add_field(name=_("Reason"), value=clip(shown_reason(reason), FIELD_VALUE_MAX), inline=False)
+    embed.add_field(name=_("Idea"), value=card_link(idea), inline=False)
     return embed
 
 
 def mod_log_embed(action: str, actor_id: int, details: str) -> discord.Embed:
     embed = discord.Embed(title=clip(action, EMBED_TITLE_MAX), colour=discord.Colour.dark_gold())
-    embed.description = clip(f"By <@{actor_id}>\n{details}", EMBED_DESCRIPTION_MAX)
+    embed.description = clip(_("By <@{actor}>").format(actor=actor_id) + f"\n{details}", EMBED_DESCRIPTION_MAX)
     return embed

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+
+from bot.i18n import N_, _
 
 
 class Status(StrEnum):
@@ -21,7 +24,7 @@ class Status(StrEnum):
 
     @property
     def label(self) -> str:
-        return STATUS_LABELS[self]
+        return _(STATUS_LABELS[self])
 
     @property
     def closes_voting(self) -> bool:
@@ -29,15 +32,32 @@ class Status(StrEnum):
 
 
 STATUS_LABELS = {
-    Status.OPEN: "Open",
-    Status.UNDER_REVIEW: "Under review",
-    Status.PLANNED: "Planned",
-    Status.IN_PROGRESS: "In progress",
-    Status.IMPLEMENTED: "Implemented",
-    Status.DECLINED: "Declined",
-    Status.DUPLICATE: "Duplicate",
-    Status.WITHDRAWN: "Withdrawn",
+    Status.OPEN: N_("Open"),
+    Status.UNDER_REVIEW: N_("Under review"),
+    Status.PLANNED: N_("Planned"),
+    Status.IN_PROGRESS: N_("In progress"),
+    Status.IMPLEMENTED: N_("Implemented"),
+    Status.DECLINED: N_("Declined"),
+    Status.DUPLICATE: N_("Duplicate"),
+    Status.WITHDRAWN: N_("Withdrawn"),
 }
+# The reason a merge gives the duplicate: stored in English (it is data), shown in the reader's
+# language by `shown_reason`.
+MERGED_REASON = N_("Merged into #{number}")
+_MERGED = re.compile(r"Merged into #(\d+)")
+
+
+def merged_reason(number: int) -> str:
+    return MERGED_REASON.format(number=number)
+
+
+def shown_reason(reason: str) -> str:
+    """A status reason as the reader sees it: the bot's own merge note in their language; a
+    moderator's words exactly as written."""
+    match = _MERGED.fullmatch(reason)
+    return _(MERGED_REASON).format(number=match.group(1)) if match else reason
+
+
 MODERATOR_STATUSES = tuple(s for s in Status if s is not Status.WITHDRAWN)
 CLOSED_STATUSES = frozenset({Status.IMPLEMENTED, Status.DECLINED, Status.DUPLICATE, Status.WITHDRAWN})
 
@@ -88,12 +108,32 @@ def visible_length(text: str) -> int:
     return count
 
 
+# One whole sentence per field, so each language can phrase it (and inflect the field's name).
+_NO_VISIBLE_TEXT = {
+    "title": N_("The title has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "details": N_(
+        "The details has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+    "category": N_(
+        "The category has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+    "reason": N_("The reason has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "challenge title": N_(
+        "The challenge title has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+    "brief": N_("The brief has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "award": N_("The award has no visible text: whitespace, zero-width and other invisible characters do not count."),
+    "terms text": N_(
+        "The terms text has no visible text: whitespace, zero-width and other invisible characters do not count."
+    ),
+}
+
+
 def require_visible(text: str, what: str) -> None:
-    """Refuse text that would be stored and shown as nothing (e.g. only zero-width spaces)."""
+    """Refuse text that would be stored and shown as nothing (e.g. only zero-width spaces).
+    `what` names the field: a key of _NO_VISIBLE_TEXT."""
     if visible_length(text) == 0:
-        raise IdeaRuleError(
-            f"The {what} has no visible text: whitespace, zero-width and other invisible characters do not count."
-        )
+        raise IdeaRuleError(_(_NO_VISIBLE_TEXT[what]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,17 +196,31 @@ def validate_draft(title: str, details: str, category: str | None = None) -> Ide
     if category is not None:
         require_visible(category, "category")
     if visible_length(title) < TITLE_MIN:
-        raise IdeaRuleError(f"The title is too short: at least {TITLE_MIN} characters, please.")
+        raise IdeaRuleError(
+            _("The title is too short: at least {title_min} characters, please.").format(title_min=TITLE_MIN)
+        )
     if len(title) > TITLE_MAX:
-        raise IdeaRuleError(f"The title is too long: {len(title)} characters, the limit is {TITLE_MAX}.")
+        raise IdeaRuleError(
+            _("The title is too long: {length} characters, the limit is {title_max}.").format(
+                length=len(title), title_max=TITLE_MAX
+            )
+        )
     if "\n" in title:
-        raise IdeaRuleError("The title must be a single line.")
+        raise IdeaRuleError(_("The title must be a single line."))
     if visible_length(details) < DETAILS_MIN:
-        raise IdeaRuleError(f"The details are too short: at least {DETAILS_MIN} characters, please.")
+        raise IdeaRuleError(
+            _("The details are too short: at least {details_min} characters, please.").format(details_min=DETAILS_MIN)
+        )
     if len(details) > DETAILS_MAX:
-        raise IdeaRuleError(f"The details are too long: {len(details)} characters, the limit is {DETAILS_MAX}.")
+        raise IdeaRuleError(
+            _("The details are too long: {length} characters, the limit is {details_max}.").format(
+                length=len(details), details_max=DETAILS_MAX
+            )
+        )
     if category is not None and len(category) > CATEGORY_MAX:
-        raise IdeaRuleError(f"The category is too long: the limit is {CATEGORY_MAX} characters.")
+        raise IdeaRuleError(
+            _("The category is too long: the limit is {category_max} characters.").format(category_max=CATEGORY_MAX)
+        )
     return IdeaDraft(title=title, details=details, category=category)
 
 
@@ -179,15 +233,17 @@ def compose_details(problem: str, proposal: str, who_benefits: str) -> str:
 def validate_reason(status: Status, reason: str | None) -> str | None:
     reason = (reason or "").strip() or None
     if status is Status.DECLINED and reason is None:
-        raise IdeaRuleError("Declining an idea needs a reason: the author and supporters deserve to know why.")
+        raise IdeaRuleError(_("Declining an idea needs a reason: the author and supporters deserve to know why."))
     if reason is not None and not visible_length(reason):
         if status is Status.DECLINED:
             raise IdeaRuleError(
-                "Declining an idea needs a reason with visible text: the author and supporters deserve to know why."
+                _("Declining an idea needs a reason with visible text: the author and supporters deserve to know why.")
             )
         require_visible(reason, "reason")
     if reason is not None and len(reason) > REASON_MAX:
-        raise IdeaRuleError(f"The reason is too long: the limit is {REASON_MAX} characters.")
+        raise IdeaRuleError(
+            _("The reason is too long: the limit is {reason_max} characters.").format(reason_max=REASON_MAX)
+        )
     return reason
 
 
@@ -196,7 +252,9 @@ def parse_status(value: str) -> Status:
         status = Status(value.strip().lower())
     except ValueError:
         names = ", ".join(s.value for s in MODERATOR_STATUSES)
-        raise IdeaRuleError(f"Unknown status '{value}'. Use one of: {names}.") from None
+        raise IdeaRuleError(
+            _("Unknown status '{value}'. Use one of: {names}.").format(value=value, names=names)
+        ) from None
     if status is Status.WITHDRAWN:
-        raise IdeaRuleError("Only the author can withdraw an idea.")
+        raise IdeaRuleError(_("Only the author can withdraw an idea."))
     return status

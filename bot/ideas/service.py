@@ -16,10 +16,11 @@ from bot.core.errors import Forbidden, NotFound, UserFacingError
 from bot.core.ports import IdeaBoard
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, MovedVote
+from bot.i18n import _
 from bot.ideas import storage as idea_queries
 from bot.ideas.privacy import coauthor_link_is_anonymous
 from bot.ideas.ranking import Period, Rankable, Sort, rank
-from bot.ideas.rules import QUERY_MAX, Idea, IdeaDraft, Status, validate_draft, validate_reason
+from bot.ideas.rules import QUERY_MAX, Idea, IdeaDraft, Status, merged_reason, validate_draft, validate_reason
 from bot.reputation import storage as rep_queries
 from bot.search import storage as search_queries
 from bot.search.rules import PAGE_SIZE, SearchFilters, SearchPage, search_terms
@@ -53,7 +54,7 @@ class IdeaService:
     async def get(self, guild_id: int, number: int) -> Idea:
         idea = await idea_queries.get_idea_by_number(self.db.conn, guild_id, number)
         if idea is None:
-            raise NotFound(f"There is no idea #{number} in this server.")
+            raise NotFound(_("There is no idea #{number} in this server.").format(number=number))
         return idea
 
     async def get_by_id(self, idea_id: int) -> Idea | None:
@@ -72,10 +73,12 @@ class IdeaService:
         self, guild_id: int, query: str, filters: SearchFilters = NO_FILTERS, page: int = 1, page_size: int = PAGE_SIZE
     ) -> SearchPage:
         if len(query) > QUERY_MAX:
-            raise UserFacingError(f"The search is too long: the limit is {QUERY_MAX} characters.")
+            raise UserFacingError(
+                _("The search is too long: the limit is {query_max} characters.").format(query_max=QUERY_MAX)
+            )
         terms = search_terms(query)
         if not terms:
-            raise UserFacingError("Type a word or two to search for: letters or numbers, e.g. `dark mode`.")
+            raise UserFacingError(_("Type a word or two to search for: letters or numbers, e.g. `dark mode`."))
         return await search_queries.search_ideas(self.db.conn, guild_id, terms, filters, max(1, page), page_size)
 
     async def mine(self, guild_id: int, author_id: int, limit: int = 25) -> list[Idea]:
@@ -90,7 +93,7 @@ class IdeaService:
         """Everything that refuses a submission before the member spends time writing it."""
         settings = await guild_queries.get_guild_settings(self.db.conn, guild_id)
         if not settings.is_set_up or settings.ideas_channel_id is None:
-            raise UserFacingError("Ideas are not set up here yet: a moderator needs to run /ideamod setup.")
+            raise UserFacingError(_("Ideas are not set up here yet: a moderator needs to run /ideamod setup."))
         await self._check_author_limits(self.db.conn, settings, guild_id, author_id)
         return settings
 
@@ -100,17 +103,21 @@ class IdeaService:
         """Blocked, cooldown and daily quota, read through `conn`: inside the submission's write
         transaction this is the check that counts."""
         if await moderation_queries.is_blocked(conn, guild_id, author_id):
-            raise Forbidden("You are blocked from submitting ideas in this server.")
+            raise Forbidden(_("You are blocked from submitting ideas in this server."))
         now = self.clock()
         last = await idea_queries.last_submission_at(conn, guild_id, author_id)
         if last is not None and settings.submit_cooldown_seconds > 0:
             wait = last + settings.submit_cooldown_seconds - now.timestamp()
             if wait > 0:
-                raise UserFacingError(f"Slow down a little: you can submit another idea in {int(wait) + 1} s.")
+                raise UserFacingError(
+                    _("Slow down a little: you can submit another idea in {seconds} s.").format(seconds=int(wait) + 1)
+                )
         today = await idea_queries.count_submissions_since(conn, guild_id, author_id, now - timedelta(days=1))
         if settings.daily_submission_quota > 0 and today >= settings.daily_submission_quota:
             raise UserFacingError(
-                f"You have reached today's limit of {settings.daily_submission_quota} ideas. Try again tomorrow."
+                _("You have reached today's limit of {daily_submission_quota} ideas. Try again tomorrow.").format(
+                    daily_submission_quota=settings.daily_submission_quota
+                )
             )
 
     async def submit(
@@ -152,7 +159,7 @@ class IdeaService:
                 await idea_queries.delete_unposted_idea(conn, idea.id)
             log.warning("posting the card for idea %s failed: %r", idea.id, exc)
             raise UserFacingError(
-                "Your idea could not be posted (Discord refused the card). Nothing was saved; please try again."
+                _("Your idea could not be posted (Discord refused the card). Nothing was saved; please try again.")
             ) from exc
         async with self.db.transaction() as conn:
             await idea_queries.attach_card(
@@ -167,7 +174,7 @@ class IdeaService:
     async def _get_in(self, conn: aiosqlite.Connection, guild_id: int, number: int) -> Idea:
         idea = await idea_queries.get_idea_by_number(conn, guild_id, number)
         if idea is None:
-            raise NotFound(f"There is no idea #{number} in this server.")
+            raise NotFound(_("There is no idea #{number} in this server.").format(number=number))
         return idea
 
     async def _own_open_idea(
@@ -175,9 +182,18 @@ class IdeaService:
     ) -> Idea:
         idea = await self._get_in(conn or self.db.conn, guild_id, number)
         if idea.author_id != user_id:
-            raise Forbidden(f"Only the author of #{number} can {verb} it.")
+            only = (
+                _("Only the author of #{number} can edit it.")
+                if verb == "edit"
+                else _("Only the author of #{number} can withdraw it.")
+            )
+            raise Forbidden(only.format(number=number))
         if idea.status.closes_voting:
-            raise UserFacingError(f"#{number} is {idea.status.label.lower()} and can no longer be changed.")
+            raise UserFacingError(
+                _("#{number} is {status} and can no longer be changed.").format(
+                    number=number, status=idea.status.label.lower()
+                )
+            )
         return idea
 
     async def check_can_edit(self, guild_id: int, user_id: int, number: int) -> Idea:
@@ -189,7 +205,9 @@ class IdeaService:
             # Checked where it is written, so an edit cannot land after a status that closed it.
             idea = await self._own_open_idea(guild_id, user_id, number, "edit", conn)
             if not await idea_queries.update_text(conn, idea, IdeaDraft(draft.title, draft.details), self.clock()):
-                raise UserFacingError(f"#{number} changed at the same moment: please try again.")
+                raise UserFacingError(
+                    _("#{number} changed at the same moment: please try again.").format(number=number)
+                )
         self.board.card_changed(idea.id)
         return await self.get(guild_id, number)
 
@@ -198,7 +216,9 @@ class IdeaService:
         async with self.db.transaction() as conn:
             idea = await self._own_open_idea(guild_id, user_id, number, "withdraw", conn)
             if not await idea_queries.set_status(conn, idea, Status.WITHDRAWN, None, None, now):
-                raise UserFacingError(f"#{number} changed at the same moment: please look at it and try again.")
+                raise UserFacingError(
+                    _("#{number} changed at the same moment: please look at it and try again.").format(number=number)
+                )
         self.board.card_changed(idea.id)
         await self.events.publish(IdeaWithdrawn(guild_id, idea.id, idea.author_id, now))
         return await self.get(guild_id, number)
@@ -214,6 +234,7 @@ class IdeaService:
         digest_channel_id: int,
         log_channel_id: int | None,
         moderator_role_id: int | None,
+        language: str | None = None,
     ) -> GuildSettings:
         now = self.clock()
         async with self.db.transaction() as conn:
@@ -224,6 +245,7 @@ class IdeaService:
                 digest_channel_id=digest_channel_id,
                 log_channel_id=log_channel_id,
                 moderator_role_id=moderator_role_id,
+                language=language,
                 now=now,
             )
             await moderation_queries.record_action(conn, guild_id, moderator_id, "setup", now)
@@ -233,7 +255,7 @@ class IdeaService:
         self, guild_id: int, moderator_id: int, cooldown_seconds: int, daily_quota: int
     ) -> GuildSettings:
         if cooldown_seconds < 0 or daily_quota < 0:
-            raise UserFacingError("Limits cannot be negative.")
+            raise UserFacingError(_("Limits cannot be negative."))
         now = self.clock()
         async with self.db.transaction() as conn:
             await guild_queries.save_submission_limits(
@@ -254,13 +276,17 @@ class IdeaService:
         async with self.db.transaction() as conn:
             idea = await self._get_in(conn, guild_id, number)
             if idea.status is Status.WITHDRAWN:
-                raise UserFacingError(f"#{number} was withdrawn by its author.")
+                raise UserFacingError(_("#{number} was withdrawn by its author.").format(number=number))
             if idea.status is status and idea.status_reason == reason:
-                raise UserFacingError(f"#{number} is already {status.label.lower()}.")
+                raise UserFacingError(
+                    _("#{number} is already {status}.").format(number=number, status=status.label.lower())
+                )
             if status is Status.DUPLICATE:
-                raise UserFacingError("To mark a duplicate, use /ideamod merge so votes move to the original.")
+                raise UserFacingError(_("To mark a duplicate, use /ideamod merge so votes move to the original."))
             if not await idea_queries.set_status(conn, idea, status, reason, moderator_id, now):
-                raise UserFacingError(f"#{number} changed at the same moment: please look at it and try again.")
+                raise UserFacingError(
+                    _("#{number} changed at the same moment: please look at it and try again.").format(number=number)
+                )
             if moderator_id is not None:
                 await moderation_queries.record_action(
                     conn, guild_id, moderator_id, f"status:{status.value}", now, idea.id, reason
@@ -276,10 +302,10 @@ class IdeaService:
     ) -> tuple[Idea, Idea]:
         """Mark `source` a duplicate of `target` and move its votes without double counting."""
         if source_number == target_number:
-            raise UserFacingError("An idea cannot be merged into itself.")
+            raise UserFacingError(_("An idea cannot be merged into itself."))
         now = self.clock()
         moved: list[MovedVote] = []
-        reason = f"Merged into #{target_number}"
+        reason = merged_reason(target_number)
         async with self.db.transaction() as conn:
             # Both ideas are read and checked in the write transaction, and both writes are
             # compare-and-set on what was read: two merges at once cannot chain into a cycle or
@@ -288,11 +314,17 @@ class IdeaService:
             target = await self._get_in(conn, guild_id, target_number)
             for idea in (source, target):
                 if idea.status is Status.DUPLICATE:
-                    raise UserFacingError(f"#{idea.number} is already merged into another idea and cannot be merged.")
+                    raise UserFacingError(
+                        _("#{number} is already merged into another idea and cannot be merged.").format(
+                            number=idea.number
+                        )
+                    )
                 if idea.status is Status.WITHDRAWN:
-                    raise UserFacingError(f"#{idea.number} is withdrawn and cannot be merged.")
+                    raise UserFacingError(_("#{number} is withdrawn and cannot be merged.").format(number=idea.number))
             if not await idea_queries.confirm_status(conn, target):
-                raise UserFacingError(f"#{target.number} changed at the same moment: please try again.")
+                raise UserFacingError(
+                    _("#{number} changed at the same moment: please try again.").format(number=target.number)
+                )
             source_votes = await vote_queries.votes_on(conn, source.id)
             target_votes = await vote_queries.votes_on(conn, target.id)
             for voter_id, (value, joined_at) in sorted(source_votes.items()):
@@ -305,7 +337,9 @@ class IdeaService:
                     )
                 moved.append(MovedVote(voter_id, value, keep, joined_at))
             if not await idea_queries.set_status(conn, source, Status.DUPLICATE, reason, moderator_id, now, target.id):
-                raise UserFacingError(f"#{source.number} changed at the same moment: please try again.")
+                raise UserFacingError(
+                    _("#{number} changed at the same moment: please try again.").format(number=source.number)
+                )
             # Both authors are credited on the surviving idea; an anonymous one stays anonymous there.
             for author in (source.author_id, *source.coauthor_ids):
                 if author != target.author_id:

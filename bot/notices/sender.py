@@ -16,6 +16,7 @@ import discord
 from bot.edge.channels import messageable
 from bot.edge.embeds import NO_MENTIONS
 from bot.events.types import IdeaStatusChanged
+from bot.i18n import SOURCE, _, use
 from bot.ideas.privacy import may_ping_in_public
 from bot.ideas.render import mod_log_embed, status_update_embed
 from bot.ideas.rules import Idea
@@ -35,8 +36,20 @@ class Notifier:
     """Delivers the owed status-change notices (bot/notices/service.py) one after another in
     the background: woken by each IdeaStatusChanged, and at start-up for what a crash left."""
 
-    def __init__(self, client: discord.Client, ideas: IdeaService, max_recipients: int, notices: NoticeService) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        ideas: IdeaService,
+        max_recipients: int,
+        notices: NoticeService,
+        *,
+        public_language: Callable[[int], Awaitable[str]] | None = None,
+        member_language: Callable[[int, int], Awaitable[str]] | None = None,
+    ) -> None:
         self.client = client
+        # The thread post is public (the server's language); each DM is in its reader's language.
+        self.public_language = public_language or _source_language
+        self.member_language = member_language or _source_language_of_member
         self.ideas = ideas
         self.notices = notices
         self.max_recipients = max_recipients
@@ -97,7 +110,9 @@ class Notifier:
             await self.notices.done(notice)
             return
         # The change being announced, even when a later one already followed it.
-        embed = status_update_embed(replace(idea, status=notice.new_status), notice.old_status, notice.reason)
+        announced = replace(idea, status=notice.new_status)
+        with use(await self.public_language(idea.guild_id)):
+            embed = status_update_embed(announced, notice.old_status, notice.reason)
 
         async def audience(idea: Idea) -> list[int]:
             return await self._audience(notice, idea)
@@ -108,7 +123,9 @@ class Notifier:
                 continue
             try:
                 user = self.client.get_user(user_id) or await self.client.fetch_user(user_id)
-                await user.send(embed=embed, allowed_mentions=NO_MENTIONS, nonce=notice_nonce(notice, user_id, "dm"))
+                with use(await self.member_language(user_id, idea.guild_id)):
+                    dm = status_update_embed(announced, notice.old_status, notice.reason)
+                await user.send(embed=dm, allowed_mentions=NO_MENTIONS, nonce=notice_nonce(notice, user_id, "dm"))
                 self.sent_dms += 1
                 state = "sent"
             except discord.HTTPException:
@@ -139,8 +156,10 @@ class Notifier:
             if unreachable:
                 # Only bot-written text here, and only the people we could not DM may be pinged.
                 mentions = " ".join(f"<@{user_id}>" for user_id in unreachable)
+                with use(await self.public_language(idea.guild_id)):
+                    text = _("{mentions} there is an update on this idea (above).").format(mentions=mentions)
                 await thread.send(
-                    f"{mentions} there is an update on this idea (above).",
+                    text,
                     allowed_mentions=discord.AllowedMentions(
                         everyone=False, roles=False, users=[discord.Object(u) for u in unreachable]
                     ),
@@ -151,18 +170,38 @@ class Notifier:
             log.warning("could not post the status update in thread %s: %r", idea.thread_id, exc)
 
 
+async def _source_language(key: int) -> str:
+    return SOURCE
+
+
+async def _source_language_of_member(user_id: int, guild_id: int) -> str:
+    return SOURCE
+
+
 class ModLog:
-    def __init__(self, client: discord.Client, log_channel_of: Callable[[int], Awaitable[int | None]]) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        log_channel_of: Callable[[int], Awaitable[int | None]],
+        public_language: Callable[[int], Awaitable[str]] | None = None,
+    ) -> None:
         self.client = client
         self._log_channel_of = log_channel_of
+        self.public_language = public_language or _source_language
 
-    async def record(self, guild_id: int, actor_id: int, action: str, details: str) -> None:
+    async def record(
+        self, guild_id: int, actor_id: int, action: str | Callable[[], str], details: str | Callable[[], str]
+    ) -> None:
+        """`action` and `details` given as functions are rendered in the server's language."""
         channel_id = await self._log_channel_of(guild_id)
         if channel_id is None:
             return
         try:
             channel = await messageable(self.client, channel_id)
             if channel is not None:
-                await channel.send(embed=mod_log_embed(action, actor_id, details), allowed_mentions=NO_MENTIONS)
+                with use(await self.public_language(guild_id)):
+                    title = action() if callable(action) else action
+                    embed = mod_log_embed(title, actor_id, details() if callable(details) else details)
+                await channel.send(embed=embed, allowed_mentions=NO_MENTIONS)
         except discord.HTTPException as exc:
             log.warning("could not write to the log channel %s: %r", channel_id, exc)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.i18n import _
 from bot.ideas.ranking import Rankable, Sort, rank
 from bot.ideas.rules import IdeaRuleError, Status, is_visible, require_visible, visible_length
 
@@ -45,28 +46,42 @@ def format_stages(stages: Sequence[Stage]) -> str:
 
 
 def describe_stages(stages: Sequence[Stage]) -> str:
-    return ", then ".join(f"{s.votes} 👍 within {s.days} days" for s in stages)
+    return _(", then ").join(_("{votes} 👍 within {days} days").format(votes=s.votes, days=s.days) for s in stages)
 
 
 def parse_stages(text: str) -> tuple[Stage, ...]:
     """'10/30 25/60' → two stages. Votes and days must both grow from stage to stage."""
     parts = [p for p in re.split(r"[\s,;]+", re.sub(r"\s*/\s*", "/", text.strip())) if p]
     if not parts:
-        raise IdeaRuleError("Give at least one stage as votes/days, e.g. `10/30 25/60`.")
+        raise IdeaRuleError(_("Give at least one stage as votes/days, e.g. `10/30 25/60`."))
     if len(parts) > MAX_STAGES:
-        raise IdeaRuleError(f"At most {MAX_STAGES} stages, please.")
+        raise IdeaRuleError(_("At most {max_stages} stages, please.").format(max_stages=MAX_STAGES))
     stages: list[Stage] = []
     for index, part in enumerate(parts, start=1):
         match = _STAGE_TEXT.match(part)
         if match is None:
-            raise IdeaRuleError(f"'{part[:40]}' is not a stage: write votes/days, e.g. `10/30 25/60`.")
+            raise IdeaRuleError(
+                _("'{value}' is not a stage: write votes/days, e.g. `10/30 25/60`.").format(value=part[:40])
+            )
         votes, days = int(match.group(1)), int(match.group(2))
         if not 1 <= votes <= MAX_STAGE_VOTES:
-            raise IdeaRuleError(f"Stage {index}: the votes must be between 1 and {MAX_STAGE_VOTES}.")
+            raise IdeaRuleError(
+                _("Stage {index}: the votes must be between 1 and {max_stage_votes}.").format(
+                    index=index, max_stage_votes=MAX_STAGE_VOTES
+                )
+            )
         if not 1 <= days <= MAX_STAGE_DAYS:
-            raise IdeaRuleError(f"Stage {index}: the days must be between 1 and {MAX_STAGE_DAYS}.")
+            raise IdeaRuleError(
+                _("Stage {index}: the days must be between 1 and {max_stage_days}.").format(
+                    index=index, max_stage_days=MAX_STAGE_DAYS
+                )
+            )
         if stages and (votes <= stages[-1].votes or days < stages[-1].days):
-            raise IdeaRuleError(f"Stage {index} must ask for more votes than stage {index - 1}, and not fewer days.")
+            raise IdeaRuleError(
+                _("Stage {index} must ask for more votes than stage {previous}, and not fewer days.").format(
+                    index=index, previous=index - 1
+                )
+            )
         stages.append(Stage(index, votes, days))
     return tuple(stages)
 
@@ -118,7 +133,11 @@ def should_archive(last_activity_at: datetime, now: datetime, archive_days: int)
 
 def validate_archive_days(days: int) -> int:
     if not ARCHIVE_DAYS_MIN <= days <= ARCHIVE_DAYS_MAX:
-        raise IdeaRuleError(f"Archiving needs between {ARCHIVE_DAYS_MIN} and {ARCHIVE_DAYS_MAX} days of silence.")
+        raise IdeaRuleError(
+            _("Archiving needs between {archive_days_min} and {archive_days_max} days of silence.").format(
+                archive_days_min=ARCHIVE_DAYS_MIN, archive_days_max=ARCHIVE_DAYS_MAX
+            )
+        )
     return days
 
 
@@ -156,12 +175,14 @@ def parse_deadline(text: str, now: datetime) -> datetime:
             deadline = deadline.replace(hour=23, minute=59)
     except ValueError:
         raise IdeaRuleError(
-            f"'{value[:40]}' is not a deadline: write YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC), e.g. 2026-12-31 18:00."
+            _("'{value}' is not a deadline: write YYYY-MM-DD or YYYY-MM-DD HH:MM (UTC), e.g. 2026-12-31 18:00.").format(
+                value=value[:40]
+            )
         ) from None
     if deadline <= now:
-        raise IdeaRuleError("The deadline must be in the future.")
+        raise IdeaRuleError(_("The deadline must be in the future."))
     if deadline - now > timedelta(days=MAX_CHALLENGE_DAYS):
-        raise IdeaRuleError("The deadline is too far away: at most three years.")
+        raise IdeaRuleError(_("The deadline is too far away: at most three years."))
     return deadline
 
 
@@ -174,17 +195,26 @@ def validate_challenge(title: str, brief: str, award: str | None, deadline: str,
         require_visible(award, "award")
     if visible_length(title) < CHALLENGE_TITLE_MIN or len(title) > CHALLENGE_TITLE_MAX:
         raise IdeaRuleError(
-            f"The challenge title needs {CHALLENGE_TITLE_MIN} to {CHALLENGE_TITLE_MAX} characters"
-            f" (it has {len(title)})."
+            _(
+                "The challenge title needs {challenge_title_min} to {challenge_title_max} characters (it has {length})."
+            ).format(
+                challenge_title_min=CHALLENGE_TITLE_MIN, challenge_title_max=CHALLENGE_TITLE_MAX, length=len(title)
+            )
         )
     if "\n" in title:
-        raise IdeaRuleError("The challenge title must be a single line.")
+        raise IdeaRuleError(_("The challenge title must be a single line."))
     if visible_length(brief) < CHALLENGE_BRIEF_MIN or len(brief) > CHALLENGE_BRIEF_MAX:
         raise IdeaRuleError(
-            f"The brief needs {CHALLENGE_BRIEF_MIN} to {CHALLENGE_BRIEF_MAX} characters (it has {len(brief)})."
+            _("The brief needs {challenge_brief_min} to {challenge_brief_max} characters (it has {length}).").format(
+                challenge_brief_min=CHALLENGE_BRIEF_MIN, challenge_brief_max=CHALLENGE_BRIEF_MAX, length=len(brief)
+            )
         )
     if award is not None and len(award) > CHALLENGE_AWARD_MAX:
-        raise IdeaRuleError(f"The award is too long: the limit is {CHALLENGE_AWARD_MAX} characters.")
+        raise IdeaRuleError(
+            _("The award is too long: the limit is {challenge_award_max} characters.").format(
+                challenge_award_max=CHALLENGE_AWARD_MAX
+            )
+        )
     return ChallengeDraft(title, brief, award, parse_deadline(deadline, now))
 
 
@@ -209,10 +239,16 @@ def validate_terms(text: str, version: str) -> tuple[str, str]:
     text, version = text.strip(), version.strip()
     require_visible(text, "terms text")
     if visible_length(text) < TERMS_TEXT_MIN or len(text) > TERMS_TEXT_MAX:
-        raise IdeaRuleError(f"The terms need {TERMS_TEXT_MIN} to {TERMS_TEXT_MAX} characters (they have {len(text)}).")
+        raise IdeaRuleError(
+            _("The terms need {terms_text_min} to {terms_text_max} characters (they have {length}).").format(
+                terms_text_min=TERMS_TEXT_MIN, terms_text_max=TERMS_TEXT_MAX, length=len(text)
+            )
+        )
     visible_version = all(map(is_visible, version))
     if not version or len(version) > TERMS_VERSION_MAX or not _VERSION.match(version) or not visible_version:
         raise IdeaRuleError(
-            f"The version must be 1 to {TERMS_VERSION_MAX} letters, digits or . - + _ (no spaces), e.g. 2026-1."
+            _(
+                "The version must be 1 to {terms_version_max} letters, digits or . - + _ (no spaces), e.g. 2026-1."
+            ).format(terms_version_max=TERMS_VERSION_MAX)
         )
     return text, version

@@ -18,6 +18,7 @@ from bot.core.ports import IdeaBoard
 from bot.core.shards import EVERY_GUILD
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, StageReached, VoteChanged
+from bot.i18n import _
 from bot.ideas import storage as idea_queries
 from bot.ideas.ranking import Rankable
 from bot.ideas.rules import Idea, IdeaDraft, Status
@@ -226,10 +227,14 @@ class ProgrammeService:
             current = await queries.get_settings(conn, guild_id)
             if current.terms_version == version:
                 if current.terms_text == text:
-                    raise UserFacingError(f"These terms are already in force as version {version}.")
+                    raise UserFacingError(
+                        _("These terms are already in force as version {version}.").format(version=version)
+                    )
                 raise UserFacingError(
-                    f"Members accepted version {version} as it was. Changed terms need a new version, so members"
-                    " accept them again."
+                    _(
+                        "Members accepted version {version} as it was. Changed terms need a new version, so members "
+                        "accept them again."
+                    ).format(version=version)
                 )
             await queries.save_terms(conn, guild_id, text, version, now)
             await moderation_queries.record_action(conn, guild_id, moderator_id, "terms", now, None, version)
@@ -267,12 +272,14 @@ class ProgrammeService:
         async with self.db.transaction() as conn:
             draft = await idea_queries.held_draft(conn, draft_id, DRAFT_GATE)
             if draft is not None and draft.author_id != user_id:
-                raise UserFacingError("Only the member who submitted this idea can accept the terms for it.")
+                raise UserFacingError(_("Only the member who submitted this idea can accept the terms for it."))
             released = draft is not None and await idea_queries.release_held_draft(conn, draft_id)
             if draft is None or draft.terms_version is None or not released:
                 raise UserFacingError(
-                    "This submission is no longer waiting: it was already accepted (or replaced by a newer one)."
-                    " Run /idea submit to send another idea."
+                    _(
+                        "This submission is no longer waiting: it was already accepted (or replaced by a newer "
+                        "one). Run /idea submit to send another idea."
+                    )
                 )
             await queries.record_consent(conn, draft.guild_id, user_id, draft.terms_version, self.clock())
         return draft
@@ -283,23 +290,27 @@ class ProgrammeService:
         """The challenge an idea may be submitted to: it exists and is still open."""
         challenge = await queries.get_challenge(self.db.conn, guild_id, number)
         if challenge is None:
-            raise NotFound(f"There is no challenge #{number} in this server. See /challenge list.")
+            raise NotFound(
+                _("There is no challenge #{number} in this server. See /challenge list.").format(number=number)
+            )
         self._check_open(challenge)
         return challenge.id
 
     async def check_challenge_open(self, challenge_id: int) -> None:
         challenge = await queries.get_challenge_by_id(self.db.conn, challenge_id)
         if challenge is None:
-            raise NotFound("That challenge no longer exists.")
+            raise NotFound(_("That challenge no longer exists."))
         self._check_open(challenge)
 
     def _check_open(self, challenge: Challenge) -> None:
         if challenge.is_closed or self.clock() >= challenge.deadline:
-            raise UserFacingError(f"Challenge #{challenge.number} is closed: it no longer takes ideas.")
+            raise UserFacingError(
+                _("Challenge #{number} is closed: it no longer takes ideas.").format(number=challenge.number)
+            )
 
     async def check_anonymous_allowed(self, guild_id: int) -> None:
         if not (await self.settings(guild_id)).allow_anonymous:
-            raise UserFacingError("This server does not allow anonymous ideas.")
+            raise UserFacingError(_("This server does not allow anonymous ideas."))
 
     async def submission_options(self, guild_id: int, challenge: int | None, anonymous: bool) -> dict[str, Any]:
         """Validate the programme options of /idea submit; the result goes into PendingSubmission.options."""
@@ -426,7 +437,7 @@ class ProgrammeService:
     async def revive(self, guild_id: int, moderator_id: int, number: int) -> Idea:
         """Undo expiry or archiving; the support deadlines count again from now."""
         idea = await self.ideas.get(guild_id, number)
-        nothing = f"#{number} is neither expired nor archived: there is nothing to revive."
+        nothing = _("#{number} is neither expired nor archived: there is nothing to revive.").format(number=number)
         if idea.expired_at is None and idea.archived_at is None:
             raise UserFacingError(nothing)
         now = self.clock()
@@ -527,7 +538,7 @@ class ProgrammeService:
         draft = validate_challenge(title, brief, award, deadline, now)
         guild = await guild_queries.get_guild_settings(self.db.conn, guild_id)
         if guild.ideas_channel_id is None:
-            raise UserFacingError("Ideas are not set up here yet: a moderator needs to run /ideamod setup.")
+            raise UserFacingError(_("Ideas are not set up here yet: a moderator needs to run /ideamod setup."))
         async with self.db.transaction() as conn:
             challenge = await queries.insert_challenge(
                 conn, guild_id, draft.title, draft.brief, draft.award, draft.deadline, moderator_id, now
@@ -547,23 +558,27 @@ class ProgrammeService:
     async def get_challenge(self, guild_id: int, number: int) -> Challenge:
         challenge = await queries.get_challenge(self.db.conn, guild_id, number)
         if challenge is None:
-            raise NotFound(f"There is no challenge #{number} in this server. See /challenge list.")
+            raise NotFound(
+                _("There is no challenge #{number} in this server. See /challenge list.").format(number=number)
+            )
         return challenge
 
     async def close_challenge(self, guild_id: int, moderator_id: int, number: int) -> ChallengeResult:
         challenge = await self.get_challenge(guild_id, number)
         if challenge.is_closed:
-            raise UserFacingError(f"Challenge #{number} is already closed.")
+            raise UserFacingError(_("Challenge #{number} is already closed.").format(number=number))
         now = self.clock()
         if now < challenge.deadline:
             when = challenge.deadline.strftime("%Y-%m-%d %H:%M UTC")
             raise UserFacingError(
-                f"Challenge #{number} runs until {when}: it can be closed on or after its deadline (it also closes"
-                " by itself then)."
+                _(
+                    "Challenge #{number} runs until {when}: it can be closed on or after its deadline (it also "
+                    "closes by itself then)."
+                ).format(number=number, when=when)
             )
         result = await self._close(challenge, moderator_id, now)
         if result is None:
-            raise UserFacingError(f"Challenge #{number} is already closed.")
+            raise UserFacingError(_("Challenge #{number} is already closed.").format(number=number))
         return result
 
     async def _close(self, challenge: Challenge, closed_by: int | None, now: datetime) -> ChallengeResult | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import discord
 
 from bot.edge.embeds import EMBED_DESCRIPTION_MAX, FIELD_VALUE_MAX, clip
+from bot.i18n import _
 from bot.ideas.privacy import PUBLIC, credit
 from bot.ideas.ranking import Period
 from bot.ideas.rules import Idea, Status
@@ -19,34 +20,44 @@ def signed(points: int) -> str:
 
 
 def profile_embed(profile: Profile) -> discord.Embed:
-    embed = discord.Embed(title="Reputation", colour=discord.Colour.gold())
-    rank = f"#{profile.rank} of {profile.ranked_members}" if profile.rank is not None else "not ranked yet"
-    embed.description = f"<@{profile.user_id}> · **{profile.total}** points · rank {rank}"
+    embed = discord.Embed(title=_("Reputation"), colour=discord.Colour.gold())
+    rank = (
+        _("#{rank} of {ranked_members}").format(rank=profile.rank, ranked_members=profile.ranked_members)
+        if profile.rank is not None
+        else _("not ranked yet")
+    )
+    embed.description = _("<@{user_id}> · **{total}** points · rank {rank}").format(
+        user_id=profile.user_id, total=profile.total, rank=rank
+    )
     if profile.reached:
         embed.add_field(
-            name="Roles earned",
+            name=_("Roles earned"),
             value=clip(" ".join(f"<@&{role.role_id}>" for role in profile.reached), FIELD_VALUE_MAX),
             inline=False,
         )
     if profile.next_role is not None and profile.to_go is not None:
         embed.add_field(
-            name="Next role",
-            value=f"<@&{profile.next_role.role_id}> at {profile.next_role.points} points: {profile.to_go} to go",
+            name=_("Next role"),
+            value=_("<@&{role_id}> at {points} points: {to_go} to go").format(
+                role_id=profile.next_role.role_id, points=profile.next_role.points, to_go=profile.to_go
+            ),
             inline=False,
         )
     if profile.recent:
         lines = [f"`{signed(row.delta):>4}` {row.reason} · <t:{int(row.at.timestamp())}:R>" for row in profile.recent]
-        embed.add_field(name="Recent", value=clip("\n".join(lines), FIELD_VALUE_MAX), inline=False)
+        embed.add_field(name=_("Recent"), value=clip("\n".join(lines), FIELD_VALUE_MAX), inline=False)
     else:
-        embed.add_field(name="Recent", value="No points yet: submit an idea, or get upvotes on yours.", inline=False)
+        embed.add_field(
+            name=_("Recent"), value=_("No points yet: submit an idea, or get upvotes on yours."), inline=False
+        )
     return embed
 
 
 def leaderboard_embed(period: Period, rows: list[tuple[int, int]]) -> discord.Embed:
-    heading = "all time" if period is Period.ALL else f"this {period.value}"
-    embed = discord.Embed(title=f"Top contributors · {heading}", colour=discord.Colour.gold())
+    heading = {Period.ALL: _("all time"), Period.WEEK: _("this week"), Period.MONTH: _("this month")}[period]
+    embed = discord.Embed(title=_("Top contributors · {heading}").format(heading=heading), colour=discord.Colour.gold())
     if not rows:
-        embed.description = "Nobody has earned points in this period yet."
+        embed.description = _("Nobody has earned points in this period yet.")
         return embed
     lines = []
     for place, (user_id, points) in enumerate(rows, start=1):
@@ -61,32 +72,37 @@ def thank_you_text(idea: Idea, status: Status, people: list[int]) -> str:
     seen = credit(idea, PUBLIC, people)
     credited = [f"<@{user_id}>" for user_id in seen.shown]
     if seen.hidden:
-        credited.append("its anonymous author" if seen.hidden == 1 else "its anonymous authors")
+        credited.append(_("its anonymous author") if seen.hidden == 1 else _("its anonymous authors"))
     names = ", ".join(credited)
     if status is Status.IMPLEMENTED:
-        return f"🎉 #{idea.number} is implemented! Thank you {names} for bringing it to the community."
-    return f"🙌 #{idea.number} is planned. Thank you {names}: the community backed it and it is on the way."
+        return _("🎉 #{number} is implemented! Thank you {names} for bringing it to the community.").format(
+            number=idea.number, names=names
+        )
+    return _("🙌 #{number} is planned. Thank you {names}: the community backed it and it is on the way.").format(
+        number=idea.number, names=names
+    )
 
 
 def serial_voting_text(voter_id: int, author_id: int, votes: int, window_minutes: int) -> str:
-    return (
-        f"<@{voter_id}> up-voted {votes} ideas of <@{author_id}> within {window_minutes} minutes. "
-        "Those upvotes still show on the cards but earn no reputation for the next day."
-    )
+    return _(
+        "<@{voter_id}> up-voted {votes} ideas of <@{author_id}> within {window_minutes} minutes. Those upvotes "
+        "still show on the cards but earn no reputation for the next day."
+    ).format(voter_id=voter_id, votes=votes, author_id=author_id, window_minutes=window_minutes)
 
 
 def role_unsafe_text(role_id: int, permissions: str) -> str:
-    return (
-        f"I no longer give the reward role <@&{role_id}>: it now carries {clip(permissions, 300)}, which a role "
-        "earned with points may not have. Remove those permissions from the role in Server Settings → Roles, or "
-        "stop awarding it with /ideamod role remove. Members who already hold it keep it."
-    )
+    return _(
+        "I no longer give the reward role <@&{role_id}>: it now carries {permissions}, which a role earned with "
+        "points may "
+        "not have. Remove those permissions from the role in Server Settings → Roles, or stop awarding it with "
+        "/ideamod role remove. Members who already hold it keep it."
+    ).format(role_id=role_id, permissions=clip(permissions, 300))
 
 
 def role_refused_text(role_id: int, user_id: int, adding: bool, detail: str) -> str:
-    verb = "give" if adding else "take back"
-    return (
-        f"I could not {verb} the reward role <@&{role_id}> for <@{user_id}>: Discord refused ({clip(detail, 200)}). "
-        "To fix it: give ideabot the Manage Roles permission and drag ideabot's role above the reward role "
-        "in Server Settings → Roles. Role changes resume on the next points change."
-    )
+    verb = _("give") if adding else _("take back")
+    return _(
+        "I could not {verb} the reward role <@&{role_id}> for <@{user_id}>: Discord refused ({detail}). To fix it: "
+        "give ideabot the Manage Roles permission and drag ideabot's role above the reward role in Server Settings "
+        "→ Roles. Role changes resume on the next points change."
+    ).format(verb=verb, role_id=role_id, user_id=user_id, detail=clip(detail, 200))

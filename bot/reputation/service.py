@@ -22,6 +22,7 @@ from bot.core.errors import NotFound, UserFacingError
 from bot.core.shards import EVERY_GUILD
 from bot.events.bus import Clock, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
+from bot.i18n import _
 from bot.ideas import storage as idea_queries
 from bot.ideas.privacy import PUBLIC, Viewer, may_see, sees_all_credit_of, sees_everyone
 from bot.ideas.ranking import Period
@@ -597,7 +598,7 @@ class ReputationService:
                     continue
                 if await rep_queries.vote_credit(conn, event.target_id, moved.voter_id, event.target_author_id) > 0:
                     continue
-                earns, _ = await self._upvote_earns(
+                earns, __ = await self._upvote_earns(
                     conn,
                     rules,
                     event.guild_id,
@@ -637,11 +638,19 @@ class ReputationService:
     async def add_reward_role(self, guild_id: int, moderator_id: int | None, role_id: int, points: int) -> bool:
         """Returns True when the role is new, False when its threshold was changed."""
         if not 0 <= points <= MAX_ROLE_POINTS:
-            raise UserFacingError(f"The threshold must be between 0 and {MAX_ROLE_POINTS} points.")
+            raise UserFacingError(
+                _("The threshold must be between 0 and {max_role_points} points.").format(
+                    max_role_points=MAX_ROLE_POINTS
+                )
+            )
         roles = await self.reward_roles(guild_id)
         existing = any(role.role_id == role_id for role in roles)
         if not existing and len(roles) >= MAX_REWARD_ROLES:
-            raise UserFacingError(f"A server can have at most {MAX_REWARD_ROLES} reward roles; remove one first.")
+            raise UserFacingError(
+                _("A server can have at most {max_reward_roles} reward roles; remove one first.").format(
+                    max_reward_roles=MAX_REWARD_ROLES
+                )
+            )
         async with self.db.transaction() as conn:
             await rep_queries.put_reward_role(conn, guild_id, role_id, points, moderator_id, self.clock())
         await self.reconcile_guild(guild_id)
@@ -652,7 +661,7 @@ class ReputationService:
         async with self.db.transaction() as conn:
             removed = await rep_queries.delete_reward_role(conn, guild_id, role_id)
         if not removed:
-            raise NotFound("That role is not a reward role here.")
+            raise NotFound(_("That role is not a reward role here."))
 
     async def reconcile_guild(self, guild_id: int) -> None:
         """Queue every member with points, or with a reward role the bot gave, for a reconcile."""

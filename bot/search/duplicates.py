@@ -20,6 +20,7 @@ from bot.core.errors import NotFound, UserFacingError
 from bot.core.ports import IdeaBoard
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import IdeaSubmitted, VoteChanged
+from bot.i18n import _
 from bot.ideas import storage as idea_queries
 from bot.ideas.rules import Idea, IdeaDraft
 from bot.ideas.storage import HeldDraft
@@ -246,9 +247,9 @@ class DuplicateService:
     async def _take(conn: aiosqlite.Connection, draft_id: str, user_id: int) -> HeldDraft:
         found = await idea_queries.held_draft(conn, draft_id, DRAFT_GATE)
         if found is not None and found.author_id != user_id:
-            raise UserFacingError("These buttons belong to the member who wrote the draft.")
+            raise UserFacingError(_("These buttons belong to the member who wrote the draft."))
         if found is None or not await idea_queries.release_held_draft(conn, draft_id):
-            raise UserFacingError("This draft is no longer waiting: it was already posted or dropped.")
+            raise UserFacingError(_("This draft is no longer waiting: it was already posted or dropped."))
         return found
 
     # --- support instead -----------------------------------------------------------------------------
@@ -272,11 +273,15 @@ class DuplicateService:
                 await self._take(conn, pending_id, user_id)
             idea = await idea_queries.get_idea(conn, idea_id)
             if idea is None or idea.guild_id != guild_id or idea.message_id is None:
-                raise NotFound("That idea no longer exists.")
+                raise NotFound(_("That idea no longer exists."))
             if idea.voting_closed:
-                raise UserFacingError(f"#{idea.number} is closed to votes: it can no longer be supported.")
+                raise UserFacingError(
+                    _("#{number} is closed to votes: it can no longer be supported.").format(number=idea.number)
+                )
             if idea.author_id == user_id:
-                raise UserFacingError(f"#{idea.number} is your own idea: your support is already implied.")
+                raise UserFacingError(
+                    _("#{number} is your own idea: your support is already implied.").format(number=idea.number)
+                )
             old = await vote_queries.get_vote(conn, idea.id, user_id)
             change = VoteChanged(guild_id, idea.id, idea.author_id, user_id, old, 1, joined_at, now)
             if old != 1:

@@ -113,3 +113,37 @@ async def test_guild_commands_and_choices(emu: DiscordEmulator, guild: StoryGuil
         with pytest.raises(InteractionError, match="must be one of"):
             await guild.member("alice").run("/top", sort="cold")
     assert emu.spec_violations == []
+
+
+async def test_locales_and_localised_commands(emu: DiscordEmulator, guild: StoryGuild, recorder: Recorder) -> None:
+    """Interactions carry the member's and the guild's locale; a guild has a preferred locale;
+    commands synced with name and description localisations keep them."""
+    bot = build_bot(recorder)
+    seen: list[tuple[str, str | None]] = []
+
+    @bot.tree.command(name="hello", description="Says hello")
+    async def hello(interaction: discord.Interaction) -> None:
+        seen.append((interaction.locale.value, interaction.guild_locale.value if interaction.guild_locale else None))
+        await interaction.response.send_message("hi", ephemeral=True)
+
+    class German(app_commands.Translator):
+        async def translate(
+            self, string: app_commands.locale_str, locale: discord.Locale, context: app_commands.TranslationContextTypes
+        ) -> str | None:
+            if locale is not discord.Locale.german:
+                return None
+            return {"hello": "hallo", "Says hello": "Sagt hallo"}.get(string.message)
+
+    await bot.tree.set_translator(German())
+    alice = guild.member("alice")
+    alice.locale = "de"
+    guild.target.locale = "fr"
+    async with running(bot, emu):
+        await alice.run("/hello")
+        synced = next(c for c in emu.world.global_commands if c.name == "hello").to_payload()
+        cached = bot.get_guild(guild.id)
+        assert cached is not None and cached.preferred_locale is discord.Locale.french
+    assert seen == [("de", "fr")]
+    assert synced["name_localizations"] == {"de": "hallo"}
+    assert synced["description_localizations"] == {"de": "Sagt hallo"}
+    assert emu.spec_violations == []

@@ -40,3 +40,26 @@ async def test_demo_transcript_shows_the_digest_content() -> None:
 def test_demo_command_is_wired() -> None:
     result = CliRunner().invoke(main, ["demo", "--help"])
     assert result.exit_code == 0 and "--members" in result.output
+
+
+async def test_demo_plays_in_the_chosen_language() -> None:
+    """`--locale de`: the server and its members use German; so do the bot and the transcript.
+    The ideas and the members' own words stay as they were written."""
+    lines: list[str] = []
+    code = await run_demo(members=10, ideas=8, pause=0, seed=3, echo=lines.append, locale="de")
+    text = "\n".join(lines)
+    assert code == 0, text
+    assert "alice reicht „Dark mode“ ein" in text
+    assert "Bot aktualisierte Karte #1: 👍 0   👎 0 · Offen" in text
+    assert "Bot schrieb in #digest: Die bisherige Woche · " in text
+    assert "Neue Ideen: 8, keine in der Vorwoche" in text
+    assert "Bot schrieb 1 Person per DM: " in text  # one person: the singular, never "1 people"
+    assert "Update on" not in text  # DMs to members who never spoke: the server's language
+    assert "0 ratenbegrenzt, 0 außerhalb der Discord-Spezifikation" in lines[-1]
+
+
+async def test_the_english_demo_counts_people_properly() -> None:
+    lines: list[str] = []
+    assert await run_demo(members=10, ideas=8, pause=0, seed=3, echo=lines.append) == 0
+    text = "\n".join(lines)
+    assert "bot told 1 person by DM: " in text and "told 1 people" not in text

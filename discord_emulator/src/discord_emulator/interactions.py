@@ -297,7 +297,7 @@ def interaction_payload(
         "channel": channel_payload,
         "token": pending.token,
         "version": 1,
-        "locale": "en-US",
+        "locale": pending.user.locale,
         "entitlements": [],
         "entitlement_sku_ids": [],
         "attachment_size_limit": 10 * 1024 * 1024,

@@ -100,6 +100,8 @@ class User:
     username: str
     bot: bool = False
     global_name: str | None = None
+    # The language the member's Discord client is set to: sent as `locale` on interactions.
+    locale: str = "en-US"
 
     @property
     def created_at(self) -> datetime:

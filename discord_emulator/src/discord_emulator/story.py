@@ -137,6 +137,15 @@ class StoryMember:
         return self.guild.role(role).id in self.target.role_ids
 
     @property
+    def locale(self) -> str:
+        return self.target.user.locale
+
+    @locale.setter
+    def locale(self, value: str) -> None:
+        """The member switches their Discord client's language; later interactions carry it."""
+        self.target.user.locale = value
+
+    @property
     def dms(self) -> list[Message]:
         return self.emu.dms_to(self)
 
@@ -378,8 +387,10 @@ class StoryGuild:
         roles: list[StoryRole | Role | str | int] | None = None,
         dms_open: bool = True,
         nick: str | None = None,
+        locale: str = "en-US",
     ) -> StoryMember:
         user = self.emu.world.create_user(name, age=account_age)
+        user.locale = locale
         member = Member(
             user=user,
             guild_id=self.id,
@@ -469,8 +480,10 @@ class DiscordEmulator(EmulatorServer):
         owner: str = "owner",
         created_ago: timedelta = timedelta(days=700),
         shard: tuple[int, int] | None = None,
+        locale: str = "en-US",
     ) -> StoryGuild:
         """A guild with @everyone, an owner, and the bot with its "ideabot" role near the top.
+        `locale` is its preferred locale (Server Settings → Community → Overview).
 
         `shard=(shard_id, shard_count)` picks a creation time (a few milliseconds earlier at
         most) whose id that shard owns.
@@ -486,7 +499,7 @@ class DiscordEmulator(EmulatorServer):
                 created -= timedelta(milliseconds=1)
                 guild_id = world.new_id(created)
         owner_user = world.create_user(owner, age=created_ago + timedelta(days=100))
-        guild = Guild(id=guild_id, name=name, owner_id=owner_user.id, created_at=created)
+        guild = Guild(id=guild_id, name=name, owner_id=owner_user.id, created_at=created, locale=locale)
         guild.roles[guild_id] = Role(
             id=guild_id, guild_id=guild_id, name="@everyone", permissions=DEFAULT_EVERYONE_PERMISSIONS, position=0
         )
