@@ -166,8 +166,8 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None, locale: str | No
     settings = _settings_or_exit()
     logging.basicConfig(level="WARNING", format="%(levelname)s %(name)s: %(message)s")
     from bot.community import guilds as guild_queries
-    from bot.digest.render import chart_png
-    from bot.digest.render import export as render_export
+    from bot.digest.chart import chart_png
+    from bot.digest.exports import export as render_export
     from bot.digest.service import DigestService
     from bot.llm.client import LLMClient
     from bot.storage import Database

@@ -14,7 +14,8 @@ from discord.ext import commands
 
 from bot.client import IdeaBot
 from bot.core.errors import UserFacingError
-from bot.digest.render import CHART_FILENAME, chart_png, digest_embeds
+from bot.digest.chart import CHART_FILENAME, chart_png
+from bot.digest.render import digest_embeds
 from bot.digest.rules import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, IsoWeek
 from bot.digest.scheduler import DigestScheduler
 from bot.digest.service import DigestService

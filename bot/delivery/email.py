@@ -22,7 +22,8 @@ from email_validator import EmailNotValidError, validate_email
 from bot.core.errors import UserFacingError
 from bot.core.shards import EVERY_GUILD
 from bot.delivery import storage as queries
-from bot.digest.render import CHART_FILENAME, chart_png, to_csv, to_html, to_markdown
+from bot.digest.chart import CHART_FILENAME, chart_png
+from bot.digest.exports import to_csv, to_html, to_markdown
 from bot.digest.rules import Digest
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted

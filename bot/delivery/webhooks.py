@@ -35,7 +35,7 @@ from bot.delivery.rules import (
     retry_delay,
     sign,
 )
-from bot.digest.render import to_dict
+from bot.digest.exports import to_dict
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
 from bot.i18n import _, use

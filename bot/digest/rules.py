@@ -1,7 +1,7 @@
 """The weekly digest as data: its period, the schedule rule, and the ranking of what goes in.
 
 Pure: no discord, no SQL, no clock. The service feeds it aggregates (bot/digest/storage.py) and
-the current time; the renderers (bot/digest/render.py) turn it into embeds and exports."""
+the current time; bot/digest/render.py, chart.py and exports.py turn it into embeds, a chart and files."""
 
 from __future__ import annotations
 

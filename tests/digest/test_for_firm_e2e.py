@@ -20,7 +20,8 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from bot.community import guilds as guild_queries
-from bot.digest.render import chart_png, export
+from bot.digest.chart import chart_png
+from bot.digest.exports import export
 from bot.digest.rules import IsoWeek
 from bot.digest.service import DigestService
 from bot.storage import Database

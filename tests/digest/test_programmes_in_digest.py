@@ -13,7 +13,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.digest.render import digest_embeds, to_csv, to_html, to_json, to_markdown
+from bot.digest.exports import to_csv, to_html, to_json, to_markdown
+from bot.digest.render import digest_embeds
 from bot.digest.rules import Digest
 from bot.digest.service import DigestService
 from bot.ideas import storage as idea_queries

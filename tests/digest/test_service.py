@@ -17,7 +17,9 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.community import guilds as guild_queries
 from bot.core.errors import UserFacingError
-from bot.digest.render import EMBEDS_PER_MESSAGE, chart_png, digest_embeds, to_csv, to_html, to_json, to_markdown
+from bot.digest.chart import chart_png
+from bot.digest.exports import to_csv, to_html, to_json, to_markdown
+from bot.digest.render import EMBEDS_PER_MESSAGE, digest_embeds
 from bot.digest.rules import Digest, IsoWeek
 from bot.digest.service import DigestService
 from bot.edge.embeds import EMBED_DESCRIPTION_MAX, EMBED_TOTAL_MAX, FIELD_VALUE_MAX, FIELDS_MAX

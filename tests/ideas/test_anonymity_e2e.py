@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from bot.digest.render import export
+from bot.digest.exports import export
 from bot.digest.rules import IsoWeek
 from bot.digest.service import DigestService
 from bot.testing import Community
