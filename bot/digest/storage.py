@@ -270,16 +270,25 @@ async def new_ideas(conn: aiosqlite.Connection, guild_id: int, start: datetime, 
         return [_line(row) for row in await cursor.fetchall()]
 
 
+@dataclass(frozen=True, slots=True)
+class ThemeIdea:
+    id: int
+    number: int
+    title: str
+    body: str
+    upvotes: int
+
+
 async def theme_texts(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
-) -> list[tuple[int, str, str, int]]:
-    """(number, title, body, upvotes) of the week's ideas for themes, most supported first."""
+) -> list[ThemeIdea]:
+    """The week's ideas for themes, most supported first."""
     async with conn.execute(
-        "SELECT number, title, body, upvotes FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
+        "SELECT id, number, title, body, upvotes FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
         f" AND {POSTED} AND status NOT IN ('withdrawn', 'duplicate') ORDER BY upvotes DESC, number LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
-        return [(row[0], row[1], row[2], row[3]) for row in await cursor.fetchall()]
+        return [ThemeIdea(row[0], row[1], row[2], row[3], row[4]) for row in await cursor.fetchall()]
 
 
 async def vote_activity(
