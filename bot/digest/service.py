@@ -42,7 +42,7 @@ from bot.digest.themes import meaning_themes
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
 from bot.llm.client import LLMClient, LLMError
-from bot.llm.synthesis import IdeaForPrompt, synthesise
+from bot.llm.synthesis import IdeaForPrompt, from_stored, ideas_key, synthesise, to_stored
 from bot.programmes.rules import DEFAULT_STAGES, Stage, parse_stages
 from bot.search.dense import normalised
 from bot.search.duplicates import text_hash
@@ -224,13 +224,15 @@ class DigestService:
         )
         step("themes")
         ideas = await queries.theme_texts(conn, guild_id, period.start, period.end, THEME_IDEAS_MAX)
-        await self._add_themes(digest, ideas, use_llm)
+        await self._add_themes(digest, week, ideas, use_llm)
         return digest
 
-    async def _add_themes(self, digest: Digest, ideas: list[queries.ThemeIdea], use_llm: bool) -> None:
+    async def _add_themes(self, digest: Digest, week: IsoWeek, ideas: list[queries.ThemeIdea], use_llm: bool) -> None:
         """Keyword themes, replaced by themes by meaning when embeddings are configured, and by
         the LLM's synthesis when a chat model is: each step within what is left of the budget,
-        and each failure leaves the step before it in place, saying so."""
+        and each failure leaves the step before it in place, saying so. A synthesis is made once
+        per guild, week and set of ideas and stored: every post, preview, export and email of
+        the week shows the same one."""
         documents = [(idea.number, idea_text(idea.title, idea.body)) for idea in ideas]
         digest.themes = [Theme(theme.label, theme.keys) for theme in keyword_themes(documents)]
         digest.themes_from = "keywords"
@@ -242,6 +244,12 @@ class DigestService:
         if not self.llm.chat_enabled:
             return
         prompt = [IdeaForPrompt(idea.number, idea.title, idea.body, idea.upvotes) for idea in ideas]
+        key = ideas_key(self.llm.model, prompt)
+        stored = await queries.synthesis(self.db.conn, digest.guild_id, str(week), key)
+        if stored is not None:
+            kept = from_stored(*stored)
+            digest.themes, digest.summary, digest.themes_from = kept.themes, kept.summary or None, "llm"
+            return
         instead = "themes by meaning" if digest.themes_from == "meaning" else "keyword themes"
         try:
             remaining = max(0.0, deadline - asyncio.get_running_loop().time())
@@ -268,6 +276,10 @@ class DigestService:
             digest.themes = result.themes
             digest.summary = result.summary or None
             digest.themes_from = "llm"
+            async with self.db.transaction() as conn:
+                await queries.save_synthesis(
+                    conn, digest.guild_id, str(week), key, result.summary, to_stored(result), self.clock()
+                )
             return
         groups = "groups by meaning" if digest.themes_from == "meaning" else "keyword groups"
         digest.fallback_note = FALLBACK_NOTE.format(why=why, groups=groups)

@@ -545,3 +545,38 @@ async def take_pending(conn: aiosqlite.Connection, pending_id: str) -> dict[str,
 async def purge_pending(conn: aiosqlite.Connection, before: datetime) -> int:
     cursor = await conn.execute("DELETE FROM pending_submissions WHERE created_at < ?", (to_ts(before),))
     return cursor.rowcount
+
+
+# --- the LLM's synthesis of a week ---------------------------------------------------------------------
+
+
+async def synthesis(
+    conn: aiosqlite.Connection, guild_id: int, week: str, ideas_key: str
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """(summary, themes as stored) when the week's synthesis was made from these ideas."""
+    async with conn.execute(
+        "SELECT summary, themes FROM digest_syntheses WHERE guild_id = ? AND iso_week = ? AND ideas_key = ?",
+        (guild_id, week, ideas_key),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    themes: list[dict[str, Any]] = json.loads(row[1])
+    return str(row[0]), themes
+
+
+async def save_synthesis(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    week: str,
+    ideas_key: str,
+    summary: str,
+    themes: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO digest_syntheses (guild_id, iso_week, ideas_key, summary, themes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, iso_week) DO UPDATE SET ideas_key = excluded.ideas_key,"
+        " summary = excluded.summary, themes = excluded.themes, created_at = excluded.created_at",
+        (guild_id, week, ideas_key, summary, json.dumps(themes, ensure_ascii=False), to_ts(now)),
+    )
