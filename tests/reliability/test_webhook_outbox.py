@@ -76,4 +76,3 @@ async def test_a_change_committed_just_before_a_crash_keeps_its_webhook(
         assert new.count((event, 1)) == 1, new
         keys = [b["id"] for b in r.delivered()]
         assert len(keys) == len(set(keys))
-
