@@ -317,7 +317,7 @@ class DigestService:
         if len({len(vector) for vector in vectors.values()}) != 1:
             log.warning("digest for guild %s: embeddings of different sizes; keyword themes instead", digest.guild_id)
             return
-        documents = [(idea.number, texts[idea.id], vectors[idea.id].tolist()) for idea in ideas]
+        documents = [(idea.number, idea.title, vectors[idea.id].tolist()) for idea in ideas]
         digest.themes = [Theme(theme.label, theme.keys) for theme in await asyncio.to_thread(meaning_themes, documents)]
         digest.themes_from = "meaning"
 

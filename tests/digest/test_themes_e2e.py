@@ -51,8 +51,10 @@ async def test_the_digest_groups_the_weeks_ideas_by_meaning(
         groups = [set(theme.idea_numbers) for theme in digest.themes]
         assert {dark, night} in groups, digest.themes
         assert not any({dark, offline} <= group for group in groups), digest.themes
-        named = next(theme.name.lower() for theme in digest.themes if dark in theme.idea_numbers)
-        assert "mode" not in named and ("night" in named or "theme" in named or "dark" in named), named
+        named = next(theme.name for theme in digest.themes if dark in theme.idea_numbers)
+        assert named in ("Dark mode", "Night theme"), named  # named after one of its ideas
+        offline_theme = next(theme for theme in digest.themes if offline in theme.idea_numbers)
+        assert offline_theme.idea_numbers == (offline, number["Use the app without internet"]), digest.themes
 
         embed = digest_messages(c)[0].embeds[0]
         text = json.dumps(embed, ensure_ascii=False)
