@@ -41,7 +41,7 @@ from bot.digest.rules import (
 from bot.digest.themes import meaning_themes
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
-from bot.llm.client import LLMClient, LLMError
+from bot.llm.client import LLMBadOutput, LLMClient, LLMError
 from bot.llm.synthesis import IdeaForPrompt, from_stored, ideas_key, synthesise, to_stored
 from bot.programmes.rules import DEFAULT_STAGES, Stage, parse_stages
 from bot.search.dense import normalised
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 
 THEME_IDEAS_MAX = 200
 FALLBACK_NOTE = "AI themes were unavailable this week ({why}); themes below are {groups}."
+UNUSABLE = "the AI answer was unusable"
 
 Progress = Callable[[str], None]
 
@@ -245,9 +246,14 @@ class DigestService:
             return
         prompt = [IdeaForPrompt(idea.number, idea.title, idea.body, idea.upvotes) for idea in ideas]
         key = ideas_key(self.llm.model, prompt)
+        groups = "groups by meaning" if digest.themes_from == "meaning" else "keyword groups"
         stored = await queries.synthesis(self.db.conn, digest.guild_id, str(week), key)
         if stored is not None:
-            kept = from_stored(*stored)
+            outcome, summary, themes = stored
+            if outcome == "unusable":
+                digest.fallback_note = FALLBACK_NOTE.format(why=UNUSABLE, groups=groups)
+                return
+            kept = from_stored(summary, themes)
             digest.themes, digest.summary, digest.themes_from = kept.themes, kept.summary or None, "llm"
             return
         instead = "themes by meaning" if digest.themes_from == "meaning" else "keyword themes"
@@ -262,13 +268,14 @@ class DigestService:
                 instead,
             )
             why = "the AI took too long"
+        except LLMBadOutput as exc:
+            log.warning("digest for guild %s: LLM answer unusable, %s instead: %s", digest.guild_id, instead, exc)
+            why = UNUSABLE
+            async with self.db.transaction() as conn:  # the same question would cost the budget again
+                await queries.save_synthesis(conn, digest.guild_id, str(week), key, "unusable", "", [], self.clock())
         except LLMError as exc:
             log.warning("digest for guild %s: LLM fell back to %s: %s", digest.guild_id, instead, exc)
-            why = (
-                "the AI service failed"
-                if "HTTP" in str(exc) or "timed out" in str(exc)
-                else "the AI answer was unusable"
-            )
+            why = "the AI service failed"
         except Exception:
             log.exception("digest for guild %s: unexpected LLM failure", digest.guild_id)
             why = "the AI service failed"
@@ -278,10 +285,9 @@ class DigestService:
             digest.themes_from = "llm"
             async with self.db.transaction() as conn:
                 await queries.save_synthesis(
-                    conn, digest.guild_id, str(week), key, result.summary, to_stored(result), self.clock()
+                    conn, digest.guild_id, str(week), key, "themes", result.summary, to_stored(result), self.clock()
                 )
             return
-        groups = "groups by meaning" if digest.themes_from == "meaning" else "keyword groups"
         digest.fallback_note = FALLBACK_NOTE.format(why=why, groups=groups)
 
     async def _add_meaning_themes(self, digest: Digest, ideas: list[queries.ThemeIdea], deadline: float) -> None:

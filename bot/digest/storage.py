@@ -552,17 +552,17 @@ async def purge_pending(conn: aiosqlite.Connection, before: datetime) -> int:
 
 async def synthesis(
     conn: aiosqlite.Connection, guild_id: int, week: str, ideas_key: str
-) -> tuple[str, list[dict[str, Any]]] | None:
-    """(summary, themes as stored) when the week's synthesis was made from these ideas."""
+) -> tuple[str, str, list[dict[str, Any]]] | None:
+    """(outcome, summary, themes as stored) when the week's synthesis was made from these ideas."""
     async with conn.execute(
-        "SELECT summary, themes FROM digest_syntheses WHERE guild_id = ? AND iso_week = ? AND ideas_key = ?",
+        "SELECT outcome, summary, themes FROM digest_syntheses WHERE guild_id = ? AND iso_week = ? AND ideas_key = ?",
         (guild_id, week, ideas_key),
     ) as cursor:
         row = await cursor.fetchone()
     if row is None:
         return None
-    themes: list[dict[str, Any]] = json.loads(row[1])
-    return str(row[0]), themes
+    themes: list[dict[str, Any]] = json.loads(row[2])
+    return str(row[0]), str(row[1]), themes
 
 
 async def save_synthesis(
@@ -570,13 +570,15 @@ async def save_synthesis(
     guild_id: int,
     week: str,
     ideas_key: str,
+    outcome: str,
     summary: str,
     themes: list[dict[str, Any]],
     now: datetime,
 ) -> None:
     await conn.execute(
-        "INSERT INTO digest_syntheses (guild_id, iso_week, ideas_key, summary, themes, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, iso_week) DO UPDATE SET ideas_key = excluded.ideas_key,"
-        " summary = excluded.summary, themes = excluded.themes, created_at = excluded.created_at",
-        (guild_id, week, ideas_key, summary, json.dumps(themes, ensure_ascii=False), to_ts(now)),
+        "INSERT INTO digest_syntheses (guild_id, iso_week, ideas_key, outcome, summary, themes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, iso_week) DO UPDATE SET"
+        " ideas_key = excluded.ideas_key, outcome = excluded.outcome, summary = excluded.summary,"
+        " themes = excluded.themes, created_at = excluded.created_at",
+        (guild_id, week, ideas_key, outcome, summary, json.dumps(themes, ensure_ascii=False), to_ts(now)),
     )

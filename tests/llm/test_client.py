@@ -254,6 +254,29 @@ async def test_a_weeks_synthesis_is_made_once_per_set_of_ideas_and_reused(llm: F
         await client.aclose()
 
 
+async def test_an_unusable_answer_is_kept_but_a_failing_service_is_asked_again(llm: FakeLLM, db: Database) -> None:
+    await seed_week(db)
+    client = client_for(llm, embedding_model=None)
+    try:
+        llm.script("500", "500", "500")
+        down = await DigestService(db, FakeClock(AFTER), client).build(GUILD)
+        assert "the AI service failed" in (down.fallback_note or "")
+        asked = len(llm.chat_requests())
+        llm.script("malformed")
+        unusable = await DigestService(db, FakeClock(AFTER), client).build(GUILD)
+        assert len(llm.chat_requests()) == asked + 1  # a service failure is not kept: asked again
+        assert "answer was unusable" in (unusable.fallback_note or "")
+        again = await DigestService(db, FakeClock(AFTER), client).build(GUILD)
+        assert len(llm.chat_requests()) == asked + 1  # the same question is not asked again
+        assert (again.themes_from, again.themes, again.fallback_note) == (
+            "keywords",
+            unusable.themes,
+            unusable.fallback_note,
+        )
+    finally:
+        await client.aclose()
+
+
 # --- embeddings for duplicates ---------------------------------------------------------------------------
 
 
