@@ -109,7 +109,6 @@ def build_services(bot: IdeaBot) -> Services:
             db,
             events,
             clock,
-            ideas.get_by_id,
             report,
             allow_private=settings.webhook_allow_private,
             timeout=settings.webhook_timeout_seconds,

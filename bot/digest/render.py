@@ -108,9 +108,11 @@ def period_text(d: Digest) -> str:
 def themes_source_line(d: Digest) -> str:
     if d.fallback_note:
         return d.fallback_note
-    return (
-        _("Themes grouped by the AI assistant.") if d.themes_from == "llm" else _("Themes grouped by shared keywords.")
-    )
+    if d.themes_from == "llm":
+        return _("Themes grouped by the AI assistant.")
+    if d.themes_from == "meaning":
+        return _("Themes grouped by meaning (similar ideas, whatever their words).")
+    return _("Themes grouped by shared keywords.")
 
 
 def fold_line(empty: list[Section]) -> str:

@@ -380,7 +380,7 @@ class Digest:
     challenges: list[ChallengeLine] = field(default_factory=list)
     themes: list[Theme] = field(default_factory=list)
     summary: str | None = None
-    themes_from: str = "keywords"  # llm | keywords
+    themes_from: str = "keywords"  # llm | meaning | keywords
     fallback_note: str | None = None
     generated_at: datetime | None = None
     # The week is still running: the digest covers its days so far, up to `generated_at`.

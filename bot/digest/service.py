@@ -1,9 +1,10 @@
 """The weekly digest use cases: build it from the database, post it exactly once per guild and
 ISO week, and decide (purely, from a given time) whether it is due.
 
-The LLM only adds themes and a summary, within a time budget; on any failure the keyword
-themes are used and the digest says so in one line. Nothing here builds an embed: posting goes
-through a `DigestPublisher` the Discord layer provides."""
+Themes come from shared keywords, or from the ideas' embeddings (grouped by meaning) when an
+embedding model is configured; a chat model adds its own themes and a summary, within a time
+budget. On any failure the step before is kept and the digest says so in one line. Nothing
+here builds an embed: posting goes through a `DigestPublisher` the Discord layer provides."""
 
 from __future__ import annotations
 
@@ -38,19 +39,32 @@ from bot.digest.rules import (
     trending_ideas,
     waiting_note,
 )
+from bot.digest.themes import meaning_themes
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted
 from bot.i18n import SOURCE, _, use
-from bot.llm.client import LLMClient, LLMError
-from bot.llm.synthesis import IdeaForPrompt, synthesise
+from bot.llm.client import LLMBadOutput, LLMClient, LLMError
+from bot.llm.synthesis import IdeaForPrompt, from_stored, ideas_key, synthesise, to_stored
 from bot.programmes.rules import Stage, stored_stages
+from bot.search import storage as search_queries
+from bot.search.dense import normalised
+from bot.search.duplicates import text_hash
 from bot.search.similarity import idea_text, keyword_themes
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
 
 THEME_IDEAS_MAX = 200
-FALLBACK_NOTE = "AI themes were unavailable this week ({why}); themes below are keyword groups."
+
+
+def fallback_note(why: str, by_meaning: bool) -> str:
+    groups = _("groups by meaning") if by_meaning else _("keyword groups")
+    return _("AI themes were unavailable this week ({why}); themes below are {groups}.").format(why=why, groups=groups)
+
+
+def unusable() -> str:
+    return _("the AI answer was unusable")
+
 
 Progress = Callable[[str], None]
 
@@ -223,35 +237,58 @@ class DigestService:
             partial=partial,
         )
         step("themes")
-        texts = await queries.theme_texts(conn, guild_id, period.start, period.end, THEME_IDEAS_MAX)
-        await self._add_themes(digest, texts, use_llm)
+        ideas = await queries.theme_texts(conn, guild_id, period.start, period.end, THEME_IDEAS_MAX)
+        await self._add_themes(digest, week, ideas, use_llm)
         return digest
 
-    async def _add_themes(self, digest: Digest, texts: list[tuple[int, str, str, int]], use_llm: bool) -> None:
-        digest.themes = [
-            Theme(theme.label, theme.keys)
-            for theme in keyword_themes([(number, idea_text(title, body)) for number, title, body, _ in texts])
-        ]
+    async def _add_themes(self, digest: Digest, week: IsoWeek, ideas: list[queries.ThemeIdea], use_llm: bool) -> None:
+        """Keyword themes, replaced by themes by meaning when embeddings are configured, and by
+        the LLM's synthesis when a chat model is: each step within what is left of the budget,
+        and each failure leaves the step before it in place, saying so. A synthesis is made once
+        per guild, week and set of ideas and stored: every post, preview, export and email of
+        the week shows the same one."""
+        documents = [(idea.number, idea_text(idea.title, idea.body)) for idea in ideas]
+        digest.themes = [Theme(theme.label, theme.keys) for theme in keyword_themes(documents)]
         digest.themes_from = "keywords"
-        if not use_llm or self.llm is None or not self.llm.chat_enabled or not texts:
+        if not use_llm or self.llm is None or not ideas:
             return
-        ideas = [IdeaForPrompt(number, title, body, ups) for number, title, body, ups in texts]
+        deadline = asyncio.get_running_loop().time() + self.llm_budget_seconds
+        if self.llm.embeddings_enabled:
+            await self._add_meaning_themes(digest, ideas, deadline)
+        if not self.llm.chat_enabled:
+            return
+        prompt = [IdeaForPrompt(idea.number, idea.title, idea.body, idea.upvotes) for idea in ideas]
+        key = ideas_key(self.llm.model, prompt)
+        by_meaning = digest.themes_from == "meaning"
+        stored = await queries.synthesis(self.db.conn, digest.guild_id, str(week), key)
+        if stored is not None:
+            outcome, summary, themes = stored
+            if outcome == "unusable":
+                digest.fallback_note = fallback_note(unusable(), by_meaning)
+                return
+            kept = from_stored(summary, themes)
+            digest.themes, digest.summary, digest.themes_from = kept.themes, kept.summary or None, "llm"
+            return
+        instead = "themes by meaning" if digest.themes_from == "meaning" else "keyword themes"
         try:
-            result = await asyncio.wait_for(synthesise(self.llm, ideas), timeout=self.llm_budget_seconds)
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            result = await asyncio.wait_for(synthesise(self.llm, prompt), timeout=remaining)
         except TimeoutError:
             log.warning(
-                "digest for guild %s: the LLM used its %g s budget (digest_llm_budget_seconds); keyword themes instead",
+                "digest for guild %s: the LLM used its %g s budget (digest_llm_budget_seconds); %s instead",
                 digest.guild_id,
                 self.llm_budget_seconds,
+                instead,
             )
             why = _("the AI took too long")
+        except LLMBadOutput as exc:
+            log.warning("digest for guild %s: LLM answer unusable, %s instead: %s", digest.guild_id, instead, exc)
+            why = unusable()
+            async with self.db.transaction() as conn:  # the same question would cost the budget again
+                await queries.save_synthesis(conn, digest.guild_id, str(week), key, "unusable", "", [], self.clock())
         except LLMError as exc:
-            log.warning("digest for guild %s: LLM fell back: %s", digest.guild_id, exc)
-            why = (
-                _("the AI service failed")
-                if "HTTP" in str(exc) or "timed out" in str(exc)
-                else _("the AI answer was unusable")
-            )
+            log.warning("digest for guild %s: LLM fell back to %s: %s", digest.guild_id, instead, exc)
+            why = _("the AI service failed")
         except Exception:
             log.exception("digest for guild %s: unexpected LLM failure", digest.guild_id)
             why = _("the AI service failed")
@@ -259,8 +296,51 @@ class DigestService:
             digest.themes = result.themes
             digest.summary = result.summary or None
             digest.themes_from = "llm"
+            async with self.db.transaction() as conn:
+                await queries.save_synthesis(
+                    conn, digest.guild_id, str(week), key, "themes", result.summary, to_stored(result), self.clock()
+                )
             return
-        digest.fallback_note = FALLBACK_NOTE.format(why=why)
+        digest.fallback_note = fallback_note(why, by_meaning)
+
+    async def _add_meaning_themes(self, digest: Digest, ideas: list[queries.ThemeIdea], deadline: float) -> None:
+        """Themes from the ideas' embeddings: the stored ones (saved when each idea was posted),
+        the missing or outdated ones asked for now and stored. Keyword themes stay when any
+        idea is left without a vector."""
+        assert self.llm is not None and self.llm.embedding_model is not None
+        model = self.llm.embedding_model
+        texts = {idea.id: idea_text(idea.title, idea.body) for idea in ideas}
+        stored = await search_queries.embeddings_for(self.db.conn, list(texts), model)
+        vectors = {
+            key: normalised(vector) for key, (hashed, vector) in stored.items() if hashed == text_hash(texts[key])
+        }
+        missing = [key for key in texts if key not in vectors]
+        if missing:
+            try:
+                remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+                fresh = await asyncio.wait_for(self.llm.embed([texts[key] for key in missing]), timeout=remaining)
+            except (TimeoutError, LLMError) as exc:
+                log.warning(
+                    "digest for guild %s: no embeddings for %d ideas (%s); keyword themes instead",
+                    digest.guild_id,
+                    len(missing),
+                    "the budget ran out" if isinstance(exc, TimeoutError) else exc,
+                )
+                return
+            now = self.clock()
+            async with self.db.transaction() as conn:
+                for key, vector in zip(missing, fresh, strict=True):
+                    vectors[key] = normalised(vector)
+                    packed = vectors[key].tobytes()
+                    await search_queries.save_embedding(
+                        conn, key, model, text_hash(texts[key]), len(vector), packed, now
+                    )
+        if len({len(vector) for vector in vectors.values()}) != 1:
+            log.warning("digest for guild %s: embeddings of different sizes; keyword themes instead", digest.guild_id)
+            return
+        documents = [(idea.number, idea.title, vectors[idea.id].tolist()) for idea in ideas]
+        digest.themes = [Theme(theme.label, theme.keys) for theme in await asyncio.to_thread(meaning_themes, documents)]
+        digest.themes_from = "meaning"
 
     # --- posting -------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ guild's votes into Python (bench/digest_build.py: 100k ideas, 1M votes)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -264,16 +265,25 @@ async def new_ideas(conn: aiosqlite.Connection, guild_id: int, start: datetime, 
         return [_line(row) for row in await cursor.fetchall()]
 
 
+@dataclass(frozen=True, slots=True)
+class ThemeIdea:
+    id: int
+    number: int
+    title: str
+    body: str
+    upvotes: int
+
+
 async def theme_texts(
     conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
-) -> list[tuple[int, str, str, int]]:
-    """(number, title, body, upvotes) of the week's ideas for themes, most supported first."""
+) -> list[ThemeIdea]:
+    """The week's ideas for themes, most supported first."""
     async with conn.execute(
-        "SELECT number, title, body, upvotes FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
+        "SELECT id, number, title, body, upvotes FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
         f" AND {POSTED} AND status NOT IN ('withdrawn', 'duplicate') ORDER BY upvotes DESC, number LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
-        return [(row[0], row[1], row[2], row[3]) for row in await cursor.fetchall()]
+        return [ThemeIdea(row[0], row[1], row[2], row[3], row[4]) for row in await cursor.fetchall()]
 
 
 async def vote_activity(
@@ -443,3 +453,40 @@ async def closed_challenges(
         ChallengeLine(row["number"], row["title"], row["award"], from_ts(row["closed_at"]), tuple(winners[row["id"]]))
         for row in challenges
     ]
+
+
+# --- the LLM's synthesis of a week ---------------------------------------------------------------------
+
+
+async def synthesis(
+    conn: aiosqlite.Connection, guild_id: int, week: str, ideas_key: str
+) -> tuple[str, str, list[dict[str, Any]]] | None:
+    """(outcome, summary, themes as stored) when the week's synthesis was made from these ideas."""
+    async with conn.execute(
+        "SELECT outcome, summary, themes FROM digest_syntheses WHERE guild_id = ? AND iso_week = ? AND ideas_key = ?",
+        (guild_id, week, ideas_key),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    themes: list[dict[str, Any]] = json.loads(row[2])
+    return str(row[0]), str(row[1]), themes
+
+
+async def save_synthesis(
+    conn: aiosqlite.Connection,
+    guild_id: int,
+    week: str,
+    ideas_key: str,
+    outcome: str,
+    summary: str,
+    themes: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO digest_syntheses (guild_id, iso_week, ideas_key, outcome, summary, themes, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (guild_id, iso_week) DO UPDATE SET"
+        " ideas_key = excluded.ideas_key, outcome = excluded.outcome, summary = excluded.summary,"
+        " themes = excluded.themes, created_at = excluded.created_at",
+        (guild_id, week, ideas_key, outcome, summary, json.dumps(themes, ensure_ascii=False), to_ts(now)),
+    )

@@ -161,12 +161,14 @@ class IdeaService:
             raise UserFacingError(
                 _("Your idea could not be posted (Discord refused the card). Nothing was saved; please try again.")
             ) from exc
+        submitted = IdeaSubmitted(guild_id, idea.id, author_id, idea.created_at)
         async with self.db.transaction() as conn:
             await idea_queries.attach_card(
                 conn, idea.id, channel_id=card.channel_id, message_id=card.message_id, thread_id=card.thread_id
             )
+            await self.events.record(conn, submitted)  # the idea counts as submitted once its card is attached
         idea.channel_id, idea.message_id, idea.thread_id = card.channel_id, card.message_id, card.thread_id
-        await self.events.publish(IdeaSubmitted(guild_id, idea.id, author_id, idea.created_at))
+        await self.events.publish(submitted)
         return idea
 
     # --- the author's changes ------------------------------------------------------------
@@ -291,10 +293,12 @@ class IdeaService:
                 await moderation_queries.record_action(
                     conn, guild_id, moderator_id, f"status:{status.value}", now, idea.id, reason
                 )
+            changed = IdeaStatusChanged(
+                guild_id, idea.id, idea.author_id, idea.status, status, reason, moderator_id, now
+            )
+            await self.events.record(conn, changed)
         self.board.card_changed(idea.id)
-        await self.events.publish(
-            IdeaStatusChanged(guild_id, idea.id, idea.author_id, idea.status, status, reason, moderator_id, now)
-        )
+        await self.events.publish(changed)
         return StatusChange(await self.get(guild_id, number), idea.status, reason)
 
     async def merge(
@@ -353,13 +357,14 @@ class IdeaService:
                 guild_id, source.id, target.id, source.author_id, target.author_id, tuple(moved), moderator_id, now
             )
             await rep_queries.owe_merge_credit(conn, merged)  # the moved votes' credit, owed from this commit
-        self.board.card_changed(source.id)
-        self.board.card_changed(target.id)
-        await self.events.publish(
-            IdeaStatusChanged(
+            duplicate = IdeaStatusChanged(
                 guild_id, source.id, source.author_id, source.status, Status.DUPLICATE, reason, moderator_id, now
             )
-        )
+            await self.events.record(conn, duplicate)
+            await self.events.record(conn, merged)
+        self.board.card_changed(source.id)
+        self.board.card_changed(target.id)
+        await self.events.publish(duplicate)
         await self.events.publish(merged)
         return await self.get(guild_id, source_number), await self.get(guild_id, target_number)
 

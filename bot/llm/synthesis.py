@@ -7,6 +7,7 @@ cleaned (no mentions, no control characters) and length-capped before anyone see
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -138,3 +139,20 @@ async def synthesise(client: LLMClient, ideas: Sequence[IdeaForPrompt]) -> Synth
     chosen = list(ideas[:MAX_IDEAS_IN_PROMPT])
     answer = await client.chat_json(SYSTEM_PROMPT, build_user_prompt(chosen))
     return validate_synthesis(answer, {idea.number for idea in chosen})
+
+
+def ideas_key(model: str | None, ideas: Sequence[IdeaForPrompt]) -> str:
+    """Names a synthesis: the model and the ideas' numbers, titles and details (not their votes,
+    which change all week), so one set of ideas is synthesised once."""
+    data = [model, sorted((idea.number, idea.title, idea.body) for idea in ideas)]
+    return hashlib.sha256(json.dumps(data, ensure_ascii=False).encode()).hexdigest()[:32]
+
+
+def to_stored(result: Synthesis) -> list[dict[str, Any]]:
+    return [{"name": t.name, "ideas": list(t.idea_numbers), "summary": t.summary} for t in result.themes]
+
+
+def from_stored(summary: str, themes: list[dict[str, Any]]) -> Synthesis:
+    return Synthesis(
+        summary, [Theme(str(t["name"]), tuple(int(n) for n in t["ideas"]), str(t.get("summary", ""))) for t in themes]
+    )

@@ -394,6 +394,11 @@ class ProgrammeService:
                 for s in reached
                 if await queries.record_crossing(conn, idea.guild_id, idea.id, s.number, idea.upvotes, at)
             ]
+            if new:
+                top = new[-1]
+                await self.events.record(
+                    conn, StageReached(idea.guild_id, idea.id, top.number, top.votes, top.days, at)
+                )
         if not new:
             return []
         await self._act_on_crossing(idea, new[-1], stages)

