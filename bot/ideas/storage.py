@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-import aiosqlite
-
 from bot.ideas.rules import Idea, IdeaDraft, Status
+from bot.storage import Conn, Row
 from bot.storage.rows import IDEA_COLUMNS, idea_from_row, to_ts
 
 
 async def insert_idea(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     author_id: int,
     draft: IdeaDraft,
@@ -53,21 +52,19 @@ async def insert_idea(
     return idea
 
 
-async def attach_card(
-    conn: aiosqlite.Connection, idea_id: int, *, channel_id: int, message_id: int, thread_id: int | None
-) -> None:
+async def attach_card(conn: Conn, idea_id: int, *, channel_id: int, message_id: int, thread_id: int | None) -> None:
     await conn.execute(
         "UPDATE ideas SET channel_id = ?, message_id = ?, thread_id = ? WHERE id = ?",
         (channel_id, message_id, thread_id, idea_id),
     )
 
 
-async def delete_unposted_idea(conn: aiosqlite.Connection, idea_id: int) -> None:
+async def delete_unposted_idea(conn: Conn, idea_id: int) -> None:
     """Undo a submission whose card could not be posted (nothing else refers to it yet)."""
     await conn.execute("DELETE FROM ideas WHERE id = ? AND message_id IS NULL", (idea_id,))
 
 
-async def attach_coauthors(conn: aiosqlite.Connection, ideas: list[Idea]) -> list[Idea]:
+async def attach_coauthors(conn: Conn, ideas: list[Idea]) -> list[Idea]:
     if not ideas:
         return ideas
     by_id = {idea.id: idea for idea in ideas}
@@ -83,24 +80,24 @@ async def attach_coauthors(conn: aiosqlite.Connection, ideas: list[Idea]) -> lis
     return ideas
 
 
-async def _select(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Idea]:
+async def _select(conn: Conn, where: str, params: Sequence[object]) -> list[Idea]:
     async with conn.execute(f"SELECT {IDEA_COLUMNS} FROM ideas WHERE {where}", tuple(params)) as cursor:
         rows = await cursor.fetchall()
     return await attach_coauthors(conn, [idea_from_row(row) for row in rows])
 
 
-async def get_idea(conn: aiosqlite.Connection, idea_id: int) -> Idea | None:
+async def get_idea(conn: Conn, idea_id: int) -> Idea | None:
     found = await _select(conn, "id = ?", (idea_id,))
     return found[0] if found else None
 
 
-async def get_idea_by_number(conn: aiosqlite.Connection, guild_id: int, number: int) -> Idea | None:
+async def get_idea_by_number(conn: Conn, guild_id: int, number: int) -> Idea | None:
     found = await _select(conn, "guild_id = ? AND number = ? AND message_id IS NOT NULL", (guild_id, number))
     return found[0] if found else None
 
 
 async def list_posted_ideas(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     *,
     since: datetime | None = None,
@@ -126,7 +123,7 @@ async def list_posted_ideas(
     return await _select(conn, sql, params)
 
 
-async def update_text(conn: aiosqlite.Connection, idea: Idea, draft: IdeaDraft, now: datetime) -> bool:
+async def update_text(conn: Conn, idea: Idea, draft: IdeaDraft, now: datetime) -> bool:
     """Compare-and-set on the status the caller checked: False (nothing written) when the
     status changed since."""
     cursor = await conn.execute(
@@ -138,7 +135,7 @@ async def update_text(conn: aiosqlite.Connection, idea: Idea, draft: IdeaDraft, 
 
 
 async def set_status(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     idea: Idea,
     status: Status,
     reason: str | None,
@@ -165,7 +162,7 @@ async def set_status(
     return True
 
 
-async def confirm_status(conn: aiosqlite.Connection, idea: Idea) -> bool:
+async def confirm_status(conn: Conn, idea: Idea) -> bool:
     """True if the idea still has the status the caller read. The no-op UPDATE also takes the
     row's write lock on databases with row locks, so a concurrent change waits or is seen."""
     cursor = await conn.execute(
@@ -174,7 +171,7 @@ async def confirm_status(conn: aiosqlite.Connection, idea: Idea) -> bool:
     return cursor.rowcount == 1
 
 
-async def times_set_to(conn: aiosqlite.Connection, idea_id: int, status: Status) -> int:
+async def times_set_to(conn: Conn, idea_id: int, status: Status) -> int:
     """How many status changes moved the idea to `status`."""
     async with conn.execute(
         "SELECT COUNT(*) FROM status_history WHERE idea_id = ? AND new_status = ?", (idea_id, status.value)
@@ -183,7 +180,7 @@ async def times_set_to(conn: aiosqlite.Connection, idea_id: int, status: Status)
     return int(row[0]) if row else 0
 
 
-async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosqlite.Row]:
+async def status_history(conn: Conn, idea_id: int) -> list[Row]:
     async with conn.execute(
         "SELECT old_status, new_status, reason, moderator_id, at FROM status_history WHERE idea_id = ? ORDER BY id",
         (idea_id,),
@@ -191,7 +188,7 @@ async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosq
         return list(await cursor.fetchall())
 
 
-async def add_coauthor(conn: aiosqlite.Connection, idea_id: int, user_id: int, *, anonymous: bool = False) -> None:
+async def add_coauthor(conn: Conn, idea_id: int, user_id: int, *, anonymous: bool = False) -> None:
     """`anonymous`: credited through an anonymous idea. A link that is public once stays public
     (the person is already shown on the idea), so a second, anonymous link never hides it."""
     await conn.execute(
@@ -201,7 +198,7 @@ async def add_coauthor(conn: aiosqlite.Connection, idea_id: int, user_id: int, *
     )
 
 
-async def count_submissions_since(conn: aiosqlite.Connection, guild_id: int, author_id: int, since: datetime) -> int:
+async def count_submissions_since(conn: Conn, guild_id: int, author_id: int, since: datetime) -> int:
     async with conn.execute(
         "SELECT COUNT(*) FROM ideas WHERE guild_id = ? AND author_id = ? AND created_at >= ?",
         (guild_id, author_id, to_ts(since)),
@@ -210,7 +207,7 @@ async def count_submissions_since(conn: aiosqlite.Connection, guild_id: int, aut
     return int(row[0]) if row else 0
 
 
-async def last_submission_at(conn: aiosqlite.Connection, guild_id: int, author_id: int) -> float | None:
+async def last_submission_at(conn: Conn, guild_id: int, author_id: int) -> float | None:
     async with conn.execute(
         "SELECT MAX(created_at) FROM ideas WHERE guild_id = ? AND author_id = ?", (guild_id, author_id)
     ) as cursor:
@@ -218,5 +215,5 @@ async def last_submission_at(conn: aiosqlite.Connection, guild_id: int, author_i
     return None if row is None or row[0] is None else float(row[0])
 
 
-async def recently_active_cards(conn: aiosqlite.Connection, since: datetime) -> list[Idea]:
+async def recently_active_cards(conn: Conn, since: datetime) -> list[Idea]:
     return await _select(conn, "message_id IS NOT NULL AND last_activity_at >= ?", (to_ts(since),))

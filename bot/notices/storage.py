@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.ideas.rules import Status
+from bot.storage import Conn
 from bot.storage.rows import to_ts
 
 
@@ -22,7 +21,7 @@ class OwedNotice:
     moderator_id: int | None
 
 
-async def owed(conn: aiosqlite.Connection, limit: int = 50) -> list[OwedNotice]:
+async def owed(conn: Conn, limit: int = 50) -> list[OwedNotice]:
     """Status changes whose notices are not all delivered, oldest first. A withdrawal is the
     author's own act: nobody is told."""
     async with conn.execute(
@@ -36,7 +35,7 @@ async def owed(conn: aiosqlite.Connection, limit: int = 50) -> list[OwedNotice]:
         ]
 
 
-async def recipients(conn: aiosqlite.Connection, history_id: int) -> dict[int, str]:
+async def recipients(conn: Conn, history_id: int) -> dict[int, str]:
     """user id -> 'pending' | 'sent' | 'unreachable', in the order they were fixed."""
     async with conn.execute(
         "SELECT user_id, state FROM notice_recipients WHERE history_id = ? ORDER BY rowid", (history_id,)
@@ -44,18 +43,18 @@ async def recipients(conn: aiosqlite.Connection, history_id: int) -> dict[int, s
         return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
-async def fix_recipients(conn: aiosqlite.Connection, history_id: int, user_ids: list[int]) -> None:
+async def fix_recipients(conn: Conn, history_id: int, user_ids: list[int]) -> None:
     await conn.executemany(
         "INSERT OR IGNORE INTO notice_recipients (history_id, user_id) VALUES (?, ?)",
         [(history_id, user_id) for user_id in user_ids],
     )
 
 
-async def mark(conn: aiosqlite.Connection, history_id: int, user_id: int, state: str) -> None:
+async def mark(conn: Conn, history_id: int, user_id: int, state: str) -> None:
     await conn.execute(
         "UPDATE notice_recipients SET state = ? WHERE history_id = ? AND user_id = ?", (state, history_id, user_id)
     )
 
 
-async def done(conn: aiosqlite.Connection, history_id: int, now: datetime) -> None:
+async def done(conn: Conn, history_id: int, now: datetime) -> None:
     await conn.execute("UPDATE status_history SET notified_at = ? WHERE id = ?", (to_ts(now), history_id))

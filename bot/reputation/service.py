@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-import aiosqlite
-
 from bot.core.errors import NotFound, UserFacingError
 from bot.events.bus import Clock, system_clock
 from bot.events.types import IdeasMerged, IdeaStatusChanged, IdeaSubmitted, IdeaWithdrawn, VoteChanged
@@ -44,7 +42,7 @@ from bot.reputation.rules import (
     vote_trust,
 )
 from bot.reputation.storage import LedgerRow, NewLedgerRow, SerialFlag
-from bot.storage import Database
+from bot.storage import Conn, Database
 from bot.votes import storage as vote_queries
 
 log = logging.getLogger(__name__)
@@ -449,7 +447,7 @@ class ReputationService:
 
     async def _upvote_earns(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         rules: ReputationRules,
         guild_id: int,
         voter_id: int,

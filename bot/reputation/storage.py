@@ -10,10 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-import aiosqlite
-
 from bot.events.types import IdeasMerged, MovedVote
 from bot.reputation.rules import DEFAULT_RULES, ReputationRules, RewardRole
+from bot.storage import Conn, Row
 from bot.storage.rows import from_ts, from_us, to_ts, to_us
 
 
@@ -48,7 +47,7 @@ _LEDGER_COLUMNS = (
 )
 
 
-def _ledger_row(row: aiosqlite.Row) -> LedgerRow:
+def _ledger_row(row: Row) -> LedgerRow:
     return LedgerRow(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -67,7 +66,7 @@ def _ledger_row(row: aiosqlite.Row) -> LedgerRow:
 
 
 async def append(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     user_id: int,
     delta: int,
@@ -85,13 +84,13 @@ async def append(
     )
 
 
-async def _scalar(conn: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> int:
+async def _scalar(conn: Conn, sql: str, params: tuple[object, ...]) -> int:
     async with conn.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return int(row[0] or 0) if row else 0
 
 
-async def total(conn: aiosqlite.Connection, guild_id: int, user_id: int, *, include_anonymous: bool = True) -> int:
+async def total(conn: Conn, guild_id: int, user_id: int, *, include_anonymous: bool = True) -> int:
     """`include_anonymous` False: without credit for ideas the member is behind anonymously."""
     sql = "SELECT SUM(delta) FROM reputation_events r WHERE guild_id = ? AND user_id = ?"
     if not include_anonymous:
@@ -99,7 +98,7 @@ async def total(conn: aiosqlite.Connection, guild_id: int, user_id: int, *, incl
     return await _scalar(conn, sql, (guild_id, user_id))
 
 
-async def vote_credit(conn: aiosqlite.Connection, idea_id: int, voter_id: int, user_id: int) -> int:
+async def vote_credit(conn: Conn, idea_id: int, voter_id: int, user_id: int) -> int:
     """What one voter's vote on an idea currently credits `user_id`."""
     return await _scalar(
         conn,
@@ -108,7 +107,7 @@ async def vote_credit(conn: aiosqlite.Connection, idea_id: int, voter_id: int, u
     )
 
 
-async def vote_points_since(conn: aiosqlite.Connection, guild_id: int, user_id: int, since: datetime) -> int:
+async def vote_points_since(conn: Conn, guild_id: int, user_id: int, since: datetime) -> int:
     """Net points from votes (credits minus their reversals) written since `since`."""
     return await _scalar(
         conn,
@@ -118,7 +117,7 @@ async def vote_points_since(conn: aiosqlite.Connection, guild_id: int, user_id: 
     )
 
 
-async def counted_since(conn: aiosqlite.Connection, guild_id: int, user_id: int, source: str, since: datetime) -> int:
+async def counted_since(conn: Conn, guild_id: int, user_id: int, source: str, since: datetime) -> int:
     """How many positive rows of `source` the member earned since `since`."""
     return await _scalar(
         conn,
@@ -128,7 +127,7 @@ async def counted_since(conn: aiosqlite.Connection, guild_id: int, user_id: int,
     )
 
 
-async def idea_source_credit(conn: aiosqlite.Connection, idea_id: int, user_id: int, source: str) -> int:
+async def idea_source_credit(conn: Conn, idea_id: int, user_id: int, source: str) -> int:
     """Positive points of one kind ever credited on an idea (reversed or not): bonuses are once."""
     return await _scalar(
         conn,
@@ -138,7 +137,7 @@ async def idea_source_credit(conn: aiosqlite.Connection, idea_id: int, user_id: 
     )
 
 
-async def outstanding_on_idea(conn: aiosqlite.Connection, idea_id: int) -> list[tuple[int, int | None, int]]:
+async def outstanding_on_idea(conn: Conn, idea_id: int) -> list[tuple[int, int | None, int]]:
     """(user, voter, points still credited) for every non-zero group of rows on an idea."""
     async with conn.execute(
         "SELECT user_id, voter_id, SUM(delta) FROM reputation_events WHERE idea_id = ?"
@@ -149,7 +148,7 @@ async def outstanding_on_idea(conn: aiosqlite.Connection, idea_id: int) -> list[
 
 
 async def recent_events(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, limit: int = 10, *, include_anonymous: bool = True
+    conn: Conn, guild_id: int, user_id: int, limit: int = 10, *, include_anonymous: bool = True
 ) -> list[LedgerRow]:
     hide = "" if include_anonymous else f" AND NOT {anonymous_credit_sql('reputation_events')}"
     async with conn.execute(
@@ -160,7 +159,7 @@ async def recent_events(
         return [_ledger_row(row) for row in await cursor.fetchall()]
 
 
-async def ledger(conn: aiosqlite.Connection, guild_id: int) -> list[LedgerRow]:
+async def ledger(conn: Conn, guild_id: int) -> list[LedgerRow]:
     async with conn.execute(
         f"SELECT {_LEDGER_COLUMNS} FROM reputation_events WHERE guild_id = ? ORDER BY id", (guild_id,)
     ) as cursor:
@@ -168,7 +167,7 @@ async def ledger(conn: aiosqlite.Connection, guild_id: int) -> list[LedgerRow]:
 
 
 async def totals(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     *,
     since: datetime | None = None,
@@ -192,7 +191,7 @@ async def totals(
         return [(row[0], int(row[1])) for row in await cursor.fetchall()]
 
 
-async def members_with_points(conn: aiosqlite.Connection, guild_id: int) -> list[int]:
+async def members_with_points(conn: Conn, guild_id: int) -> list[int]:
     async with conn.execute(
         "SELECT DISTINCT user_id FROM reputation_events WHERE guild_id = ? ORDER BY user_id", (guild_id,)
     ) as cursor:
@@ -203,7 +202,7 @@ async def members_with_points(conn: aiosqlite.Connection, guild_id: int) -> list
 
 
 async def upvote_times_between(
-    conn: aiosqlite.Connection, guild_id: int, voter_id: int, author_id: int, since: datetime
+    conn: Conn, guild_id: int, voter_id: int, author_id: int, since: datetime
 ) -> list[datetime]:
     """When the voter's current upvotes on the author's ideas were last set, since `since`."""
     async with conn.execute(
@@ -214,7 +213,7 @@ async def upvote_times_between(
         return [from_ts(row[0]) for row in await cursor.fetchall()]
 
 
-async def ideas_posted_since(conn: aiosqlite.Connection, guild_id: int, author_id: int, since: datetime) -> int:
+async def ideas_posted_since(conn: Conn, guild_id: int, author_id: int, since: datetime) -> int:
     return await _scalar(
         conn,
         "SELECT COUNT(*) FROM ideas WHERE guild_id = ? AND author_id = ? AND created_at > ?"
@@ -223,9 +222,7 @@ async def ideas_posted_since(conn: aiosqlite.Connection, guild_id: int, author_i
     )
 
 
-async def bonus_status_changes_since(
-    conn: aiosqlite.Connection, since: datetime
-) -> list[tuple[int, int, int, str, datetime]]:
+async def bonus_status_changes_since(conn: Conn, since: datetime) -> list[tuple[int, int, int, str, datetime]]:
     """(guild, idea, author, new status, at) of changes to a status that pays a bonus."""
     async with conn.execute(
         "SELECT i.guild_id, h.idea_id, i.author_id, h.new_status, h.at FROM status_history h"
@@ -236,7 +233,7 @@ async def bonus_status_changes_since(
         return [(row[0], row[1], row[2], row[3], from_ts(row[4])) for row in await cursor.fetchall()]
 
 
-async def submitted_without_credit(conn: aiosqlite.Connection, since: datetime) -> list[tuple[int, int, int, datetime]]:
+async def submitted_without_credit(conn: Conn, since: datetime) -> list[tuple[int, int, int, datetime]]:
     """(guild, idea, author, created) of posted ideas since `since` with no submission row:
     never credited, or over the daily cap (asking again gives nothing then)."""
     async with conn.execute(
@@ -248,7 +245,7 @@ async def submitted_without_credit(conn: aiosqlite.Connection, since: datetime) 
         return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
 
 
-async def withdrawn_with_credit(conn: aiosqlite.Connection, since: datetime) -> list[tuple[int, int, int, datetime]]:
+async def withdrawn_with_credit(conn: Conn, since: datetime) -> list[tuple[int, int, int, datetime]]:
     """(guild, idea, author, withdrawn) of ideas withdrawn since `since` that still credit someone."""
     async with conn.execute(
         "SELECT i.guild_id, i.id, i.author_id, i.updated_at FROM ideas i WHERE i.status = 'withdrawn'"
@@ -288,42 +285,42 @@ def decode_merge(document: str) -> IdeasMerged:
     return IdeasMerged(guild_id, source_id, target_id, source_author, target_author, votes, moderator_id, from_us(at))
 
 
-async def owe_merge_credit(conn: aiosqlite.Connection, event: IdeasMerged) -> None:
+async def owe_merge_credit(conn: Conn, event: IdeasMerged) -> None:
     await conn.execute("INSERT INTO merge_effects (event) VALUES (?)", (encode_merge(event),))
 
 
-async def take_merge_credit(conn: aiosqlite.Connection, event: IdeasMerged) -> None:
+async def take_merge_credit(conn: Conn, event: IdeasMerged) -> None:
     await conn.execute(
         "DELETE FROM merge_effects WHERE id = (SELECT MIN(id) FROM merge_effects WHERE event = ?)",
         (encode_merge(event),),
     )
 
 
-async def owed_merge_credits(conn: aiosqlite.Connection) -> list[IdeasMerged]:
+async def owed_merge_credits(conn: Conn) -> list[IdeasMerged]:
     async with conn.execute("SELECT event FROM merge_effects ORDER BY id") as cursor:
         return [decode_merge(row[0]) for row in await cursor.fetchall()]
 
 
-async def owe_thanks(conn: aiosqlite.Connection, idea_id: int, status: str, people: list[int]) -> None:
+async def owe_thanks(conn: Conn, idea_id: int, status: str, people: list[int]) -> None:
     await conn.execute(
         "INSERT OR REPLACE INTO thanks_owed (idea_id, status, people) VALUES (?, ?, ?)",
         (idea_id, status, json.dumps(people)),
     )
 
 
-async def owed_thanks(conn: aiosqlite.Connection) -> list[tuple[int, str, list[int]]]:
+async def owed_thanks(conn: Conn) -> list[tuple[int, str, list[int]]]:
     async with conn.execute("SELECT idea_id, status, people FROM thanks_owed ORDER BY rowid") as cursor:
         return [(row[0], row[1], json.loads(row[2])) for row in await cursor.fetchall()]
 
 
-async def thanked(conn: aiosqlite.Connection, idea_id: int, status: str) -> None:
+async def thanked(conn: Conn, idea_id: int, status: str) -> None:
     await conn.execute("DELETE FROM thanks_owed WHERE idea_id = ? AND status = ?", (idea_id, status))
 
 
 # --- rules ---------------------------------------------------------------------------------
 
 
-async def get_rules(conn: aiosqlite.Connection, guild_id: int) -> ReputationRules:
+async def get_rules(conn: Conn, guild_id: int) -> ReputationRules:
     names = ReputationRules.names()
     async with conn.execute(
         f"SELECT {', '.join(names)} FROM reputation_rules WHERE guild_id = ?", (guild_id,)
@@ -341,7 +338,7 @@ def _rules_from(names: tuple[str, ...], values: tuple[int | None, ...]) -> Reput
     )
 
 
-async def save_rules(conn: aiosqlite.Connection, guild_id: int, rules: ReputationRules, now: datetime) -> None:
+async def save_rules(conn: Conn, guild_id: int, rules: ReputationRules, now: datetime) -> None:
     names = ReputationRules.names()
     columns = ", ".join(names)
     marks = ", ".join("?" for _ in names)
@@ -356,7 +353,7 @@ async def save_rules(conn: aiosqlite.Connection, guild_id: int, rules: Reputatio
 # --- reward roles --------------------------------------------------------------------------
 
 
-async def reward_roles(conn: aiosqlite.Connection, guild_id: int) -> list[RewardRole]:
+async def reward_roles(conn: Conn, guild_id: int) -> list[RewardRole]:
     async with conn.execute(
         "SELECT role_id, points FROM reward_roles WHERE guild_id = ? ORDER BY points, role_id", (guild_id,)
     ) as cursor:
@@ -364,7 +361,7 @@ async def reward_roles(conn: aiosqlite.Connection, guild_id: int) -> list[Reward
 
 
 async def put_reward_role(
-    conn: aiosqlite.Connection, guild_id: int, role_id: int, points: int, added_by: int | None, now: datetime
+    conn: Conn, guild_id: int, role_id: int, points: int, added_by: int | None, now: datetime
 ) -> None:
     await conn.execute(
         "INSERT INTO reward_roles (guild_id, role_id, points, added_by, at) VALUES (?, ?, ?, ?, ?)"
@@ -374,12 +371,12 @@ async def put_reward_role(
     )
 
 
-async def delete_reward_role(conn: aiosqlite.Connection, guild_id: int, role_id: int) -> bool:
+async def delete_reward_role(conn: Conn, guild_id: int, role_id: int) -> bool:
     cursor = await conn.execute("DELETE FROM reward_roles WHERE guild_id = ? AND role_id = ?", (guild_id, role_id))
     return cursor.rowcount > 0
 
 
-async def guilds_with_reward_roles(conn: aiosqlite.Connection) -> list[int]:
+async def guilds_with_reward_roles(conn: Conn) -> list[int]:
     """Guilds where the bot manages roles: with reward roles, or having given one."""
     async with conn.execute(
         "SELECT guild_id FROM reward_roles UNION SELECT guild_id FROM role_awards ORDER BY guild_id"
@@ -387,16 +384,14 @@ async def guilds_with_reward_roles(conn: aiosqlite.Connection) -> list[int]:
         return [row[0] for row in await cursor.fetchall()]
 
 
-async def record_role_award(
-    conn: aiosqlite.Connection, guild_id: int, user_id: int, role_id: int, action: str, now: datetime
-) -> None:
+async def record_role_award(conn: Conn, guild_id: int, user_id: int, role_id: int, action: str, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO role_awards (guild_id, user_id, role_id, action, at) VALUES (?, ?, ?, ?, ?)",
         (guild_id, user_id, role_id, action, to_ts(now)),
     )
 
 
-async def held_roles(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> set[int]:
+async def held_roles(conn: Conn, guild_id: int, user_id: int) -> set[int]:
     """Roles whose latest recorded action for this member is 'added'."""
     async with conn.execute(
         "SELECT role_id, action FROM role_awards WHERE id IN (SELECT MAX(id) FROM role_awards"
@@ -406,7 +401,7 @@ async def held_roles(conn: aiosqlite.Connection, guild_id: int, user_id: int) ->
         return {row[0] for row in await cursor.fetchall() if row[1] == "added"}
 
 
-async def role_awards(conn: aiosqlite.Connection, guild_id: int) -> list[tuple[int, int, str, datetime]]:
+async def role_awards(conn: Conn, guild_id: int) -> list[tuple[int, int, str, datetime]]:
     """(user, role, action, at) in order."""
     async with conn.execute(
         "SELECT user_id, role_id, action, at FROM role_awards WHERE guild_id = ? ORDER BY id", (guild_id,)
@@ -418,7 +413,7 @@ async def role_awards(conn: aiosqlite.Connection, guild_id: int) -> list[tuple[i
 
 
 async def flag_serial_voting(
-    conn: aiosqlite.Connection, guild_id: int, voter_id: int, author_id: int, votes: int, now: datetime
+    conn: Conn, guild_id: int, voter_id: int, author_id: int, votes: int, now: datetime
 ) -> None:
     await conn.execute(
         "INSERT INTO serial_voting_flags (guild_id, voter_id, author_id, votes, at) VALUES (?, ?, ?, ?, ?)",
@@ -426,9 +421,7 @@ async def flag_serial_voting(
     )
 
 
-async def flagged_since(
-    conn: aiosqlite.Connection, guild_id: int, voter_id: int, author_id: int, since: datetime
-) -> bool:
+async def flagged_since(conn: Conn, guild_id: int, voter_id: int, author_id: int, since: datetime) -> bool:
     count = await _scalar(
         conn,
         "SELECT COUNT(*) FROM serial_voting_flags WHERE guild_id = ? AND voter_id = ? AND author_id = ? AND at > ?",

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import aiosqlite
-
 from bot.search.rules import MATCH_END, MATCH_START, SearchFilters, SearchHit, SearchPage
+from bot.storage import Conn
 from bot.storage.rows import IDEA_COLUMNS, idea_from_row
 
 # bm25 weights per column (guild, state, title, body): a word in the title counts four times.
@@ -35,14 +34,14 @@ def match_expression(guild_id: int, terms: list[str], filters: SearchFilters) ->
     return f"({scope}) AND ({words})"
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int | None:
+async def _one(conn: Conn, sql: str, params: Sequence[object]) -> int | None:
     async with conn.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return None if row is None else int(row[0])
 
 
 async def search_ideas(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     terms: list[str],
     filters: SearchFilters,
@@ -83,7 +82,7 @@ async def search_ideas(
 OPEN_STATES = ("open", "underreview", "planned", "inprogress")  # states still open to votes
 
 
-async def document_frequencies(conn: aiosqlite.Connection) -> tuple[dict[str, int], int]:
+async def document_frequencies(conn: Conn) -> tuple[dict[str, int], int]:
     """Every indexed term with the number of ideas holding it, and the number of ideas."""
     async with conn.execute("SELECT term, doc FROM idea_search_terms") as cursor:
         df = {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
@@ -92,7 +91,7 @@ async def document_frequencies(conn: aiosqlite.Connection) -> tuple[dict[str, in
 
 
 async def duplicate_candidates(
-    conn: aiosqlite.Connection, guild_id: int, words: list[str], limit: int
+    conn: Conn, guild_id: int, words: list[str], limit: int
 ) -> list[tuple[int, int, str, str, int]]:
     """(id, number, title, body, upvotes) of the guild's ideas open to votes that share any of
     `words` (letters and digits only), best bm25 first, at most `limit`: over the whole board."""
@@ -110,9 +109,7 @@ async def duplicate_candidates(
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
 
 
-async def open_ideas(
-    conn: aiosqlite.Connection, guild_id: int, idea_ids: Sequence[int]
-) -> list[tuple[int, int, str, str, int]]:
+async def open_ideas(conn: Conn, guild_id: int, idea_ids: Sequence[int]) -> list[tuple[int, int, str, str, int]]:
     """(id, number, title, body, upvotes) of those of `idea_ids` in the guild still open to votes."""
     if not idea_ids:
         return []
@@ -126,9 +123,7 @@ async def open_ideas(
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
 
 
-async def embeddings_since(
-    conn: aiosqlite.Connection, guild_id: int, model: str, since: float
-) -> list[tuple[int, bytes, float]]:
+async def embeddings_since(conn: Conn, guild_id: int, model: str, since: float) -> list[tuple[int, bytes, float]]:
     """(idea id, float32 vector, at) of the guild's stored embeddings saved at or after `since`."""
     sql = (
         "SELECT e.idea_id, e.vector, e.at FROM idea_embeddings e JOIN ideas i ON i.id = e.idea_id"

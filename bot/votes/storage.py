@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-import aiosqlite
-
 from bot.events.types import VoteChanged
 from bot.ideas.rules import Status
+from bot.storage import Conn
 from bot.storage.rows import from_ts, from_us, maybe_dt, maybe_ts, to_ts, to_us
 
 
-async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> int | None:
+async def get_vote(conn: Conn, idea_id: int, voter_id: int) -> int | None:
     async with conn.execute(
         "SELECT value FROM votes WHERE idea_id = ? AND voter_id = ?", (idea_id, voter_id)
     ) as cursor:
@@ -24,7 +23,7 @@ async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> i
     return None if row is None else int(row[0])
 
 
-async def votes_on(conn: aiosqlite.Connection, idea_id: int) -> dict[int, tuple[int, datetime | None]]:
+async def votes_on(conn: Conn, idea_id: int) -> dict[int, tuple[int, datetime | None]]:
     """voter id -> (value, when they joined the guild)."""
     async with conn.execute(
         "SELECT voter_id, value, voter_joined_at FROM votes WHERE idea_id = ?", (idea_id,)
@@ -39,7 +38,7 @@ def _tally_delta(old: int | None, new: int | None) -> tuple[int, int]:
 
 
 async def put_vote(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     idea_id: int,
     voter_id: int,
     old: int | None,
@@ -75,7 +74,7 @@ async def put_vote(
     )
 
 
-async def supporters(conn: aiosqlite.Connection, idea_id: int, limit: int) -> list[int]:
+async def supporters(conn: Conn, idea_id: int, limit: int) -> list[int]:
     async with conn.execute(
         "SELECT voter_id FROM votes WHERE idea_id = ? AND value = 1 ORDER BY created_at LIMIT ?", (idea_id, limit)
     ) as cursor:
@@ -316,5 +315,5 @@ def queue_effects(conn: sqlite3.Connection, document: str) -> None:
     conn.execute("INSERT INTO vote_effects (events) VALUES (?)", (document,))
 
 
-async def queue_effects_async(conn: aiosqlite.Connection, document: str) -> None:
+async def queue_effects_async(conn: Conn, document: str) -> None:
     await conn.execute("INSERT INTO vote_effects (events) VALUES (?)", (document,))
