@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -59,7 +60,9 @@ def pg_cluster() -> Iterator[PostgresCluster]:
     cluster = PostgresCluster()
     try:
         cluster.start()
-        asyncio.run(cluster.create_template())
+        # First asked for inside a test's event loop: the template is made on a loop of its own.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, cluster.create_template()).result()
         yield cluster
     finally:
         cluster.stop()

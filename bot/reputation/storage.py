@@ -4,7 +4,6 @@ serial-voting flags. Rows of `reputation_events` are only ever inserted."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +11,7 @@ from typing import NamedTuple
 
 from bot.events.types import IdeasMerged, MovedVote
 from bot.reputation.rules import DEFAULT_RULES, ReputationRules, RewardRole
-from bot.storage import Conn, Row
+from bot.storage import Conn, Row, SyncConn
 from bot.storage.rows import from_ts, from_us, to_ts, to_us
 
 
@@ -447,13 +446,13 @@ def _dt(us: int) -> datetime:
     return from_ts(us / 1_000_000)
 
 
-def _one_document(conn: sqlite3.Connection, sql: str, *params: object) -> list[list[object]]:
+def _one_document(conn: SyncConn, sql: str, *params: object) -> list[list[object]]:
     (found,) = conn.execute(sql, params).fetchone()
     rows: list[list[object]] = json.loads(found)
     return rows
 
 
-def rules_of(conn: sqlite3.Connection, guild_ids: Iterable[int]) -> dict[int, ReputationRules]:
+def rules_of(conn: SyncConn, guild_ids: Iterable[int]) -> dict[int, ReputationRules]:
     """Each guild's rules (the defaults where it has none)."""
     guild_ids = set(guild_ids)
     names = ReputationRules.names()
@@ -470,7 +469,7 @@ def rules_of(conn: sqlite3.Connection, guild_ids: Iterable[int]) -> dict[int, Re
     return rules
 
 
-def idea_numbers(conn: sqlite3.Connection, idea_ids: Iterable[int]) -> dict[int, int]:
+def idea_numbers(conn: SyncConn, idea_ids: Iterable[int]) -> dict[int, int]:
     found = _one_document(
         conn,
         "SELECT json_group_array(json_array(id, number)) FROM ideas WHERE id IN (SELECT value FROM json_each(?))",
@@ -479,7 +478,7 @@ def idea_numbers(conn: sqlite3.Connection, idea_ids: Iterable[int]) -> dict[int,
     return {idea_id: number for idea_id, number in found}  # type: ignore[misc]
 
 
-def vote_credits(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int, int], int]:
+def vote_credits(conn: SyncConn, keys: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int, int], int]:
     """(idea, voter, user) -> what that vote currently credits the user (`vote_credit`), for
     every key asked about (0 when it credits nothing)."""
     keys = set(keys)
@@ -501,7 +500,7 @@ def vote_credits(conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int]])
 
 
 def vote_points_by_moment(
-    conn: sqlite3.Connection, since: dict[tuple[int, int], datetime]
+    conn: SyncConn, since: dict[tuple[int, int], datetime]
 ) -> dict[tuple[int, int], list[tuple[datetime, int]]]:
     """(guild, user) -> [(moment, net vote points written then)] after each pair's `since`:
     the rows `vote_points_since` sums, one entry per moment (a batch writes its rows at one)."""
@@ -521,9 +520,7 @@ def vote_points_by_moment(
     return points
 
 
-def latest_serial_flags(
-    conn: sqlite3.Connection, keys: Iterable[tuple[int, int, int]]
-) -> dict[tuple[int, int, int], datetime]:
+def latest_serial_flags(conn: SyncConn, keys: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int, int], datetime]:
     """(guild, voter, author) -> when serial voting was last flagged, for the flagged keys."""
     found = _one_document(
         conn,
@@ -540,7 +537,7 @@ def latest_serial_flags(
 
 
 def upvote_times_by_pair(
-    conn: sqlite3.Connection, since: dict[tuple[int, int, int], datetime]
+    conn: SyncConn, since: dict[tuple[int, int, int], datetime]
 ) -> dict[tuple[int, int, int], list[datetime]]:
     """(guild, voter, author) -> `upvote_times_between` after each key's `since`."""
     found = _one_document(
@@ -561,7 +558,7 @@ def upvote_times_by_pair(
 
 
 def ideas_posted_by_author(
-    conn: sqlite3.Connection, since: dict[tuple[int, int], datetime]
+    conn: SyncConn, since: dict[tuple[int, int], datetime]
 ) -> dict[tuple[int, int], list[datetime]]:
     """(guild, author) -> when each idea `ideas_posted_since` counts was created, after `since`."""
     found = _one_document(
@@ -590,7 +587,7 @@ class NewLedgerRow(NamedTuple):
     voter_id: int | None = None
 
 
-def append_rows(conn: sqlite3.Connection, rows: list[NewLedgerRow]) -> None:
+def append_rows(conn: SyncConn, rows: list[NewLedgerRow]) -> None:
     """Append rows to the ledger in their order (ids ascending), as `append` would one by one."""
     if not rows:
         return
@@ -628,7 +625,7 @@ class SerialFlag(NamedTuple):
     at: datetime
 
 
-def flag_serial_votings(conn: sqlite3.Connection, flags: list[SerialFlag]) -> None:
+def flag_serial_votings(conn: SyncConn, flags: list[SerialFlag]) -> None:
     if not flags:
         return
     conn.execute(
@@ -640,7 +637,7 @@ def flag_serial_votings(conn: sqlite3.Connection, flags: list[SerialFlag]) -> No
 
 
 def outstanding_votes_between(
-    conn: sqlite3.Connection, guild_id: int, voter_id: int, author_id: int, since: datetime
+    conn: SyncConn, guild_id: int, voter_id: int, author_id: int, since: datetime
 ) -> list[tuple[int, int]]:
     """(idea, points still credited) of a voter's credits to an author written since `since`.
     Asked inside a batch's transaction only when serial voting is found, so one at a time."""
@@ -657,15 +654,15 @@ def outstanding_votes_between(
 # --- vote effects owed (written by the vote writer: bot/votes/storage.py) --------------------------
 
 
-def take_vote_effects(conn: sqlite3.Connection, document: str) -> None:
+def take_vote_effects(conn: SyncConn, document: str) -> None:
     """The credit of these events is being written: their queued row goes in the same transaction."""
     conn.execute("DELETE FROM vote_effects WHERE id = (SELECT MIN(id) FROM vote_effects WHERE events = ?)", (document,))
 
 
-def pending_vote_effects(conn: sqlite3.Connection) -> list[tuple[int, str]]:
+def pending_vote_effects(conn: SyncConn) -> list[tuple[int, str]]:
     """(row id, events document) of every batch still owed its credit, in commit order."""
     return [(row[0], row[1]) for row in conn.execute("SELECT id, events FROM vote_effects ORDER BY id")]
 
 
-def drop_vote_effects(conn: sqlite3.Connection, row_id: int) -> None:
+def drop_vote_effects(conn: SyncConn, row_id: int) -> None:
     conn.execute("DELETE FROM vote_effects WHERE id = ?", (row_id,))

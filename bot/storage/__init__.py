@@ -11,16 +11,16 @@ import contextlib
 import logging
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import aiosqlite
 import asyncpg
 
-from bot.storage.pg import PgConnection, PgRaw, is_postgres_url, mask_url
+from bot.storage.pg import PgConnection, PgRaw, PgSyncConnection, is_postgres_url, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,14 @@ Conn: TypeAlias = aiosqlite.Connection | PgConnection
 Row: TypeAlias = aiosqlite.Row | asyncpg.Record
 
 
-def is_postgres(conn: Conn) -> bool:
+# What the work run by Database.transaction_in_thread takes: SQLite's own connection on its
+# thread, or PostgreSQL's blocking face (see PgSyncConnection).
+SyncConn: TypeAlias = sqlite3.Connection | PgSyncConnection
+
+
+def is_postgres(conn: Conn | SyncConn) -> bool:
     """For the few statements written per dialect."""
-    return isinstance(conn, PgConnection)
+    return isinstance(conn, PgConnection | PgSyncConnection)
 
 
 # UPDATE ... FROM (3.33) and the JSON functions: the vote writer moves a batch's rows as JSON.
@@ -103,16 +108,19 @@ class Database:
     async def integrity_ok(self) -> bool:
         raise NotImplementedError
 
-    async def transaction_in_thread(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        raise NotImplementedError("SQLite only: PostgreSQL runs the async statements in a transaction()")
+    async def transaction_in_thread(self, work: Callable[[SyncConn], T]) -> T:
+        """Run blocking `work` as one transaction off the event loop (see the implementations)."""
+        raise NotImplementedError
 
     async def transaction_read_then_write(
         self,
-        read: Callable[[sqlite3.Connection], A],
+        read: Callable[[SyncConn], A],
         decide: Callable[[A], tuple[D, W]],
-        write: Callable[[sqlite3.Connection, W], None],
+        write: Callable[[SyncConn, W], None],
     ) -> D:
-        raise NotImplementedError("SQLite only: PostgreSQL runs the async statements in a transaction()")
+        """One write transaction: blocking `read` off the loop, `decide` (pure Python) on the
+        loop, then blocking `write` off the loop; returns what `decide` decided."""
+        raise NotImplementedError
 
 
 class SqliteDatabase(Database):
@@ -312,6 +320,37 @@ class PgDatabase(Database):
 
     async def integrity_ok(self) -> bool:
         return await self.pool.fetchval("SELECT 1") == 1
+
+    async def transaction_in_thread(self, work: Callable[[SyncConn], T]) -> T:
+        """`work` on a worker thread against the transaction; its statements run on the loop."""
+        async with self.transaction() as conn:
+            sync = PgSyncConnection(conn.raw, asyncio.get_running_loop())
+            return await _finish_in_thread(asyncio.to_thread(work, sync))
+
+    async def transaction_read_then_write(
+        self,
+        read: Callable[[SyncConn], A],
+        decide: Callable[[A], tuple[D, W]],
+        write: Callable[[SyncConn, W], None],
+    ) -> D:
+        async with self.transaction() as conn:
+            sync = PgSyncConnection(conn.raw, asyncio.get_running_loop())
+            found = await _finish_in_thread(asyncio.to_thread(read, sync))
+            decided, writes = decide(found)
+            await _finish_in_thread(asyncio.to_thread(write, sync, writes))
+            return decided
+
+
+async def _finish_in_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Await work running on a thread; on cancellation, let the thread finish its statements
+    before the transaction rolls back under it, then cancel."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await task
+        raise
 
 
 async def _pg_schema_version(conn: PgRaw) -> int:

@@ -12,9 +12,10 @@ written once for both backends.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
@@ -196,3 +197,45 @@ def _count_of(status: str) -> int:
     """Rows touched, from a command tag such as "UPDATE 3" or "INSERT 0 1"."""
     last = status.rsplit(" ", 1)[-1]
     return int(last) if last.isdigit() else -1
+
+
+class PgSyncCursor:
+    def __init__(self, cursor: PgCursor) -> None:
+        self._cursor = cursor
+        self.rowcount = cursor.rowcount
+        self.lastrowid: int | None = None
+
+    def fetchone(self) -> Any:
+        rows = self._cursor._rows
+        if self._cursor._next >= len(rows):
+            return None
+        self._cursor._next += 1
+        return rows[self._cursor._next - 1]
+
+    def fetchall(self) -> list[Any]:
+        rest = self._cursor._rows[self._cursor._next :]
+        self._cursor._next = len(self._cursor._rows)
+        return rest
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+
+class PgSyncConnection:
+    """The blocking face of a PostgreSQL transaction, for the work SQLite runs on its
+    connection's thread (Database.transaction_in_thread): called from a worker thread, each
+    statement runs on the event loop (asyncpg is async) while the thread waits. The Python
+    between statements stays off the event loop, as on SQLite."""
+
+    dialect = "postgresql"
+
+    def __init__(self, target: PgRaw, loop: asyncio.AbstractEventLoop) -> None:
+        self._conn = PgConnection(target)
+        self._loop = loop
+
+    def execute(self, sql: str, params: Params | None = None) -> PgSyncCursor:
+        future = asyncio.run_coroutine_threadsafe(self._conn._run(sql, params), self._loop)
+        return PgSyncCursor(future.result())
+
+    def executemany(self, sql: str, seq: Iterable[Params]) -> None:
+        asyncio.run_coroutine_threadsafe(self._conn.executemany(sql, list(seq)), self._loop).result()
