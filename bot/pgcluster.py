@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -94,6 +95,10 @@ class PostgresCluster:
         name = f"{prefix}{next(self._names)}_{os.getpid()}"
         await self.execute(f"CREATE DATABASE {name}")
         return self.url(name)
+
+    async def drop_database(self, url: str) -> None:
+        name = urlsplit(url).path.lstrip("/")
+        await self.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     async def execute(self, sql: str) -> None:
         conn = await asyncpg.connect(self.admin_url)

@@ -77,8 +77,7 @@ async def database_target(backend: str, tmp_path: Path, request: pytest.FixtureR
     cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
     url = await cluster.new_database()
     yield url
-    name = url.rsplit("/", 1)[1].split("?", 1)[0]
-    await cluster.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await cluster.drop_database(url)
 
 
 @pytest.fixture

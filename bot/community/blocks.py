@@ -17,7 +17,7 @@ async def is_blocked(conn: Conn, guild_id: int, user_id: int) -> bool:
 
 async def block(conn: Conn, guild_id: int, user_id: int, by: int, now: datetime) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO blocked_members (guild_id, user_id, blocked_by, at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO blocked_members (guild_id, user_id, blocked_by, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, user_id, by, to_ts(now)),
     )
     return cursor.rowcount > 0

@@ -14,7 +14,8 @@ from bot.storage.rows import from_ts, to_ts
 
 async def add_address(conn: Conn, guild_id: int, address: str, added_by: int, now: datetime) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO digest_email_addresses (guild_id, address, added_by, added_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO digest_email_addresses (guild_id, address, added_by, added_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (guild_id, address, added_by, to_ts(now)),
     )
     return cursor.rowcount > 0
@@ -123,8 +124,8 @@ async def add_webhook(
 ) -> bool:
     """False when the guild already has this URL."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO webhooks (guild_id, url, secret, events, added_by, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO webhooks (guild_id, url, secret, events, added_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, url, secret, " ".join(events), added_by, to_ts(now)),
     )
     return cursor.rowcount > 0

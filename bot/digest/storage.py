@@ -127,8 +127,8 @@ async def claim(
     lease: one still 'posting' and claimed at or before `stale_before` belonged to a run that
     died, and is taken over."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO digests (guild_id, iso_week, status, trigger, claimed_at)"
-        " VALUES (?, ?, 'posting', ?, ?)",
+        "INSERT INTO digests (guild_id, iso_week, status, trigger, claimed_at)"
+        " VALUES (?, ?, 'posting', ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, str(week), trigger, to_ts(now)),
     )
     if cursor.rowcount == 1:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from bot.ideas.rules import Idea, IdeaDraft, Status
-from bot.storage import Conn, Row
+from bot.storage import Conn, Row, least, same_as
 from bot.storage.rows import IDEA_COLUMNS, idea_from_row, to_ts
 
 
@@ -26,10 +26,10 @@ async def insert_idea(
         row = await cur.fetchone()
     number = int(row[0]) if row else 1
     ts = to_ts(now)
-    cursor = await conn.execute(
+    async with conn.execute(
         "INSERT INTO ideas (guild_id, number, author_id, title, body, category, status, created_at, updated_at,"
         " last_activity_at, challenge_id, terms_version, anonymous)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             guild_id,
             number,
@@ -44,10 +44,10 @@ async def insert_idea(
             terms_version,
             int(anonymous),
         ),
-    )
-    idea_id = cursor.lastrowid
-    assert idea_id is not None
-    idea = await get_idea(conn, idea_id)
+    ) as cursor:
+        inserted = await cursor.fetchone()
+    assert inserted is not None
+    idea = await get_idea(conn, int(inserted[0]))
     assert idea is not None
     return idea
 
@@ -149,7 +149,7 @@ async def set_status(
     ts = to_ts(now)
     cursor = await conn.execute(
         "UPDATE ideas SET status = ?, status_reason = ?, merged_into = COALESCE(?, merged_into), updated_at = ?,"
-        " last_activity_at = ? WHERE id = ? AND status = ? AND status_reason IS ?",
+        f" last_activity_at = ? WHERE id = ? AND status = ? AND status_reason {same_as(conn)} ?",
         (status.value, reason, merged_into, ts, ts, idea.id, idea.status.value, idea.status_reason),
     )
     if cursor.rowcount != 1:
@@ -193,7 +193,8 @@ async def add_coauthor(conn: Conn, idea_id: int, user_id: int, *, anonymous: boo
     (the person is already shown on the idea), so a second, anonymous link never hides it."""
     await conn.execute(
         "INSERT INTO idea_coauthors (idea_id, user_id, anonymous) VALUES (?, ?, ?)"
-        " ON CONFLICT (idea_id, user_id) DO UPDATE SET anonymous = MIN(anonymous, excluded.anonymous)",
+        f" ON CONFLICT (idea_id, user_id) DO UPDATE SET anonymous = {least(conn)}(idea_coauthors.anonymous,"
+        " excluded.anonymous)",
         (idea_id, user_id, int(anonymous)),
     )
 

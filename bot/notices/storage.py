@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.ideas.rules import Status
-from bot.storage import Conn
+from bot.storage import Conn, is_postgres
 from bot.storage.rows import to_ts
 
 
@@ -37,15 +37,17 @@ async def owed(conn: Conn, limit: int = 50) -> list[OwedNotice]:
 
 async def recipients(conn: Conn, history_id: int) -> dict[int, str]:
     """user id -> 'pending' | 'sent' | 'unreachable', in the order they were fixed."""
+    # SQLite's rowid is the order of insertion; PostgreSQL keeps none, so there by user id.
+    order = "user_id" if is_postgres(conn) else "rowid"
     async with conn.execute(
-        "SELECT user_id, state FROM notice_recipients WHERE history_id = ? ORDER BY rowid", (history_id,)
+        f"SELECT user_id, state FROM notice_recipients WHERE history_id = ? ORDER BY {order}", (history_id,)
     ) as cursor:
         return {row[0]: row[1] for row in await cursor.fetchall()}
 
 
 async def fix_recipients(conn: Conn, history_id: int, user_ids: list[int]) -> None:
     await conn.executemany(
-        "INSERT OR IGNORE INTO notice_recipients (history_id, user_id) VALUES (?, ?)",
+        "INSERT INTO notice_recipients (history_id, user_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(history_id, user_id) for user_id in user_ids],
     )
 

@@ -125,7 +125,8 @@ async def ideas_on_the_track(conn: Conn, guild_id: int, statuses: Sequence[Statu
 async def record_crossing(conn: Conn, guild_id: int, idea_id: int, stage: int, votes: int, at: datetime) -> bool:
     """False when this stage was already recorded for the idea."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO threshold_crossings (guild_id, idea_id, stage, votes, at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO threshold_crossings (guild_id, idea_id, stage, votes, at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (guild_id, idea_id, stage, votes, to_ts(at)),
     )
     return cursor.rowcount == 1
@@ -308,13 +309,14 @@ async def insert_challenge(
     ) as cursor:
         row = await cursor.fetchone()
     number = int(row[0]) if row else 1
-    cursor = await conn.execute(
+    async with conn.execute(
         "INSERT INTO challenges (guild_id, number, title, brief, award, deadline, opened_by, opened_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (guild_id, number, title, brief, award, to_ts(deadline), opened_by, to_ts(now)),
-    )
-    assert cursor.lastrowid is not None
-    found = await _challenges(conn, "id = ?", (cursor.lastrowid,))
+    ) as cursor:
+        inserted = await cursor.fetchone()
+    assert inserted is not None
+    found = await _challenges(conn, "id = ?", (int(inserted[0]),))
     return found[0]
 
 
@@ -389,7 +391,7 @@ async def has_consented(conn: Conn, guild_id: int, user_id: int, version: str) -
 
 async def record_consent(conn: Conn, guild_id: int, user_id: int, version: str, now: datetime) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO consents (guild_id, user_id, terms_version, at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO consents (guild_id, user_id, terms_version, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, user_id, version, to_ts(now)),
     )
     return cursor.rowcount == 1
@@ -430,13 +432,14 @@ async def save_pending(
 ) -> int:
     # One waiting draft per member: a newer submission replaces the older one.
     await conn.execute("DELETE FROM drafts_awaiting_terms WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
-    cursor = await conn.execute(
+    async with conn.execute(
         "INSERT INTO drafts_awaiting_terms (guild_id, user_id, terms_version, title, details, options, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (guild_id, user_id, version, title, details, _options_json(options), to_ts(now)),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    ) as cursor:
+        inserted = await cursor.fetchone()
+    assert inserted is not None
+    return int(inserted[0])
 
 
 async def take_pending(conn: Conn, draft_id: int) -> PendingDraft | None:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 from bot.events.types import IdeasMerged, MovedVote
 from bot.reputation.rules import DEFAULT_RULES, ReputationRules, RewardRole
-from bot.storage import Conn, Row, SyncConn
+from bot.storage import Conn, Row, SyncConn, is_postgres
 from bot.storage.rows import from_ts, from_us, to_ts, to_us
 
 
@@ -182,7 +182,7 @@ async def totals(
     if since is not None:
         sql += " AND at > ?"
         params.append(to_ts(since))
-    sql += " GROUP BY user_id HAVING points > 0 ORDER BY points DESC, user_id"
+    sql += " GROUP BY user_id HAVING SUM(delta) > 0 ORDER BY points DESC, user_id"
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -302,13 +302,15 @@ async def owed_merge_credits(conn: Conn) -> list[IdeasMerged]:
 
 async def owe_thanks(conn: Conn, idea_id: int, status: str, people: list[int]) -> None:
     await conn.execute(
-        "INSERT OR REPLACE INTO thanks_owed (idea_id, status, people) VALUES (?, ?, ?)",
+        "INSERT INTO thanks_owed (idea_id, status, people) VALUES (?, ?, ?)"
+        " ON CONFLICT (idea_id, status) DO UPDATE SET people = excluded.people",
         (idea_id, status, json.dumps(people)),
     )
 
 
 async def owed_thanks(conn: Conn) -> list[tuple[int, str, list[int]]]:
-    async with conn.execute("SELECT idea_id, status, people FROM thanks_owed ORDER BY rowid") as cursor:
+    order = "idea_id, status" if is_postgres(conn) else "rowid"  # PostgreSQL has no insertion order
+    async with conn.execute(f"SELECT idea_id, status, people FROM thanks_owed ORDER BY {order}") as cursor:
         return [(row[0], row[1], json.loads(row[2])) for row in await cursor.fetchall()]
 
 
@@ -442,8 +444,28 @@ def _at_us(column: str) -> str:
     return f"CAST({column} * 1000000 + 0.5 AS INTEGER)"
 
 
+def _pg_at_us(column: str) -> str:
+    return f"floor({column} * 1000000 + 0.5)::bigint"
+
+
 def _dt(us: int) -> datetime:
     return from_ts(us / 1_000_000)
+
+
+def _pg_keys(*columns: str) -> str:
+    """PostgreSQL: the JSON document parameter of rows [a, b, ...] as a table of typed columns,
+    `name` or `name/us` for microseconds read as seconds."""
+    parts = []
+    for index, column in enumerate(columns):
+        if column.endswith("/us"):
+            parts.append(f"(e->>{index})::float8 / 1000000 AS {column[:-3]}")
+        else:
+            parts.append(f"(e->>{index})::bigint AS {column}")
+    return f"(SELECT {', '.join(parts)} FROM jsonb_array_elements(?::jsonb) AS e)"
+
+
+def _pg_group_array(columns: str) -> str:
+    return f"COALESCE(json_agg(json_build_array({columns})), '[]')"
 
 
 def _one_document(conn: SyncConn, sql: str, *params: object) -> list[list[object]]:
@@ -456,12 +478,19 @@ def rules_of(conn: SyncConn, guild_ids: Iterable[int]) -> dict[int, ReputationRu
     """Each guild's rules (the defaults where it has none)."""
     guild_ids = set(guild_ids)
     names = ReputationRules.names()
-    found = _one_document(
-        conn,
-        f"SELECT json_group_array(json_array(guild_id, {', '.join(names)})) FROM reputation_rules"
-        " WHERE guild_id IN (SELECT value FROM json_each(?))",
-        json.dumps(list(guild_ids)),
-    )
+    if is_postgres(conn):
+        sql = (
+            f"SELECT {_pg_group_array(', '.join(('guild_id', *names)))} FROM reputation_rules"
+            " WHERE guild_id = ANY(?::bigint[])"
+        )
+        found = _one_document(conn, sql, list(guild_ids))
+    else:
+        found = _one_document(
+            conn,
+            f"SELECT json_group_array(json_array(guild_id, {', '.join(names)})) FROM reputation_rules"
+            " WHERE guild_id IN (SELECT value FROM json_each(?))",
+            json.dumps(list(guild_ids)),
+        )
     rules = dict.fromkeys(guild_ids, DEFAULT_RULES)
     for guild_id, *values in found:
         assert isinstance(guild_id, int)
@@ -470,11 +499,15 @@ def rules_of(conn: SyncConn, guild_ids: Iterable[int]) -> dict[int, ReputationRu
 
 
 def idea_numbers(conn: SyncConn, idea_ids: Iterable[int]) -> dict[int, int]:
-    found = _one_document(
-        conn,
-        "SELECT json_group_array(json_array(id, number)) FROM ideas WHERE id IN (SELECT value FROM json_each(?))",
-        json.dumps(list(set(idea_ids))),
-    )
+    if is_postgres(conn):
+        sql = f"SELECT {_pg_group_array('id, number')} FROM ideas WHERE id = ANY(?::bigint[])"
+        found = _one_document(conn, sql, list(set(idea_ids)))
+    else:
+        found = _one_document(
+            conn,
+            "SELECT json_group_array(json_array(id, number)) FROM ideas WHERE id IN (SELECT value FROM json_each(?))",
+            json.dumps(list(set(idea_ids))),
+        )
     return {idea_id: number for idea_id, number in found}  # type: ignore[misc]
 
 
@@ -482,7 +515,26 @@ def vote_credits(conn: SyncConn, keys: Iterable[tuple[int, int, int]]) -> dict[t
     """(idea, voter, user) -> what that vote currently credits the user (`vote_credit`), for
     every key asked about (0 when it credits nothing)."""
     keys = set(keys)
-    found = _one_document(
+    if is_postgres(conn):
+        found = _one_document(
+            conn,
+            f"SELECT {_pg_group_array('idea_id, voter_id, user_id, points')} FROM ("
+            " SELECT k.idea_id AS idea_id, k.voter_id AS voter_id, k.user_id AS user_id, SUM(r.delta) AS points"
+            f" FROM {_pg_keys('idea_id', 'voter_id', 'user_id')} AS k JOIN reputation_events AS r"
+            " ON r.idea_id = k.idea_id AND r.voter_id = k.voter_id AND r.user_id = k.user_id"
+            " GROUP BY k.idea_id, k.voter_id, k.user_id) AS s",
+            json.dumps(list(keys)),
+        )
+    else:
+        found = _sqlite_vote_credits(conn, keys)
+    credits = dict.fromkeys(keys, 0)
+    for idea_id, voter_id, user_id, points in found:
+        credits[(idea_id, voter_id, user_id)] = points  # type: ignore[index,assignment]
+    return credits
+
+
+def _sqlite_vote_credits(conn: SyncConn, keys: set[tuple[int, int, int]]) -> list[list[object]]:
+    return _one_document(
         conn,
         "SELECT json_group_array(json_array(idea_id, voter_id, user_id, points)) FROM ("
         " SELECT k.idea_id AS idea_id, k.voter_id AS voter_id, k.user_id AS user_id, SUM(r.delta) AS points"
@@ -493,10 +545,6 @@ def vote_credits(conn: SyncConn, keys: Iterable[tuple[int, int, int]]) -> dict[t
         " GROUP BY k.idea_id, k.voter_id, k.user_id)",
         json.dumps(list(keys)),
     )
-    credits = dict.fromkeys(keys, 0)
-    for idea_id, voter_id, user_id, points in found:
-        credits[(idea_id, voter_id, user_id)] = points  # type: ignore[index,assignment]
-    return credits
 
 
 def vote_points_by_moment(
@@ -504,7 +552,27 @@ def vote_points_by_moment(
 ) -> dict[tuple[int, int], list[tuple[datetime, int]]]:
     """(guild, user) -> [(moment, net vote points written then)] after each pair's `since`:
     the rows `vote_points_since` sums, one entry per moment (a batch writes its rows at one)."""
-    found = _one_document(
+    document = json.dumps([(guild_id, user_id, to_us(moment)) for (guild_id, user_id), moment in since.items()])
+    if is_postgres(conn):
+        found = _one_document(
+            conn,
+            f"SELECT {_pg_group_array('guild_id, user_id, at_us, points')} FROM ("
+            f" SELECT k.guild_id AS guild_id, k.user_id AS user_id, {_pg_at_us('r.at')} AS at_us,"
+            f" SUM(r.delta) AS points FROM {_pg_keys('guild_id', 'user_id', 'since/us')} AS k"
+            " JOIN reputation_events AS r ON r.guild_id = k.guild_id AND r.user_id = k.user_id AND r.at > k.since"
+            " WHERE r.voter_id IS NOT NULL GROUP BY k.guild_id, k.user_id, r.at) AS s",
+            document,
+        )
+    else:
+        found = _sqlite_vote_points_by_moment(conn, document)
+    points: dict[tuple[int, int], list[tuple[datetime, int]]] = {key: [] for key in since}
+    for guild_id, user_id, at_us, delta in found:
+        points[(guild_id, user_id)].append((_dt(at_us), delta))  # type: ignore[index,arg-type]
+    return points
+
+
+def _sqlite_vote_points_by_moment(conn: SyncConn, document: str) -> list[list[object]]:
+    return _one_document(
         conn,
         "SELECT json_group_array(json_array(guild_id, user_id, at_us, points)) FROM ("
         f" SELECT k.guild_id AS guild_id, k.user_id AS user_id, {_at_us('r.at')} AS at_us, SUM(r.delta) AS points"
@@ -512,16 +580,23 @@ def vote_points_by_moment(
         " json_extract(value, '$[2]') / 1000000.0 AS since FROM json_each(?)) AS k"
         " JOIN reputation_events AS r ON r.guild_id = k.guild_id AND r.user_id = k.user_id AND r.at > k.since"
         " WHERE r.voter_id IS NOT NULL GROUP BY k.guild_id, k.user_id, r.at)",
-        json.dumps([(guild_id, user_id, to_us(moment)) for (guild_id, user_id), moment in since.items()]),
+        document,
     )
-    points: dict[tuple[int, int], list[tuple[datetime, int]]] = {key: [] for key in since}
-    for guild_id, user_id, at_us, delta in found:
-        points[(guild_id, user_id)].append((_dt(at_us), delta))  # type: ignore[index,arg-type]
-    return points
 
 
 def latest_serial_flags(conn: SyncConn, keys: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int, int], datetime]:
     """(guild, voter, author) -> when serial voting was last flagged, for the flagged keys."""
+    if is_postgres(conn):
+        found = _one_document(
+            conn,
+            f"SELECT {_pg_group_array('guild_id, voter_id, author_id, ' + _pg_at_us('at'))} FROM ("
+            " SELECT f.guild_id AS guild_id, f.voter_id AS voter_id, f.author_id AS author_id, MAX(f.at) AS at"
+            f" FROM {_pg_keys('guild_id', 'voter_id', 'author_id')} AS k JOIN serial_voting_flags AS f"
+            " ON f.guild_id = k.guild_id AND f.voter_id = k.voter_id AND f.author_id = k.author_id"
+            " GROUP BY f.guild_id, f.voter_id, f.author_id) AS s",
+            json.dumps(list(set(keys))),
+        )
+        return {(g, v, a): _dt(at_us) for g, v, a, at_us in found}  # type: ignore[misc,arg-type]
     found = _one_document(
         conn,
         f"SELECT json_group_array(json_array(guild_id, voter_id, author_id, {_at_us('at')})) FROM ("
@@ -540,17 +615,26 @@ def upvote_times_by_pair(
     conn: SyncConn, since: dict[tuple[int, int, int], datetime]
 ) -> dict[tuple[int, int, int], list[datetime]]:
     """(guild, voter, author) -> `upvote_times_between` after each key's `since`."""
-    found = _one_document(
-        conn,
-        f"SELECT json_group_array(json_array(k.guild_id, k.voter_id, k.author_id, {_at_us('v.updated_at')}))"
-        " FROM (SELECT json_extract(value, '$[0]') AS guild_id, json_extract(value, '$[1]') AS voter_id,"
-        " json_extract(value, '$[2]') AS author_id, json_extract(value, '$[3]') / 1000000.0 AS since"
-        " FROM json_each(?)) AS k"
-        " JOIN ideas AS i ON i.guild_id = k.guild_id AND i.author_id = k.author_id"
-        " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id"
-        " WHERE v.value = 1 AND v.updated_at > k.since",
-        json.dumps([(*key, to_us(moment)) for key, moment in since.items()]),
-    )
+    document = json.dumps([(*key, to_us(moment)) for key, moment in since.items()])
+    if is_postgres(conn):
+        sql = (
+            f"SELECT {_pg_group_array('k.guild_id, k.voter_id, k.author_id, ' + _pg_at_us('v.updated_at'))}"
+            f" FROM {_pg_keys('guild_id', 'voter_id', 'author_id', 'since/us')} AS k"
+            " JOIN ideas AS i ON i.guild_id = k.guild_id AND i.author_id = k.author_id"
+            " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id"
+            " WHERE v.value = 1 AND v.updated_at > k.since"
+        )
+    else:
+        sql = (
+            f"SELECT json_group_array(json_array(k.guild_id, k.voter_id, k.author_id, {_at_us('v.updated_at')}))"
+            " FROM (SELECT json_extract(value, '$[0]') AS guild_id, json_extract(value, '$[1]') AS voter_id,"
+            " json_extract(value, '$[2]') AS author_id, json_extract(value, '$[3]') / 1000000.0 AS since"
+            " FROM json_each(?)) AS k"
+            " JOIN ideas AS i ON i.guild_id = k.guild_id AND i.author_id = k.author_id"
+            " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id"
+            " WHERE v.value = 1 AND v.updated_at > k.since"
+        )
+    found = _one_document(conn, sql, document)
     times: dict[tuple[int, int, int], list[datetime]] = {key: [] for key in since}
     for guild_id, voter_id, author_id, at_us in found:
         times[(guild_id, voter_id, author_id)].append(_dt(at_us))  # type: ignore[index,arg-type]
@@ -561,6 +645,19 @@ def ideas_posted_by_author(
     conn: SyncConn, since: dict[tuple[int, int], datetime]
 ) -> dict[tuple[int, int], list[datetime]]:
     """(guild, author) -> when each idea `ideas_posted_since` counts was created, after `since`."""
+    if is_postgres(conn):
+        found = _one_document(
+            conn,
+            f"SELECT {_pg_group_array('k.guild_id, k.author_id, ' + _pg_at_us('i.created_at'))}"
+            f" FROM {_pg_keys('guild_id', 'author_id', 'since/us')} AS k"
+            " JOIN ideas AS i ON i.guild_id = k.guild_id AND i.author_id = k.author_id AND i.created_at > k.since"
+            " WHERE i.message_id IS NOT NULL AND i.status != 'withdrawn'",
+            json.dumps([(*key, to_us(moment)) for key, moment in since.items()]),
+        )
+        created_pg: dict[tuple[int, int], list[datetime]] = {key: [] for key in since}
+        for guild_id, author_id, at_us in found:
+            created_pg[(guild_id, author_id)].append(_dt(at_us))  # type: ignore[index,arg-type]
+        return created_pg
     found = _one_document(
         conn,
         f"SELECT json_group_array(json_array(k.guild_id, k.author_id, {_at_us('i.created_at')}))"
@@ -590,6 +687,23 @@ class NewLedgerRow(NamedTuple):
 def append_rows(conn: SyncConn, rows: list[NewLedgerRow]) -> None:
     """Append rows to the ledger in their order (ids ascending), as `append` would one by one."""
     if not rows:
+        return
+    if is_postgres(conn):  # the columns as arrays, unnested in order
+        conn.execute(
+            "INSERT INTO reputation_events (guild_id, user_id, delta, reason, idea_id, source, voter_id, at)"
+            " SELECT g, u, d, r, i, s, v, a FROM unnest(?::bigint[], ?::bigint[], ?::int[], ?::text[], ?::bigint[],"
+            " ?::text[], ?::bigint[], ?::float8[]) WITH ORDINALITY AS t(g, u, d, r, i, s, v, a, n) ORDER BY n",
+            (
+                [row.guild_id for row in rows],
+                [row.user_id for row in rows],
+                [row.delta for row in rows],
+                [row.reason for row in rows],
+                [row.idea_id for row in rows],
+                [row.source for row in rows],
+                [row.voter_id for row in rows],
+                [to_ts(row.at) for row in rows],
+            ),
+        )
         return
     conn.execute(
         "INSERT INTO reputation_events (guild_id, user_id, delta, reason, idea_id, source, voter_id, at)"
@@ -627,6 +741,20 @@ class SerialFlag(NamedTuple):
 
 def flag_serial_votings(conn: SyncConn, flags: list[SerialFlag]) -> None:
     if not flags:
+        return
+    if is_postgres(conn):
+        conn.execute(
+            "INSERT INTO serial_voting_flags (guild_id, voter_id, author_id, votes, at)"
+            " SELECT g, v, a, n, t FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::int[], ?::float8[])"
+            " WITH ORDINALITY AS f(g, v, a, n, t, k) ORDER BY k",
+            (
+                [flag.guild_id for flag in flags],
+                [flag.voter_id for flag in flags],
+                [flag.author_id for flag in flags],
+                [flag.votes for flag in flags],
+                [to_ts(flag.at) for flag in flags],
+            ),
+        )
         return
     conn.execute(
         "INSERT INTO serial_voting_flags (guild_id, voter_id, author_id, votes, at)"

@@ -47,6 +47,21 @@ def is_postgres(conn: Conn | SyncConn) -> bool:
     return isinstance(conn, PgConnection | PgSyncConnection)
 
 
+# Small spellings that differ, for statements otherwise portable.
+def same_as(conn: Conn | SyncConn) -> str:
+    """The null-safe equality operator: `a IS ?` on SQLite (3.33 lacks IS NOT DISTINCT FROM)."""
+    return "IS NOT DISTINCT FROM" if is_postgres(conn) else "IS"
+
+
+def least(conn: Conn | SyncConn) -> str:
+    """The scalar minimum of its arguments (SQLite's two-argument MIN)."""
+    return "LEAST" if is_postgres(conn) else "MIN"
+
+
+def greatest(conn: Conn | SyncConn) -> str:
+    return "GREATEST" if is_postgres(conn) else "MAX"
+
+
 # UPDATE ... FROM (3.33) and the JSON functions: the vote writer moves a batch's rows as JSON.
 OLDEST_SQLITE = (3, 33, 0)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.storage import Row, Database
+from bot.storage import Database, Row
 from bot.storage.rows import to_ts
 
 CHUNK = 5_000

@@ -115,7 +115,8 @@ def read_batch(conn: SyncConn, reactions: Iterable[tuple[int, int]]) -> BatchRea
         messages, members = [m for m, _ in pairs], [u for _, u in pairs]
         (cards,) = conn.execute(
             "SELECT COALESCE(json_agg(json_build_array(message_id, id, guild_id, author_id, status,"
-            " archived_at IS NOT NULL OR expired_at IS NOT NULL)), '[]') FROM ideas WHERE message_id = ANY(?::bigint[])",
+            " archived_at IS NOT NULL OR expired_at IS NOT NULL)), '[]')"
+            " FROM ideas WHERE message_id = ANY(?::bigint[])",
             (list(set(messages)),),
         ).fetchone()
         (votes,) = conn.execute(
