@@ -24,7 +24,7 @@ from bot.digest.rules import (
     WinnerLine,
 )
 from bot.reputation.storage import anonymous_credit_sql
-from bot.storage import Conn, Row
+from bot.storage import Conn, Row, is_postgres
 from bot.storage.rows import from_ts, to_ts
 
 POSTED = "message_id IS NOT NULL"
@@ -180,7 +180,11 @@ async def release(conn: Conn, guild_id: int, week: IsoWeek) -> None:
 
 
 async def table_exists(conn: Conn, name: str) -> bool:
-    async with conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)) as cursor:
+    if is_postgres(conn):
+        sql = "SELECT 1 WHERE to_regclass(?) IS NOT NULL"
+    else:
+        sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?"
+    async with conn.execute(sql, (name,)) as cursor:
         return await cursor.fetchone() is not None
 
 
@@ -207,7 +211,8 @@ async def counts(conn: Conn, guild_id: int, start: datetime, end: datetime) -> C
         conn,
         "SELECT COUNT(*) FROM (SELECT v.voter_id FROM votes v JOIN ideas i ON i.id = v.idea_id"
         " WHERE v.created_at >= ? AND v.created_at < ? AND i.guild_id = ?"
-        f" UNION SELECT author_id FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ? AND {POSTED})",
+        " UNION SELECT author_id FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
+        f" AND {POSTED}) AS m",
         (s, e, guild_id, guild_id, s, e),
     )
     return Counts(int(ideas[0]), int(votes[0]), int(members[0]))
@@ -256,7 +261,7 @@ async def new_ideas(conn: Conn, guild_id: int, start: datetime, end: datetime) -
     """Ideas submitted in [start, end) with their tallies as they stood at `end`."""
     async with conn.execute(
         "SELECT i.id, i.number, i.title, i.status, i.created_at, i.terms_version,"
-        " COALESCE(SUM(v.value = 1), 0) AS upvotes, COALESCE(SUM(v.value = -1), 0) AS downvotes"
+        " COUNT(CASE WHEN v.value = 1 THEN 1 END) AS upvotes, COUNT(CASE WHEN v.value = -1 THEN 1 END) AS downvotes"
         " FROM ideas i LEFT JOIN votes v ON v.idea_id = i.id AND v.created_at < ?"
         " WHERE i.guild_id = ? AND i.created_at >= ? AND i.created_at < ? AND i.message_id IS NOT NULL"
         " AND i.status NOT IN ('withdrawn', 'duplicate') GROUP BY i.id",
@@ -343,7 +348,7 @@ async def top_contributors(conn: Conn, guild_id: int, start: datetime, end: date
     async with conn.execute(
         "SELECT r.user_id, SUM(r.delta) AS points FROM reputation_events r"
         f" WHERE r.guild_id = ? AND r.at >= ? AND r.at < ? AND NOT {anonymous_credit_sql('r')}"
-        " GROUP BY r.user_id HAVING points > 0 ORDER BY points DESC, r.user_id LIMIT ?",
+        " GROUP BY r.user_id HAVING SUM(r.delta) > 0 ORDER BY points DESC, r.user_id LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
         return [Contributor(int(row[0]), int(row[1])) for row in await cursor.fetchall()]

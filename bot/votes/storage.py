@@ -63,7 +63,7 @@ async def put_vote(
             " reactions) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET"
             " value = excluded.value, voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
             " updated_at = excluded.updated_at, reaction_backed = excluded.reaction_backed,"
-            " reactions = CASE WHEN excluded.reaction_backed THEN excluded.reactions ELSE votes.reactions END",
+            " reactions = CASE WHEN excluded.reaction_backed != 0 THEN excluded.reactions ELSE votes.reactions END",
             (idea_id, voter_id, new, maybe_ts(voter_joined_at), ts, ts, int(reaction_backed), held),
         )
     ups, downs = _tally_delta(old, new)
