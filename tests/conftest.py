@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -78,6 +78,26 @@ async def database_target(backend: str, tmp_path: Path, request: pytest.FixtureR
     url = await cluster.new_database()
     yield url
     await cluster.drop_database(url)
+
+
+@pytest.fixture
+async def new_database_target(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """For tests that need several fresh databases of the backend: each call gives another."""
+    made: list[str] = []
+
+    async def make() -> str:
+        if backend == "sqlite":
+            made.append(str(tmp_path / f"extra{len(made)}.sqlite3"))
+        else:
+            made.append(await request.getfixturevalue("pg_cluster").new_database())
+        return made[-1]
+
+    yield make
+    if backend == "postgresql":
+        for url in made:
+            await request.getfixturevalue("pg_cluster").drop_database(url)
 
 
 @pytest.fixture

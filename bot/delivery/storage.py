@@ -67,7 +67,7 @@ async def record_mailing(conn: Conn, guild_id: int, week: str, address: str, now
     sent_at = None if error else to_ts(now)
     await conn.execute(
         "INSERT INTO digest_mailings (guild_id, week, address, attempts, sent_at, last_error) VALUES (?, ?, ?, 1, ?, ?)"
-        " ON CONFLICT (guild_id, week, address) DO UPDATE SET attempts = attempts + 1,"
+        " ON CONFLICT (guild_id, week, address) DO UPDATE SET attempts = digest_mailings.attempts + 1,"
         " sent_at = COALESCE(digest_mailings.sent_at, excluded.sent_at), last_error = excluded.last_error",
         (guild_id, week, address, sent_at, error),
     )
