@@ -1,7 +1,10 @@
 """Vote ingest: how fast reaction events become durable votes, against the stack's ceiling.
 
     uv run python -m bench.vote_ingest [--events 20000] [--cards 50] [--members 2000] [--rounds 3]
-                                       [--profile] [--all-cogs]
+                                       [--profile] [--all-cogs] [--database URL|postgresql]
+
+--database: a PostgreSQL URL (each round makes a scratch database on that server), or
+`postgresql` to start a throwaway local cluster (bot/pgcluster.py); default: SQLite files.
 
 Each round streams the same plan of reaction events (distinct member x card pairs, 75 % 👍),
 dispatched by the local emulator as fast as it can, to
@@ -50,7 +53,12 @@ async def count_votes(c: Any) -> int:
 
 
 async def bot_round(
-    plan: list[tuple[int, int, str]], cards: int, members: int, profile: bool, all_cogs: bool
+    plan: list[tuple[int, int, str]],
+    cards: int,
+    members: int,
+    profile: bool,
+    all_cogs: bool,
+    database: str | None = None,
 ) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         # The bot's real settings: 5 s per card, 5 edits per 5 s per channel, 50 ms batches.
@@ -63,6 +71,7 @@ async def bot_round(
             channel_edit_window_seconds=5.0,
             vote_batch_seconds=0.05,
             extensions=EXTENSIONS if all_cogs else CORE_EXTENSIONS,
+            database=database,
         ) as (c, posted, voters):
             with settled_heap():  # the same starting heap as the bare client's round
                 profiler = None
@@ -134,6 +143,21 @@ async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    cluster = None
+    if args.database == "postgresql":
+        from bot.pgcluster import PostgresCluster
+
+        cluster = PostgresCluster()
+        cluster.start()
+        args.database = cluster.admin_url
+    try:
+        return await _main(args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
     plan = reaction_plan(args.cards, args.members, args.events)
     bots: list[dict[str, float]] = []
     bares: list[dict[str, float]] = []
@@ -141,11 +165,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         profile = args.profile and i == 0
         # Alternate which side goes first, so neither always runs in a process warmed by the other.
         if i % 2:
-            bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+            bots.append(await bot_round(plan, args.cards, args.members, profile, args.all_cogs, args.database))
             bares.append(await bare_round(plan, args.cards, args.members))
         else:
             bares.append(await bare_round(plan, args.cards, args.members))
-            bots.append(await bot_round(plan, args.cards, args.members, profile=profile, all_cogs=args.all_cogs))
+            bots.append(await bot_round(plan, args.cards, args.members, profile, args.all_cogs, args.database))
         print(f"round {i + 1}: bare {bares[-1]}  bot {bots[-1]}", flush=True)
     n = len(plan)
     ceiling = [n / b["received_s"] for b in bares]
@@ -158,6 +182,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "members": args.members,
         "rounds": args.rounds,
         "extensions": list(EXTENSIONS if args.all_cogs else CORE_EXTENSIONS),
+        "database": "postgresql" if args.database else "sqlite",
         "ceiling_events_per_s": median(ceiling),
         "bot_durable_events_per_s": median(durable),
         "bot_all_effects_events_per_s": median(settled),
@@ -178,6 +203,9 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true", help="profile the first bot round with pyinstrument")
     parser.add_argument(
         "--all-cogs", action="store_true", help="load every feature cog (reputation, stages and their DMs)"
+    )
+    parser.add_argument(
+        "--database", help="a postgresql:// URL, or `postgresql` for a throwaway local cluster (default: SQLite)"
     )
     parser.add_argument("--name", default="vote_ingest", help="result file name (bench/results/<name>.json)")
     arguments = parser.parse_args()
