@@ -4,7 +4,8 @@
                                        [--profile] [--all-cogs] [--database URL|postgresql]
 
 --database: a PostgreSQL URL (each round makes a scratch database on that server), or
-`postgresql` to start a throwaway local cluster (bot/pgcluster.py); default: SQLite files.
+`postgresql` to start a throwaway local cluster (bot/pgcluster.py; fsync on, commits flushed
+in the background as with SQLite's WAL and synchronous=NORMAL); default: SQLite files.
 
 Each round streams the same plan of reaction events (distinct member x card pairs, 75 % 👍),
 dispatched by the local emulator as fast as it can, to
@@ -147,7 +148,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     if args.database == "postgresql":
         from bot.pgcluster import PostgresCluster
 
-        cluster = PostgresCluster()
+        cluster = PostgresCluster(crash_safe=True)
         cluster.start()
         args.database = cluster.admin_url
     try:

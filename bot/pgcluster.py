@@ -35,7 +35,10 @@ def _tool(name: str) -> str:
 
 
 class PostgresCluster:
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, crash_safe: bool = False) -> None:
+        # Tests need no durability (fsync off); `crash_safe` keeps fsync and full-page writes and
+        # only defers the commit flush, like SQLite's WAL with synchronous=NORMAL (benchmarks).
+        self.crash_safe = crash_safe
         self.folder = folder or Path(tempfile.mkdtemp(prefix="ideabot-pg-"))
         self.data = self.folder / "data"
         self._names = itertools.count(1)
@@ -65,10 +68,9 @@ class PostgresCluster:
             self._user = {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
         self._run(_tool("initdb"), "-D", str(self.data), "-A", "trust", "-U", "ideabot", "-E", "UTF8",
                   "--locale=C", "--no-sync")  # fmt: skip
-        options = (
-            f"-k {self.folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-            " -c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-k {self.folder} -c listen_addresses='' -c synchronous_commit=off -c max_connections=200"
+        if not self.crash_safe:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(_tool("pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.folder / "log"), "-w", "start")
         self.started = True
 

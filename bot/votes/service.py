@@ -193,6 +193,11 @@ class VoteService:
             return changes, (vote_queries.prepare_writes(writes, now), _effects_of(changes))
 
         reactions = [(event.message_id, event.user_id) for event in batch]
+        if self.db.dialect == "postgresql":  # asyncpg is async: the whole batch on the event loop
+            async with self.db.transaction() as conn:
+                changes, (prepared, effects) = decide(await vote_queries.read_batch_pg(conn, reactions))
+                await vote_queries.execute_writes_pg(conn, prepared, effects)
+            return changes
         return await self.db.transaction_read_then_write(
             lambda conn: vote_queries.read_batch(conn, reactions), decide, _write_with_effects
         )

@@ -107,25 +107,37 @@ class BatchReads(NamedTuple):
     votes: str
 
 
+# PostgreSQL: both documents from one statement, the pairs as two arrays.
+_PG_READ_BATCH = (
+    "SELECT (SELECT COALESCE(json_agg(json_build_array(message_id, id, guild_id, author_id, status,"
+    " archived_at IS NOT NULL OR expired_at IS NOT NULL)), '[]')"
+    " FROM ideas WHERE message_id = ANY(:messages::bigint[])),"
+    " (SELECT COALESCE(json_agg(json_build_array(v.idea_id, v.voter_id, v.value, v.reactions)), '[]')"
+    " FROM unnest(:messages::bigint[], :members::bigint[]) AS k(message_id, voter_id)"
+    " JOIN ideas AS i ON i.message_id = k.message_id"
+    " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id)"
+)
+
+
+def _pg_read_params(pairs: list[tuple[int, int]]) -> dict[str, list[int]]:
+    return {"messages": [m for m, _ in pairs], "members": [u for _, u in pairs]}
+
+
+async def read_batch_pg(conn: Conn, reactions: Iterable[tuple[int, int]]) -> BatchReads:
+    """read_batch on PostgreSQL, on the event loop: asyncpg is async, so a worker thread would
+    only add two hand-overs per statement."""
+    async with conn.execute(_PG_READ_BATCH, _pg_read_params(list(set(reactions)))) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return BatchReads(row[0], row[1])
+
+
 def read_batch(conn: SyncConn, reactions: Iterable[tuple[int, int]]) -> BatchReads:
     """The cards behind the batch's (message id, member id) reactions, and the members'
     stored votes on them: two statements, two JSON documents."""
     pairs = list(set(reactions))
     if is_postgres(conn):
-        messages, members = [m for m, _ in pairs], [u for _, u in pairs]
-        (cards,) = conn.execute(
-            "SELECT COALESCE(json_agg(json_build_array(message_id, id, guild_id, author_id, status,"
-            " archived_at IS NOT NULL OR expired_at IS NOT NULL)), '[]')"
-            " FROM ideas WHERE message_id = ANY(?::bigint[])",
-            (list(set(messages)),),
-        ).fetchone()
-        (votes,) = conn.execute(
-            "SELECT COALESCE(json_agg(json_build_array(v.idea_id, v.voter_id, v.value, v.reactions)), '[]')"
-            " FROM unnest(?::bigint[], ?::bigint[]) AS k(message_id, voter_id)"
-            " JOIN ideas AS i ON i.message_id = k.message_id"
-            " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id",
-            (messages, members),
-        ).fetchone()
+        cards, votes = conn.execute(_PG_READ_BATCH, _pg_read_params(pairs)).fetchone()
         return BatchReads(cards, votes)
     document = json.dumps(pairs)
     (cards,) = conn.execute(
@@ -262,28 +274,39 @@ def execute_writes(conn: SyncConn, prepared: PreparedWrites) -> None:
     )
 
 
+_PG_DELETES = (
+    f"{_PG_BATCH_WRITES} DELETE FROM votes AS v USING w WHERE v.idea_id = w.idea_id"
+    " AND v.voter_id = w.voter_id AND w.before IS NOT NULL AND (w.after IS NULL OR w.recreated)"
+)
+# The upserts and the tallies in one statement (a data-modifying CTE).
+_PG_UPSERTS_AND_TALLIES = (
+    f"{_PG_BATCH_WRITES}, upserted AS (INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at,"
+    " updated_at, reactions) SELECT idea_id, voter_id, after, joined_us::float8 / 1000000, :ts::float8,"
+    " :ts::float8, reactions FROM w WHERE after IS NOT NULL ON CONFLICT(idea_id, voter_id) DO UPDATE SET"
+    " value = excluded.value, voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
+    " updated_at = excluded.updated_at, reactions = excluded.reactions, reaction_backed = 1 RETURNING 1)"
+    " UPDATE ideas SET upvotes = upvotes + (t->>1)::int, downvotes = downvotes + (t->>2)::int,"
+    " last_activity_at = :ts::float8 FROM jsonb_array_elements(:tallies::jsonb) AS t"
+    " WHERE ideas.id = (t->>0)::bigint"
+)
+
+
 def _execute_writes_pg(conn: SyncConn, prepared: PreparedWrites) -> None:
-    """execute_writes on PostgreSQL: the same three statements over jsonb_array_elements. The
-    tallies move with `upvotes = upvotes + n`, so writers in other processes add up."""
+    """execute_writes on PostgreSQL: the deletes, then the upserts and the tallies in one
+    statement, over the batch as jsonb. The tallies move with `upvotes = upvotes + n`, so
+    writers in other processes add up."""
     if prepared.deletes:
-        conn.execute(
-            f"{_PG_BATCH_WRITES} DELETE FROM votes AS v USING w WHERE v.idea_id = w.idea_id"
-            " AND v.voter_id = w.voter_id AND w.before IS NOT NULL AND (w.after IS NULL OR w.recreated)",
-            {"rows": prepared.rows},
-        )
-    conn.execute(
-        f"{_PG_BATCH_WRITES} INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at, updated_at,"
-        " reactions) SELECT idea_id, voter_id, after, joined_us::float8 / 1000000, :ts::float8, :ts::float8,"
-        " reactions FROM w WHERE after IS NOT NULL ON CONFLICT(idea_id, voter_id) DO UPDATE SET"
-        " value = excluded.value, voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
-        " updated_at = excluded.updated_at, reactions = excluded.reactions, reaction_backed = 1",
-        {"rows": prepared.rows, "ts": prepared.ts},
-    )
-    conn.execute(
-        "UPDATE ideas SET upvotes = upvotes + (t->>1)::int, downvotes = downvotes + (t->>2)::int,"
-        " last_activity_at = ?::float8 FROM jsonb_array_elements(?::jsonb) AS t WHERE ideas.id = (t->>0)::bigint",
-        (prepared.ts, prepared.tallies),
-    )
+        conn.execute(_PG_DELETES, {"rows": prepared.rows})
+    conn.execute(_PG_UPSERTS_AND_TALLIES, {"rows": prepared.rows, "ts": prepared.ts, "tallies": prepared.tallies})
+
+
+async def execute_writes_pg(conn: Conn, prepared: PreparedWrites, effects: str | None) -> None:
+    """execute_writes and queue_effects on PostgreSQL, on the event loop (see read_batch_pg)."""
+    if prepared.deletes:
+        await conn.execute(_PG_DELETES, {"rows": prepared.rows})
+    await conn.execute(_PG_UPSERTS_AND_TALLIES, {"rows": prepared.rows, "ts": prepared.ts, "tallies": prepared.tallies})
+    if effects is not None:
+        await queue_effects_async(conn, effects)
 
 
 # --- recount: one card's stored votes against its reactions -----------------------------------
