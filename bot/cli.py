@@ -37,13 +37,18 @@ def run() -> None:
         sys.exit(2)
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     from bot.runner import run_bot
+    from bot.storage import DatabaseUnavailable
 
-    if settings.uvloop and sys.platform != "win32":
-        import uvloop
+    try:
+        if settings.uvloop and sys.platform != "win32":
+            import uvloop
 
-        uvloop.run(run_bot(settings))
-    else:
-        asyncio.run(run_bot(settings))
+            uvloop.run(run_bot(settings))
+        else:
+            asyncio.run(run_bot(settings))
+    except DatabaseUnavailable as exc:
+        click.echo(f"ideabot: IDEABOT_DATABASE: {exc}", err=True)
+        sys.exit(2)
 
 
 @main.command()
@@ -81,7 +86,14 @@ def upgrade() -> None:
         finally:
             await database.close()
 
-    click.echo(f"database {settings.database_for_display} at schema version {asyncio.run(_upgrade())}")
+    from bot.storage import DatabaseUnavailable
+
+    try:
+        version = asyncio.run(_upgrade())
+    except DatabaseUnavailable as exc:
+        click.echo(f"ideabot: IDEABOT_DATABASE: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"database {settings.database_for_display} at schema version {version}")
 
 
 @db.command()

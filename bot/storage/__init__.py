@@ -31,6 +31,12 @@ W = TypeVar("W")
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be opened (no server, refused, bad credentials); the message names
+    the database with its password masked."""
+
+
 # What every feature storage function takes: an aiosqlite connection or the PostgreSQL one.
 Conn: TypeAlias = aiosqlite.Connection | PgConnection
 # Their rows: both indexable by position and by column name.
@@ -290,7 +296,7 @@ class PgDatabase(Database):
         try:
             pool = await asyncpg.create_pool(target, min_size=min_size, max_size=max_size)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise RuntimeError(f"cannot connect to PostgreSQL at {mask_url(target)}: {exc}") from None
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL at {mask_url(target)}: {exc}") from None
         db = PgDatabase(pool, target)
         try:
             await db.migrate()

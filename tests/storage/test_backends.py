@@ -128,3 +128,26 @@ async def test_db_copy_refuses_a_target_with_rows(tmp_path: Path, pg_cluster: Po
     finally:
         await source.close()
         await target.close()
+
+
+def test_an_unreachable_postgresql_is_one_clear_line_without_its_password(tmp_path: Path) -> None:
+    env = {
+        "IDEABOT_DATABASE": "postgresql://bot:hunter2-secret@/ideabot?host=/nonexistent-socket-dir",
+        "IDEABOT_CONFIG": str(tmp_path / "none.toml"),
+    }
+    (tmp_path / "none.toml").write_text("")
+    result = CliRunner().invoke(main, ["db", "upgrade"], env=env)
+    assert result.exit_code == 2
+    assert "IDEABOT_DATABASE: cannot connect to PostgreSQL" in result.stderr
+    assert "hunter2" not in result.output
+
+
+@pytest.mark.postgresql
+def test_db_upgrade_on_postgresql(tmp_path: Path, pg_cluster: PostgresCluster) -> None:
+    (tmp_path / "none.toml").write_text("")
+    url = asyncio.run(pg_cluster.empty_database())
+    env = {"IDEABOT_DATABASE": url, "IDEABOT_CONFIG": str(tmp_path / "none.toml")}
+    for _ in range(2):  # the second run finds nothing to apply
+        result = CliRunner().invoke(main, ["db", "upgrade"], env=env)
+        assert result.exit_code == 0, result.output
+        assert "at schema version 1" in result.stdout
