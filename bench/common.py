@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import itertools
 import json
+import os
 import platform
 import random
 import statistics
@@ -20,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import discord
 import yarl
@@ -87,6 +90,9 @@ def idea_title(i: int) -> str:
     return f"{rng.choice(WORDS).title()} {rng.choice(WORDS)} {rng.choice(WORDS)} plan {i}"
 
 
+_SCRATCH = itertools.count(1)
+
+
 @contextlib.asynccontextmanager
 async def community_with_cards(
     tmp: Path,
@@ -95,14 +101,17 @@ async def community_with_cards(
     members: int,
     limits: EmulatorLimits | None = None,
     extensions: tuple[str, ...] = EXTENSIONS,
+    database: str | None = None,
     **settings_overrides: Any,
 ) -> AsyncIterator[tuple[Community, list[Message], list[StoryMember]]]:
     """An emulator, the real bot on a fresh database, `cards` idea cards posted through
     /idea submit, and `members` plain members to vote. Limits are off while the cards are
-    posted, then `limits` (default: Discord's) apply."""
+    posted, then `limits` (default: Discord's) apply. `database`: a PostgreSQL URL, on whose
+    server a scratch database is made for the run and dropped after (default: SQLite in `tmp`)."""
     emu = DiscordEmulator(limits=EmulatorLimits(enabled=False), validate_spec=False)
     await emu.start()
-    path = str(tmp / "bench.sqlite3")
+    scratch = await scratch_database(database) if database else None
+    path = scratch or str(tmp / "bench.sqlite3")
     db = await Database.open(path)
     clock = FakeClock()
     settings = emulator_settings(emu, path, **settings_overrides)
@@ -126,6 +135,32 @@ async def community_with_cards(
     finally:
         await db.close()
         await emu.stop()
+        if database and scratch:
+            await drop_scratch_database(database, scratch)
+
+
+async def scratch_database(url: str) -> str:
+    """A new, empty database on the server of the PostgreSQL `url`; its URL."""
+    import asyncpg
+
+    name = f"ideabot_bench_{os.getpid()}_{next(_SCRATCH)}"
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE DATABASE {name}")
+    finally:
+        await conn.close()
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+async def drop_scratch_database(url: str, scratch: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {urlsplit(scratch).path.lstrip('/')} WITH (FORCE)")
+    finally:
+        await conn.close()
 
 
 class BareClient(discord.Client):

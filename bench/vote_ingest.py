@@ -1,7 +1,11 @@
 """Vote ingest: how fast reaction events become durable votes, against the stack's ceiling.
 
     uv run python -m bench.vote_ingest [--events 20000] [--cards 50] [--members 2000] [--rounds 3]
-                                       [--profile] [--all-cogs]
+                                       [--profile] [--all-cogs] [--database URL|postgresql]
+
+--database: a PostgreSQL URL (each round makes a scratch database on that server), or
+`postgresql` to start a throwaway local cluster (bot/pgcluster.py; fsync on, commits flushed
+in the background as with SQLite's WAL and synchronous=NORMAL); default: SQLite files.
 
 Each round streams the same plan of reaction events (distinct member x card pairs, 75 % 👍),
 dispatched by the local emulator as fast as it can, to
@@ -56,6 +60,7 @@ async def bot_round(
     profile: bool,
     all_cogs: bool,
     shard_count: int | None = None,
+    database: str | None = None,
 ) -> dict[str, float]:
     sharding: dict[str, Any] = {} if shard_count is None else {"shard_count": shard_count}
     with tempfile.TemporaryDirectory() as tmp:
@@ -70,6 +75,7 @@ async def bot_round(
             vote_batch_seconds=0.05,
             extensions=EXTENSIONS if all_cogs else CORE_EXTENSIONS,
             **sharding,
+            database=database,
         ) as (c, posted, voters):
             with settled_heap():  # the same starting heap as the bare client's round
                 profiler = None
@@ -141,6 +147,21 @@ async def bare_round(plan: list[tuple[int, int, str]], cards: int, members: int)
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    cluster = None
+    if args.database == "postgresql":
+        from bot.pgcluster import PostgresCluster
+
+        cluster = PostgresCluster(crash_safe=True)
+        cluster.start()
+        args.database = cluster.admin_url
+    try:
+        return await _main(args)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+
+
+async def _main(args: argparse.Namespace) -> dict[str, Any]:
     plan = reaction_plan(args.cards, args.members, args.events)
     bots: list[dict[str, float]] = []
     bares: list[dict[str, float]] = []
@@ -156,6 +177,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     profile=profile,
                     all_cogs=args.all_cogs,
                     shard_count=args.shard_count,
+                    database=args.database,
                 )
             )
             bares.append(await bare_round(plan, args.cards, args.members))
@@ -169,6 +191,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     profile=profile,
                     all_cogs=args.all_cogs,
                     shard_count=args.shard_count,
+                    database=args.database,
                 )
             )
         print(f"round {i + 1}: bare {bares[-1]}  bot {bots[-1]}", flush=True)
@@ -184,6 +207,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": args.rounds,
         "extensions": list(EXTENSIONS if args.all_cogs else CORE_EXTENSIONS),
         "shard_count": args.shard_count,
+        "database": "postgresql" if args.database else "sqlite",
         "ceiling_events_per_s": median(ceiling),
         "bot_durable_events_per_s": median(durable),
         "bot_all_effects_events_per_s": median(settled),
@@ -207,6 +231,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--shard-count", type=int, default=None, help="run the bot as an AutoShardedBot with this many shards"
+    )
+    parser.add_argument(
+        "--database", help="a postgresql:// URL, or `postgresql` for a throwaway local cluster (default: SQLite)"
     )
     parser.add_argument("--name", default="vote_ingest", help="result file name (bench/results/<name>.json)")
     arguments = parser.parse_args()

@@ -41,6 +41,7 @@ def run() -> None:
         sys.exit(2)
     setup_logging(settings.log_level, settings.log_format, settings.secret_values())
     from bot.runner import run_bot
+    from bot.storage import DatabaseUnavailable
     from bot.storage.single_process import SingleProcessOnly
 
     try:
@@ -52,6 +53,9 @@ def run() -> None:
             asyncio.run(run_bot(settings))
     except SingleProcessOnly as exc:
         click.echo(f"ideabot: cannot start: {exc}", err=True)
+        sys.exit(2)
+    except DatabaseUnavailable as exc:
+        click.echo(f"ideabot: IDEABOT_DATABASE: {exc}", err=True)
         sys.exit(2)
 
 
@@ -97,7 +101,61 @@ def upgrade() -> None:
         finally:
             await database.close()
 
-    click.echo(f"database {settings.database} at schema version {asyncio.run(_upgrade())}")
+    from bot.storage import DatabaseUnavailable
+
+    try:
+        version = asyncio.run(_upgrade())
+    except DatabaseUnavailable as exc:
+        click.echo(f"ideabot: IDEABOT_DATABASE: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"database {settings.database_for_display} at schema version {version}")
+
+
+@db.command()
+@click.option("--from", "source", required=True, metavar="PATH_OR_URL", help="The database to copy.")
+@click.option("--to", "target", required=True, metavar="PATH_OR_URL", help="An empty (or new) database.")
+def copy(source: str, target: str) -> None:
+    """Copy a whole database between SQLite (a path) and PostgreSQL (a postgresql:// URL)."""
+    from bot.storage import Database
+    from bot.storage.copy import CopyError, copy_database
+    from bot.storage.pg import is_postgres_url, mask_url
+
+    def shown(place: str) -> str:
+        return mask_url(place) if is_postgres_url(place) else place
+
+    if not is_postgres_url(source) and source != ":memory:" and not Path(source).is_file():
+        click.echo(f"ideabot: no database at {source}", err=True)
+        sys.exit(2)
+
+    def progress(table: str, done: int, total: int) -> None:
+        if done == total:
+            click.echo(f"  {table}: {total} rows", err=True)
+
+    async def _copy() -> str:
+        try:
+            origin = await Database.open(source)
+        except RuntimeError as exc:
+            raise CopyError(str(exc)) from None
+        try:
+            try:
+                destination = await Database.open(target)
+            except RuntimeError as exc:
+                raise CopyError(str(exc)) from None
+            try:
+                report = await copy_database(origin, destination, progress)
+            finally:
+                await destination.close()
+        finally:
+            await origin.close()
+        total = sum(report.rows.values())
+        return f"copied {total} rows in {len(report.rows)} tables; {report.guilds} guilds' tallies agree"
+
+    click.echo(f"copying {shown(source)} to {shown(target)}", err=True)
+    try:
+        click.echo(asyncio.run(_copy()))
+    except CopyError as exc:
+        click.echo(f"ideabot: {exc}", err=True)
+        sys.exit(1)
 
 
 @db.command()
@@ -132,7 +190,7 @@ def seed(guild_id: int, ideas: int, votes_per_idea: int, texts: Path | None, see
 
     started = time.perf_counter()
     summary = asyncio.run(_seed())
-    click.echo(f"{summary} in {time.perf_counter() - started:.1f} s ({settings.database})")
+    click.echo(f"{summary} in {time.perf_counter() - started:.1f} s ({settings.database_for_display})")
 
 
 @main.group()
@@ -174,7 +232,10 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None, locale: str | No
 
     steps = ["counts", "ideas", "statuses", "people", "themes", "render"]
     # A mistyped path or guild must not look like a quiet week, nor leave a new database behind.
-    if settings.database != ":memory:" and not Path(settings.database).is_file():
+    from bot.storage.pg import is_postgres_url
+
+    not_a_file = settings.database == ":memory:" or is_postgres_url(settings.database)
+    if not not_a_file and not Path(settings.database).is_file():
         click.echo(f"ideabot: no database at {settings.database} (set IDEABOT_DATABASE)", err=True)
         sys.exit(2)
 
@@ -186,7 +247,8 @@ def export(guild_id: int, fmt: str, week: Any, out: str | None, locale: str | No
                 known = await guild_queries.set_up_guilds(database.conn)
                 listed = ", ".join(str(g) for g in known[:10]) or "none"
                 click.echo(
-                    f"ideabot: guild {guild_id} is not set up in {settings.database} (set-up guilds: {listed})",
+                    f"ideabot: guild {guild_id} is not set up in {settings.database_for_display}"
+                    f" (set-up guilds: {listed})",
                     err=True,
                 )
                 return None

@@ -17,6 +17,7 @@ from pydantic_settings import (
 )
 
 from bot.core.shards import ShardPlan, parse_shard_ids
+from bot.storage.pg import is_postgres_url, mask_url
 
 DEFAULT_CONFIG_PATH = Path("config/ideabot.toml")
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
@@ -131,6 +132,20 @@ class Settings(BaseSettings):
             raise ValueError("must start with ws:// or wss://")
         return value
 
+    @field_validator("database")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must be an SQLite file path or a postgresql:// URL")
+        if value.startswith("postgres") and "://" in value:
+            if not is_postgres_url(value):
+                raise ValueError("a PostgreSQL URL starts with postgresql://")
+            try:
+                urlsplit(value).port  # noqa: B018 - raises on a bad port
+            except ValueError:
+                raise ValueError("has an invalid port") from None
+        return value
+
     @field_validator("smtp_url")
     @classmethod
     def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
@@ -166,7 +181,15 @@ class Settings(BaseSettings):
             password = urlsplit(url).password
             if password:
                 values += [password, unquote(password)]
+        password = urlsplit(self.database).password if is_postgres_url(self.database) else None
+        if password:
+            values += [self.database, password, unquote(password)]
         return values
+
+    @property
+    def database_for_display(self) -> str:
+        """The database setting with a PostgreSQL password masked."""
+        return mask_url(self.database) if is_postgres_url(self.database) else self.database
 
     @property
     def llm_enabled(self) -> bool:

@@ -241,11 +241,13 @@ async def running_community(
     clock: FakeClock | None = None,
     extensions: tuple[str, ...] = EXTENSIONS,
     locale: str = "en-US",
+    database: str | None = None,
     **settings_overrides: Any,
 ) -> AsyncIterator[Community]:
-    """A fresh database in `directory`, a guild with channels, a moderator and members, and the
-    real bot serving it, set up: what most end-to-end tests start from."""
-    path = str(directory / "ideabot.sqlite3")
+    """A fresh database (`database`: an SQLite path or a PostgreSQL URL; by default an SQLite
+    file in `directory`), a guild with channels, a moderator and members, and the real bot
+    serving it, set up: what most end-to-end tests start from."""
+    path = database or str(directory / "ideabot.sqlite3")
     db = await Database.open(path)
     clock = clock or FakeClock()
     settings = emulator_settings(emu, path, **settings_overrides)

@@ -4,33 +4,32 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import aiosqlite
-
+from bot.storage import Conn
 from bot.storage.rows import to_ts
 
 
-async def is_blocked(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> bool:
+async def is_blocked(conn: Conn, guild_id: int, user_id: int) -> bool:
     async with conn.execute(
         "SELECT 1 FROM blocked_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id)
     ) as cursor:
         return await cursor.fetchone() is not None
 
 
-async def block(conn: aiosqlite.Connection, guild_id: int, user_id: int, by: int, now: datetime) -> bool:
+async def block(conn: Conn, guild_id: int, user_id: int, by: int, now: datetime) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO blocked_members (guild_id, user_id, blocked_by, at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO blocked_members (guild_id, user_id, blocked_by, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, user_id, by, to_ts(now)),
     )
     return cursor.rowcount > 0
 
 
-async def unblock(conn: aiosqlite.Connection, guild_id: int, user_id: int) -> bool:
+async def unblock(conn: Conn, guild_id: int, user_id: int) -> bool:
     cursor = await conn.execute("DELETE FROM blocked_members WHERE guild_id = ? AND user_id = ?", (guild_id, user_id))
     return cursor.rowcount > 0
 
 
 async def record_action(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     actor_id: int,
     action: str,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from bot.storage import Conn
 from bot.storage.rows import from_ts, to_ts
 
 
@@ -27,7 +26,7 @@ class GuildSettings:
         return self.ideas_channel_id is not None
 
 
-async def get_guild_settings(conn: aiosqlite.Connection, guild_id: int) -> GuildSettings:
+async def get_guild_settings(conn: Conn, guild_id: int) -> GuildSettings:
     async with conn.execute(
         "SELECT guild_id, ideas_channel_id, digest_channel_id, log_channel_id, moderator_role_id,"
         " submit_cooldown_seconds, daily_submission_quota, language FROM guild_settings WHERE guild_id = ?",
@@ -40,7 +39,7 @@ async def get_guild_settings(conn: aiosqlite.Connection, guild_id: int) -> Guild
 
 
 async def save_channels(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     *,
     ideas_channel_id: int,
@@ -72,7 +71,7 @@ async def save_channels(
 
 
 async def save_submission_limits(
-    conn: aiosqlite.Connection, guild_id: int, *, cooldown_seconds: int, daily_quota: int, now: datetime
+    conn: Conn, guild_id: int, *, cooldown_seconds: int, daily_quota: int, now: datetime
 ) -> None:
     await conn.execute(
         "INSERT INTO guild_settings (guild_id, submit_cooldown_seconds, daily_submission_quota, updated_at)"
@@ -83,14 +82,14 @@ async def save_submission_limits(
     )
 
 
-async def set_up_at(conn: aiosqlite.Connection, guild_id: int) -> datetime | None:
+async def set_up_at(conn: Conn, guild_id: int) -> datetime | None:
     """When the guild was first set up (None: never)."""
     async with conn.execute("SELECT set_up_at FROM guild_settings WHERE guild_id = ?", (guild_id,)) as cursor:
         row = await cursor.fetchone()
     return from_ts(row[0]) if row is not None and row[0] is not None else None
 
 
-async def set_up_guilds(conn: aiosqlite.Connection) -> list[int]:
+async def set_up_guilds(conn: Conn) -> list[int]:
     async with conn.execute(
         "SELECT guild_id FROM guild_settings WHERE ideas_channel_id IS NOT NULL ORDER BY guild_id"
     ) as cursor:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-import aiosqlite
-
+from bot.storage import Conn
 from bot.storage.rows import to_ts
 
 
-async def save_member_names(
-    conn: aiosqlite.Connection, guild_id: int, names: Iterable[tuple[int, str]], now: datetime
-) -> None:
+async def save_member_names(conn: Conn, guild_id: int, names: Iterable[tuple[int, str]], now: datetime) -> None:
     await conn.executemany(
         "INSERT INTO member_names (guild_id, user_id, display_name, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(guild_id, user_id) DO UPDATE SET display_name = excluded.display_name,"
@@ -21,9 +18,7 @@ async def save_member_names(
     )
 
 
-async def save_role_names(
-    conn: aiosqlite.Connection, guild_id: int, names: Iterable[tuple[int, str]], now: datetime
-) -> None:
+async def save_role_names(conn: Conn, guild_id: int, names: Iterable[tuple[int, str]], now: datetime) -> None:
     await conn.executemany(
         "INSERT INTO role_names (guild_id, role_id, name, updated_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT(guild_id, role_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
@@ -31,7 +26,7 @@ async def save_role_names(
     )
 
 
-async def _lookup(conn: aiosqlite.Connection, sql: str, guild_id: int, ids: Sequence[int]) -> dict[int, str]:
+async def _lookup(conn: Conn, sql: str, guild_id: int, ids: Sequence[int]) -> dict[int, str]:
     wanted = sorted(set(ids))
     if not wanted:
         return {}
@@ -44,7 +39,7 @@ async def _lookup(conn: aiosqlite.Connection, sql: str, guild_id: int, ids: Sequ
     return found
 
 
-async def member_names(conn: aiosqlite.Connection, guild_id: int, user_ids: Sequence[int]) -> dict[int, str]:
+async def member_names(conn: Conn, guild_id: int, user_ids: Sequence[int]) -> dict[int, str]:
     return await _lookup(
         conn,
         "SELECT user_id, display_name FROM member_names WHERE guild_id = ? AND user_id IN ({marks})",
@@ -53,13 +48,13 @@ async def member_names(conn: aiosqlite.Connection, guild_id: int, user_ids: Sequ
     )
 
 
-async def role_names(conn: aiosqlite.Connection, guild_id: int, role_ids: Sequence[int]) -> dict[int, str]:
+async def role_names(conn: Conn, guild_id: int, role_ids: Sequence[int]) -> dict[int, str]:
     return await _lookup(
         conn, "SELECT role_id, name FROM role_names WHERE guild_id = ? AND role_id IN ({marks})", guild_id, role_ids
     )
 
 
-async def save_member_locale(conn: aiosqlite.Connection, user_id: int, locale: str, now: datetime) -> None:
+async def save_member_locale(conn: Conn, user_id: int, locale: str, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO member_locales (user_id, locale, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT(user_id) DO UPDATE SET locale = excluded.locale, updated_at = excluded.updated_at",
@@ -67,7 +62,7 @@ async def save_member_locale(conn: aiosqlite.Connection, user_id: int, locale: s
     )
 
 
-async def member_locale(conn: aiosqlite.Connection, user_id: int) -> str | None:
+async def member_locale(conn: Conn, user_id: int) -> str | None:
     async with conn.execute("SELECT locale FROM member_locales WHERE user_id = ?", (user_id,)) as cursor:
         row = await cursor.fetchone()
     return str(row[0]) if row is not None else None

@@ -6,29 +6,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
+from bot.storage import Conn, Row
 from bot.storage.rows import from_ts, to_ts
 
 # --- digest emails ---------------------------------------------------------------------------------
 
 
-async def add_address(conn: aiosqlite.Connection, guild_id: int, address: str, added_by: int, now: datetime) -> bool:
+async def add_address(conn: Conn, guild_id: int, address: str, added_by: int, now: datetime) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO digest_email_addresses (guild_id, address, added_by, added_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO digest_email_addresses (guild_id, address, added_by, added_at) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (guild_id, address, added_by, to_ts(now)),
     )
     return cursor.rowcount > 0
 
 
-async def remove_address(conn: aiosqlite.Connection, guild_id: int, address: str) -> bool:
+async def remove_address(conn: Conn, guild_id: int, address: str) -> bool:
     cursor = await conn.execute(
         "DELETE FROM digest_email_addresses WHERE guild_id = ? AND address = ?", (guild_id, address)
     )
     return cursor.rowcount > 0
 
 
-async def addresses(conn: aiosqlite.Connection, guild_id: int) -> list[str]:
+async def addresses(conn: Conn, guild_id: int) -> list[str]:
     async with conn.execute(
         "SELECT address FROM digest_email_addresses WHERE guild_id = ? ORDER BY address", (guild_id,)
     ) as cursor:
@@ -36,7 +36,7 @@ async def addresses(conn: aiosqlite.Connection, guild_id: int) -> list[str]:
 
 
 async def unmailed_addresses(
-    conn: aiosqlite.Connection, guild_id: int, week: str, max_attempts: int, added_before: datetime | None = None
+    conn: Conn, guild_id: int, week: str, max_attempts: int, added_before: datetime | None = None
 ) -> list[str]:
     """Listed addresses that have not had this digest yet and have attempts left."""
     async with conn.execute(
@@ -49,9 +49,7 @@ async def unmailed_addresses(
         return [str(row[0]) for row in await cursor.fetchall()]
 
 
-async def digests_to_mail(
-    conn: aiosqlite.Connection, since: datetime, max_attempts: int
-) -> list[tuple[int, str, datetime]]:
+async def digests_to_mail(conn: Conn, since: datetime, max_attempts: int) -> list[tuple[int, str, datetime]]:
     """(guild, week, posted at) of digests posted since `since` that an address listed before
     the post has not had yet (and still has attempts left)."""
     async with conn.execute(
@@ -65,13 +63,11 @@ async def digests_to_mail(
         return [(int(row[0]), str(row[1]), from_ts(row[2])) for row in await cursor.fetchall()]
 
 
-async def record_mailing(
-    conn: aiosqlite.Connection, guild_id: int, week: str, address: str, now: datetime, error: str | None
-) -> None:
+async def record_mailing(conn: Conn, guild_id: int, week: str, address: str, now: datetime, error: str | None) -> None:
     sent_at = None if error else to_ts(now)
     await conn.execute(
         "INSERT INTO digest_mailings (guild_id, week, address, attempts, sent_at, last_error) VALUES (?, ?, ?, 1, ?, ?)"
-        " ON CONFLICT (guild_id, week, address) DO UPDATE SET attempts = attempts + 1,"
+        " ON CONFLICT (guild_id, week, address) DO UPDATE SET attempts = digest_mailings.attempts + 1,"
         " sent_at = COALESCE(digest_mailings.sent_at, excluded.sent_at), last_error = excluded.last_error",
         (guild_id, week, address, sent_at, error),
     )
@@ -105,7 +101,7 @@ class Delivery:
 _WEBHOOK_COLUMNS = "id, guild_id, url, secret, events, failing_since, disabled_at"
 
 
-def _webhook(row: aiosqlite.Row) -> Webhook:
+def _webhook(row: Row) -> Webhook:
     return Webhook(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -118,7 +114,7 @@ def _webhook(row: aiosqlite.Row) -> Webhook:
 
 
 async def add_webhook(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     url: str,
     secret: str,
@@ -128,19 +124,19 @@ async def add_webhook(
 ) -> bool:
     """False when the guild already has this URL."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO webhooks (guild_id, url, secret, events, added_by, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO webhooks (guild_id, url, secret, events, added_by, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, url, secret, " ".join(events), added_by, to_ts(now)),
     )
     return cursor.rowcount > 0
 
 
-async def remove_webhook(conn: aiosqlite.Connection, guild_id: int, url: str) -> bool:
+async def remove_webhook(conn: Conn, guild_id: int, url: str) -> bool:
     cursor = await conn.execute("DELETE FROM webhooks WHERE guild_id = ? AND url = ?", (guild_id, url))
     return cursor.rowcount > 0
 
 
-async def webhooks(conn: aiosqlite.Connection, guild_id: int) -> list[Webhook]:
+async def webhooks(conn: Conn, guild_id: int) -> list[Webhook]:
     async with conn.execute(
         f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE guild_id = ? ORDER BY id",
         (guild_id,),
@@ -148,7 +144,7 @@ async def webhooks(conn: aiosqlite.Connection, guild_id: int) -> list[Webhook]:
         return [_webhook(row) for row in await cursor.fetchall()]
 
 
-async def webhook(conn: aiosqlite.Connection, webhook_id: int) -> Webhook | None:
+async def webhook(conn: Conn, webhook_id: int) -> Webhook | None:
     async with conn.execute(
         f"SELECT {_WEBHOOK_COLUMNS} FROM webhooks WHERE id = ?",
         (webhook_id,),
@@ -157,16 +153,14 @@ async def webhook(conn: aiosqlite.Connection, webhook_id: int) -> Webhook | None
     return _webhook(row) if row is not None else None
 
 
-async def subscribers(conn: aiosqlite.Connection, guild_id: int, event: str) -> list[int]:
+async def subscribers(conn: Conn, guild_id: int, event: str) -> list[int]:
     async with conn.execute(
         "SELECT id, events FROM webhooks WHERE guild_id = ? AND disabled_at IS NULL ORDER BY id", (guild_id,)
     ) as cursor:
         return [int(row["id"]) for row in await cursor.fetchall() if event in str(row["events"]).split()]
 
 
-async def add_delivery(
-    conn: aiosqlite.Connection, webhook_id: int, event: str, key: str, body: str, now: datetime
-) -> None:
+async def add_delivery(conn: Conn, webhook_id: int, event: str, key: str, body: str, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO webhook_deliveries (webhook_id, event, idempotency_key, body, created_at, next_attempt_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
@@ -174,7 +168,7 @@ async def add_delivery(
     )
 
 
-async def webhooks_with_pending(conn: aiosqlite.Connection) -> list[int]:
+async def webhooks_with_pending(conn: Conn) -> list[int]:
     async with conn.execute(
         "SELECT DISTINCT d.webhook_id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id"
         " WHERE d.delivered_at IS NULL AND w.disabled_at IS NULL ORDER BY d.webhook_id"
@@ -182,7 +176,7 @@ async def webhooks_with_pending(conn: aiosqlite.Connection) -> list[int]:
         return [int(row[0]) for row in await cursor.fetchall()]
 
 
-async def next_delivery(conn: aiosqlite.Connection, webhook_id: int) -> Delivery | None:
+async def next_delivery(conn: Conn, webhook_id: int) -> Delivery | None:
     """The oldest undelivered delivery of the webhook: later ones wait behind it (order)."""
     async with conn.execute(
         "SELECT id, webhook_id, event, idempotency_key, body, attempts, next_attempt_at FROM webhook_deliveries"
@@ -203,7 +197,7 @@ async def next_delivery(conn: aiosqlite.Connection, webhook_id: int) -> Delivery
     )
 
 
-async def mark_delivered(conn: aiosqlite.Connection, delivery_id: int, webhook_id: int, now: datetime) -> None:
+async def mark_delivered(conn: Conn, delivery_id: int, webhook_id: int, now: datetime) -> None:
     await conn.execute(
         "UPDATE webhook_deliveries SET delivered_at = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?",
         (to_ts(now), delivery_id),
@@ -212,7 +206,7 @@ async def mark_delivered(conn: aiosqlite.Connection, delivery_id: int, webhook_i
 
 
 async def mark_failed(
-    conn: aiosqlite.Connection, delivery_id: int, webhook_id: int, error: str, retry_at: datetime, now: datetime
+    conn: Conn, delivery_id: int, webhook_id: int, error: str, retry_at: datetime, now: datetime
 ) -> datetime:
     """Record a failed attempt; returns since when the webhook has been failing."""
     await conn.execute(
@@ -227,7 +221,7 @@ async def mark_failed(
     return from_ts(row[0]) if row is not None and row[0] is not None else now
 
 
-async def disable_webhook(conn: aiosqlite.Connection, webhook_id: int, now: datetime) -> bool:
+async def disable_webhook(conn: Conn, webhook_id: int, now: datetime) -> bool:
     cursor = await conn.execute(
         "UPDATE webhooks SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL", (to_ts(now), webhook_id)
     )

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.digest.rules import (
     ChallengeLine,
     Contributor,
@@ -26,6 +24,7 @@ from bot.digest.rules import (
     WinnerLine,
 )
 from bot.reputation.storage import anonymous_credit_sql
+from bot.storage import Conn, Row
 from bot.storage.rows import from_ts, to_ts
 
 POSTED = "message_id IS NOT NULL"
@@ -41,7 +40,7 @@ LINE_COLUMNS = "i.id, i.number, i.title, i.status, i.created_at, i.upvotes, i.do
 # need a migration, so it stays, unused.
 
 
-async def get_schedule(conn: aiosqlite.Connection, guild_id: int) -> DigestSchedule:
+async def get_schedule(conn: Conn, guild_id: int) -> DigestSchedule:
     async with conn.execute(
         "SELECT weekday, hour, timezone, waiting_days FROM digest_settings WHERE guild_id = ?",
         (guild_id,),
@@ -50,9 +49,7 @@ async def get_schedule(conn: aiosqlite.Connection, guild_id: int) -> DigestSched
     return DigestSchedule() if row is None else DigestSchedule(*row)
 
 
-async def save_schedule(
-    conn: aiosqlite.Connection, guild_id: int, weekday: int, hour: int, timezone: str, now: datetime
-) -> None:
+async def save_schedule(conn: Conn, guild_id: int, weekday: int, hour: int, timezone: str, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO digest_settings (guild_id, weekday, hour, timezone, updated_at) VALUES (?, ?, ?, ?, ?)"
         " ON CONFLICT(guild_id) DO UPDATE SET weekday = excluded.weekday, hour = excluded.hour,"
@@ -61,7 +58,7 @@ async def save_schedule(
     )
 
 
-async def save_waiting_days(conn: aiosqlite.Connection, guild_id: int, waiting_days: int, now: datetime) -> None:
+async def save_waiting_days(conn: Conn, guild_id: int, waiting_days: int, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO digest_settings (guild_id, waiting_days, updated_at) VALUES (?, ?, ?)"
         " ON CONFLICT(guild_id) DO UPDATE SET waiting_days = excluded.waiting_days, updated_at = excluded.updated_at",
@@ -69,7 +66,7 @@ async def save_waiting_days(conn: aiosqlite.Connection, guild_id: int, waiting_d
     )
 
 
-async def digest_guilds(conn: aiosqlite.Connection) -> list[tuple[int, int, DigestSchedule]]:
+async def digest_guilds(conn: Conn) -> list[tuple[int, int, DigestSchedule]]:
     """(guild id, digest channel id, schedule) of every guild with a digest channel."""
     async with conn.execute(
         "SELECT g.guild_id, g.digest_channel_id, d.weekday, d.hour, d.timezone, d.waiting_days"
@@ -84,7 +81,7 @@ async def digest_guilds(conn: aiosqlite.Connection) -> list[tuple[int, int, Dige
     return found
 
 
-async def recorded_weeks(conn: aiosqlite.Connection, guild_id: int) -> set[IsoWeek]:
+async def recorded_weeks(conn: Conn, guild_id: int) -> set[IsoWeek]:
     async with conn.execute("SELECT iso_week FROM digests WHERE guild_id = ?", (guild_id,)) as cursor:
         return {IsoWeek.parse(row[0]) for row in await cursor.fetchall()}
 
@@ -102,7 +99,7 @@ class DigestRecord:
     posted_at: datetime | None
 
 
-async def get_record(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek) -> DigestRecord | None:
+async def get_record(conn: Conn, guild_id: int, week: IsoWeek) -> DigestRecord | None:
     async with conn.execute(
         "SELECT guild_id, iso_week, status, trigger, channel_id, message_id, themes_from, claimed_at, posted_at"
         " FROM digests WHERE guild_id = ? AND iso_week = ?",
@@ -118,7 +115,7 @@ async def get_record(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek) -
 
 
 async def claim(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     week: IsoWeek,
     trigger: str,
@@ -130,8 +127,8 @@ async def claim(
     lease: one still 'posting' and claimed at or before `stale_before` belonged to a run that
     died, and is taken over."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO digests (guild_id, iso_week, status, trigger, claimed_at)"
-        " VALUES (?, ?, 'posting', ?, ?)",
+        "INSERT INTO digests (guild_id, iso_week, status, trigger, claimed_at)"
+        " VALUES (?, ?, 'posting', ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, str(week), trigger, to_ts(now)),
     )
     if cursor.rowcount == 1:
@@ -146,7 +143,7 @@ async def claim(
     return cursor.rowcount == 1
 
 
-async def stale_claims(conn: aiosqlite.Connection, guild_id: int, before: datetime) -> list[IsoWeek]:
+async def stale_claims(conn: Conn, guild_id: int, before: datetime) -> list[IsoWeek]:
     """Weeks whose post was claimed at or before `before` and never completed."""
     async with conn.execute(
         "SELECT iso_week FROM digests WHERE guild_id = ? AND status = 'posting' AND claimed_at <= ? ORDER BY iso_week",
@@ -156,7 +153,7 @@ async def stale_claims(conn: aiosqlite.Connection, guild_id: int, before: dateti
 
 
 async def complete(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     week: IsoWeek,
     *,
@@ -172,7 +169,7 @@ async def complete(
     )
 
 
-async def release(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek) -> None:
+async def release(conn: Conn, guild_id: int, week: IsoWeek) -> None:
     """Give up a claim whose post failed, so the next run tries again."""
     await conn.execute(
         "DELETE FROM digests WHERE guild_id = ? AND iso_week = ? AND status = 'posting'", (guild_id, str(week))
@@ -182,13 +179,13 @@ async def release(conn: aiosqlite.Connection, guild_id: int, week: IsoWeek) -> N
 # --- the week's aggregates ---------------------------------------------------------------------------
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> Any:
+async def _one(conn: Conn, sql: str, params: Sequence[Any]) -> Any:
     async with conn.execute(sql, tuple(params)) as cursor:
         row = await cursor.fetchone()
     return row
 
 
-async def counts(conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime) -> Counts:
+async def counts(conn: Conn, guild_id: int, start: datetime, end: datetime) -> Counts:
     s, e = to_ts(start), to_ts(end)
     ideas = await _one(
         conn,
@@ -205,7 +202,8 @@ async def counts(conn: aiosqlite.Connection, guild_id: int, start: datetime, end
         conn,
         "SELECT COUNT(*) FROM (SELECT v.voter_id FROM votes v JOIN ideas i ON i.id = v.idea_id"
         " WHERE v.created_at >= ? AND v.created_at < ? AND i.guild_id = ?"
-        f" UNION SELECT author_id FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ? AND {POSTED})",
+        " UNION SELECT author_id FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
+        f" AND {POSTED}) AS m",
         (s, e, guild_id, guild_id, s, e),
     )
     return Counts(int(ideas[0]), int(votes[0]), int(members[0]))
@@ -217,9 +215,7 @@ def _day_case(column: str, day_starts: Sequence[datetime]) -> tuple[str, list[fl
     return f"CASE {parts} ELSE 6 END", [to_ts(moment) for moment in day_starts[1:7]]
 
 
-async def per_day(
-    conn: aiosqlite.Connection, guild_id: int, day_starts: Sequence[datetime]
-) -> tuple[dict[int, int], dict[int, int]]:
+async def per_day(conn: Conn, guild_id: int, day_starts: Sequence[datetime]) -> tuple[dict[int, int], dict[int, int]]:
     """Submissions and votes per local day of the week (day index -> count)."""
     s, e = to_ts(day_starts[0]), to_ts(day_starts[7])
     case, bounds = _day_case("created_at", day_starts)
@@ -239,7 +235,7 @@ async def per_day(
     return ideas, votes
 
 
-def _line(row: aiosqlite.Row, ups: int | None = None, downs: int | None = None) -> IdeaLine:
+def _line(row: Row, ups: int | None = None, downs: int | None = None) -> IdeaLine:
     return IdeaLine(
         id=row["id"],
         number=row["number"],
@@ -252,11 +248,11 @@ def _line(row: aiosqlite.Row, ups: int | None = None, downs: int | None = None) 
     )
 
 
-async def new_ideas(conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime) -> list[IdeaLine]:
+async def new_ideas(conn: Conn, guild_id: int, start: datetime, end: datetime) -> list[IdeaLine]:
     """Ideas submitted in [start, end) with their tallies as they stood at `end`."""
     async with conn.execute(
         "SELECT i.id, i.number, i.title, i.status, i.created_at, i.terms_version,"
-        " COALESCE(SUM(v.value = 1), 0) AS upvotes, COALESCE(SUM(v.value = -1), 0) AS downvotes"
+        " COUNT(CASE WHEN v.value = 1 THEN 1 END) AS upvotes, COUNT(CASE WHEN v.value = -1 THEN 1 END) AS downvotes"
         " FROM ideas i LEFT JOIN votes v ON v.idea_id = i.id AND v.created_at < ?"
         " WHERE i.guild_id = ? AND i.created_at >= ? AND i.created_at < ? AND i.message_id IS NOT NULL"
         " AND i.status NOT IN ('withdrawn', 'duplicate') GROUP BY i.id",
@@ -274,9 +270,7 @@ class ThemeIdea:
     upvotes: int
 
 
-async def theme_texts(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
-) -> list[ThemeIdea]:
+async def theme_texts(conn: Conn, guild_id: int, start: datetime, end: datetime, limit: int) -> list[ThemeIdea]:
     """The week's ideas for themes, most supported first."""
     async with conn.execute(
         "SELECT id, number, title, body, upvotes FROM ideas WHERE guild_id = ? AND created_at >= ? AND created_at < ?"
@@ -286,9 +280,7 @@ async def theme_texts(
         return [ThemeIdea(row[0], row[1], row[2], row[3], row[4]) for row in await cursor.fetchall()]
 
 
-async def vote_activity(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime
-) -> list[VoteActivity]:
+async def vote_activity(conn: Conn, guild_id: int, start: datetime, end: datetime) -> list[VoteActivity]:
     """Per idea voted on in [start, end): votes in the week and before it."""
     s, e = to_ts(start), to_ts(end)
     async with conn.execute(
@@ -306,7 +298,7 @@ async def vote_activity(
 
 
 async def status_changes(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
+    conn: Conn, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[StatusChangeLine]:
     async with conn.execute(
         f"SELECT {LINE_COLUMNS}, h.old_status, h.new_status, h.reason, h.at"
@@ -320,7 +312,7 @@ async def status_changes(
 
 
 async def waiting(
-    conn: aiosqlite.Connection, guild_id: int, cutoff: datetime, limit: int
+    conn: Conn, guild_id: int, cutoff: datetime, limit: int
 ) -> tuple[list[tuple[IdeaLine, datetime]], int]:
     """Ideas still open or under review whose last answer (or submission) is older than `cutoff`:
     the most supported first, with the moment they started waiting; and how many there are.
@@ -342,9 +334,7 @@ async def waiting(
     return [(_line(row), from_ts(row["since"])) for row in rows], int(total[0])
 
 
-async def top_contributors(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
-) -> list[Contributor]:
+async def top_contributors(conn: Conn, guild_id: int, start: datetime, end: datetime, limit: int) -> list[Contributor]:
     """From the reputation ledger when it exists; empty otherwise.
 
     Points a member earned through an idea they are behind anonymously (its author, or a
@@ -354,15 +344,13 @@ async def top_contributors(
     async with conn.execute(
         "SELECT r.user_id, SUM(r.delta) AS points FROM reputation_events r"
         f" WHERE r.guild_id = ? AND r.at >= ? AND r.at < ? AND NOT {anonymous_credit_sql('r')}"
-        " GROUP BY r.user_id HAVING points > 0 ORDER BY points DESC, r.user_id LIMIT ?",
+        " GROUP BY r.user_id HAVING SUM(r.delta) > 0 ORDER BY points DESC, r.user_id LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
         return [Contributor(int(row[0]), int(row[1])) for row in await cursor.fetchall()]
 
 
-async def promotions(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
-) -> list[Promotion]:
+async def promotions(conn: Conn, guild_id: int, start: datetime, end: datetime, limit: int) -> list[Promotion]:
     """Reward roles granted in the week (role_awards)."""
     async with conn.execute(
         "SELECT user_id, role_id, at FROM role_awards WHERE guild_id = ? AND at >= ? AND at < ?"
@@ -377,14 +365,14 @@ async def promotions(
 LISTED = "i.message_id IS NOT NULL AND i.status NOT IN ('withdrawn', 'duplicate')"
 
 
-async def programme_stages(conn: aiosqlite.Connection, guild_id: int) -> str | None:
+async def programme_stages(conn: Conn, guild_id: int) -> str | None:
     """The guild's support stages as typed ('10/30 25/60'); None: the defaults."""
     row = await _one(conn, "SELECT stages FROM programme_settings WHERE guild_id = ?", (guild_id,))
     return None if row is None else row[0]
 
 
 async def crossings(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
+    conn: Conn, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> tuple[list[tuple[IdeaLine, int, int, datetime]], int]:
     """(idea, stage, upvotes when crossed, when) for support stages reached in [start, end), in
     the order they were reached; and how many there are. Through threshold_crossings_by_guild_time."""
@@ -408,7 +396,7 @@ _MARKS = {"archived": "archived_at", "expired": "expired_at"}
 
 
 async def marked_between(
-    conn: aiosqlite.Connection, guild_id: int, mark: str, start: datetime, end: datetime, limit: int
+    conn: Conn, guild_id: int, mark: str, start: datetime, end: datetime, limit: int
 ) -> tuple[list[tuple[IdeaLine, datetime]], int]:
     """Ideas archived (mark 'archived', ideas.archived_at) or expired ('expired', ideas.expired_at)
     in [start, end), oldest first, with the moment; and how many there are (one pass: the total
@@ -421,13 +409,13 @@ async def marked_between(
         f" ORDER BY i.{column}, i.number LIMIT ?",
         (guild_id, to_ts(start), to_ts(end), limit),
     ) as cursor:
-        rows = list(await cursor.fetchall())
+        rows: list[Row] = list(await cursor.fetchall())
     total = int(rows[0]["total"]) if rows else 0
     return [(_line(r), from_ts(r["marked_at"])) for r in rows], total
 
 
 async def closed_challenges(
-    conn: aiosqlite.Connection, guild_id: int, start: datetime, end: datetime, limit: int
+    conn: Conn, guild_id: int, start: datetime, end: datetime, limit: int
 ) -> list[ChallengeLine]:
     """Challenges closed in [start, end) with their winning ideas by place. Authors are not read:
     a winner may be anonymous, and the digest names ideas, not their authors."""
@@ -459,7 +447,7 @@ async def closed_challenges(
 
 
 async def synthesis(
-    conn: aiosqlite.Connection, guild_id: int, week: str, ideas_key: str
+    conn: Conn, guild_id: int, week: str, ideas_key: str
 ) -> tuple[str, str, list[dict[str, Any]]] | None:
     """(outcome, summary, themes as stored) when the week's synthesis was made from these ideas."""
     async with conn.execute(
@@ -474,7 +462,7 @@ async def synthesis(
 
 
 async def save_synthesis(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     week: str,
     ideas_key: str,

@@ -7,8 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-import aiosqlite
-
 from bot.community import blocks as moderation_queries
 from bot.community import guilds as guild_queries
 from bot.community.guilds import GuildSettings
@@ -24,7 +22,7 @@ from bot.ideas.rules import QUERY_MAX, Idea, IdeaDraft, Status, merged_reason, v
 from bot.reputation import storage as rep_queries
 from bot.search import storage as search_queries
 from bot.search.rules import PAGE_SIZE, SearchFilters, SearchPage, search_terms
-from bot.storage import Database
+from bot.storage import Conn, Database
 from bot.votes import storage as vote_queries
 
 log = logging.getLogger(__name__)
@@ -97,9 +95,7 @@ class IdeaService:
         await self._check_author_limits(self.db.conn, settings, guild_id, author_id)
         return settings
 
-    async def _check_author_limits(
-        self, conn: aiosqlite.Connection, settings: GuildSettings, guild_id: int, author_id: int
-    ) -> None:
+    async def _check_author_limits(self, conn: Conn, settings: GuildSettings, guild_id: int, author_id: int) -> None:
         """Blocked, cooldown and daily quota, read through `conn`: inside the submission's write
         transaction this is the check that counts."""
         if await moderation_queries.is_blocked(conn, guild_id, author_id):
@@ -173,14 +169,14 @@ class IdeaService:
 
     # --- the author's changes ------------------------------------------------------------
 
-    async def _get_in(self, conn: aiosqlite.Connection, guild_id: int, number: int) -> Idea:
+    async def _get_in(self, conn: Conn, guild_id: int, number: int) -> Idea:
         idea = await idea_queries.get_idea_by_number(conn, guild_id, number)
         if idea is None:
             raise NotFound(_("There is no idea #{number} in this server.").format(number=number))
         return idea
 
     async def _own_open_idea(
-        self, guild_id: int, user_id: int, number: int, verb: str, conn: aiosqlite.Connection | None = None
+        self, guild_id: int, user_id: int, number: int, verb: str, conn: Conn | None = None
     ) -> Idea:
         idea = await self._get_in(conn or self.db.conn, guild_id, number)
         if idea.author_id != user_id:

@@ -9,14 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.ideas.rules import Idea, IdeaDraft, Status
+from bot.storage import Conn, Row, least, same_as
 from bot.storage.rows import IDEA_COLUMNS, from_ts, idea_from_row, to_ts
 
 
 async def insert_idea(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     author_id: int,
     draft: IdeaDraft,
@@ -31,10 +30,10 @@ async def insert_idea(
         row = await cur.fetchone()
     number = int(row[0]) if row else 1
     ts = to_ts(now)
-    cursor = await conn.execute(
+    async with conn.execute(
         "INSERT INTO ideas (guild_id, number, author_id, title, body, category, status, created_at, updated_at,"
         " last_activity_at, challenge_id, terms_version, anonymous)"
-        " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             guild_id,
             number,
@@ -49,29 +48,27 @@ async def insert_idea(
             terms_version,
             int(anonymous),
         ),
-    )
-    idea_id = cursor.lastrowid
-    assert idea_id is not None
-    idea = await get_idea(conn, idea_id)
+    ) as cursor:
+        inserted = await cursor.fetchone()
+    assert inserted is not None
+    idea = await get_idea(conn, int(inserted[0]))
     assert idea is not None
     return idea
 
 
-async def attach_card(
-    conn: aiosqlite.Connection, idea_id: int, *, channel_id: int, message_id: int, thread_id: int | None
-) -> None:
+async def attach_card(conn: Conn, idea_id: int, *, channel_id: int, message_id: int, thread_id: int | None) -> None:
     await conn.execute(
         "UPDATE ideas SET channel_id = ?, message_id = ?, thread_id = ? WHERE id = ?",
         (channel_id, message_id, thread_id, idea_id),
     )
 
 
-async def delete_unposted_idea(conn: aiosqlite.Connection, idea_id: int) -> None:
+async def delete_unposted_idea(conn: Conn, idea_id: int) -> None:
     """Undo a submission whose card could not be posted (nothing else refers to it yet)."""
     await conn.execute("DELETE FROM ideas WHERE id = ? AND message_id IS NULL", (idea_id,))
 
 
-async def attach_coauthors(conn: aiosqlite.Connection, ideas: list[Idea]) -> list[Idea]:
+async def attach_coauthors(conn: Conn, ideas: list[Idea]) -> list[Idea]:
     if not ideas:
         return ideas
     by_id = {idea.id: idea for idea in ideas}
@@ -87,24 +84,24 @@ async def attach_coauthors(conn: aiosqlite.Connection, ideas: list[Idea]) -> lis
     return ideas
 
 
-async def _select(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Idea]:
+async def _select(conn: Conn, where: str, params: Sequence[object]) -> list[Idea]:
     async with conn.execute(f"SELECT {IDEA_COLUMNS} FROM ideas WHERE {where}", tuple(params)) as cursor:
         rows = await cursor.fetchall()
     return await attach_coauthors(conn, [idea_from_row(row) for row in rows])
 
 
-async def get_idea(conn: aiosqlite.Connection, idea_id: int) -> Idea | None:
+async def get_idea(conn: Conn, idea_id: int) -> Idea | None:
     found = await _select(conn, "id = ?", (idea_id,))
     return found[0] if found else None
 
 
-async def get_idea_by_number(conn: aiosqlite.Connection, guild_id: int, number: int) -> Idea | None:
+async def get_idea_by_number(conn: Conn, guild_id: int, number: int) -> Idea | None:
     found = await _select(conn, "guild_id = ? AND number = ? AND message_id IS NOT NULL", (guild_id, number))
     return found[0] if found else None
 
 
 async def list_posted_ideas(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     *,
     since: datetime | None = None,
@@ -130,7 +127,7 @@ async def list_posted_ideas(
     return await _select(conn, sql, params)
 
 
-async def update_text(conn: aiosqlite.Connection, idea: Idea, draft: IdeaDraft, now: datetime) -> bool:
+async def update_text(conn: Conn, idea: Idea, draft: IdeaDraft, now: datetime) -> bool:
     """Compare-and-set on the status the caller checked: False (nothing written) when the
     status changed since."""
     cursor = await conn.execute(
@@ -142,7 +139,7 @@ async def update_text(conn: aiosqlite.Connection, idea: Idea, draft: IdeaDraft, 
 
 
 async def set_status(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     idea: Idea,
     status: Status,
     reason: str | None,
@@ -156,7 +153,7 @@ async def set_status(
     ts = to_ts(now)
     cursor = await conn.execute(
         "UPDATE ideas SET status = ?, status_reason = ?, merged_into = COALESCE(?, merged_into), updated_at = ?,"
-        " last_activity_at = ? WHERE id = ? AND status = ? AND status_reason IS ?",
+        f" last_activity_at = ? WHERE id = ? AND status = ? AND status_reason {same_as(conn)} ?",
         (status.value, reason, merged_into, ts, ts, idea.id, idea.status.value, idea.status_reason),
     )
     if cursor.rowcount != 1:
@@ -169,7 +166,7 @@ async def set_status(
     return True
 
 
-async def confirm_status(conn: aiosqlite.Connection, idea: Idea) -> bool:
+async def confirm_status(conn: Conn, idea: Idea) -> bool:
     """True if the idea still has the status the caller read. The no-op UPDATE also takes the
     row's write lock on databases with row locks, so a concurrent change waits or is seen."""
     cursor = await conn.execute(
@@ -178,7 +175,7 @@ async def confirm_status(conn: aiosqlite.Connection, idea: Idea) -> bool:
     return cursor.rowcount == 1
 
 
-async def times_set_to(conn: aiosqlite.Connection, idea_id: int, status: Status) -> int:
+async def times_set_to(conn: Conn, idea_id: int, status: Status) -> int:
     """How many status changes moved the idea to `status`."""
     async with conn.execute(
         "SELECT COUNT(*) FROM status_history WHERE idea_id = ? AND new_status = ?", (idea_id, status.value)
@@ -187,7 +184,7 @@ async def times_set_to(conn: aiosqlite.Connection, idea_id: int, status: Status)
     return int(row[0]) if row else 0
 
 
-async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosqlite.Row]:
+async def status_history(conn: Conn, idea_id: int) -> list[Row]:
     async with conn.execute(
         "SELECT old_status, new_status, reason, moderator_id, at FROM status_history WHERE idea_id = ? ORDER BY id",
         (idea_id,),
@@ -195,17 +192,18 @@ async def status_history(conn: aiosqlite.Connection, idea_id: int) -> list[aiosq
         return list(await cursor.fetchall())
 
 
-async def add_coauthor(conn: aiosqlite.Connection, idea_id: int, user_id: int, *, anonymous: bool = False) -> None:
+async def add_coauthor(conn: Conn, idea_id: int, user_id: int, *, anonymous: bool = False) -> None:
     """`anonymous`: credited through an anonymous idea. A link that is public once stays public
     (the person is already shown on the idea), so a second, anonymous link never hides it."""
     await conn.execute(
         "INSERT INTO idea_coauthors (idea_id, user_id, anonymous) VALUES (?, ?, ?)"
-        " ON CONFLICT (idea_id, user_id) DO UPDATE SET anonymous = MIN(anonymous, excluded.anonymous)",
+        f" ON CONFLICT (idea_id, user_id) DO UPDATE SET anonymous = {least(conn)}(idea_coauthors.anonymous,"
+        " excluded.anonymous)",
         (idea_id, user_id, int(anonymous)),
     )
 
 
-async def count_submissions_since(conn: aiosqlite.Connection, guild_id: int, author_id: int, since: datetime) -> int:
+async def count_submissions_since(conn: Conn, guild_id: int, author_id: int, since: datetime) -> int:
     async with conn.execute(
         "SELECT COUNT(*) FROM ideas WHERE guild_id = ? AND author_id = ? AND created_at >= ?",
         (guild_id, author_id, to_ts(since)),
@@ -214,7 +212,7 @@ async def count_submissions_since(conn: aiosqlite.Connection, guild_id: int, aut
     return int(row[0]) if row else 0
 
 
-async def last_submission_at(conn: aiosqlite.Connection, guild_id: int, author_id: int) -> float | None:
+async def last_submission_at(conn: Conn, guild_id: int, author_id: int) -> float | None:
     async with conn.execute(
         "SELECT MAX(created_at) FROM ideas WHERE guild_id = ? AND author_id = ?", (guild_id, author_id)
     ) as cursor:
@@ -222,7 +220,7 @@ async def last_submission_at(conn: aiosqlite.Connection, guild_id: int, author_i
     return None if row is None or row[0] is None else float(row[0])
 
 
-async def recently_active_cards(conn: aiosqlite.Connection, since: datetime) -> list[Idea]:
+async def recently_active_cards(conn: Conn, since: datetime) -> list[Idea]:
     return await _select(conn, "message_id IS NOT NULL AND last_activity_at >= ?", (to_ts(since),))
 
 
@@ -256,7 +254,7 @@ def _options_json(options: dict[str, Any]) -> str:
 
 
 async def hold_draft(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     gate: str,
     guild_id: int,
     author_id: int,
@@ -294,7 +292,7 @@ async def hold_draft(
     return draft_id
 
 
-async def held_draft(conn: aiosqlite.Connection, draft_id: str, gate: str) -> HeldDraft | None:
+async def held_draft(conn: Conn, draft_id: str, gate: str) -> HeldDraft | None:
     async with conn.execute(
         "SELECT id, gate, guild_id, author_id, title, details, category, options, terms_version, created_at"
         " FROM held_drafts WHERE id = ? AND gate = ?",
@@ -317,13 +315,13 @@ async def held_draft(conn: aiosqlite.Connection, draft_id: str, gate: str) -> He
     )
 
 
-async def release_held_draft(conn: aiosqlite.Connection, draft_id: str) -> bool:
+async def release_held_draft(conn: Conn, draft_id: str) -> bool:
     """Delete the draft (call inside a transaction). The DELETE decides: only the caller whose
     DELETE removed the row may use the draft, so a draft is used at most once."""
     cursor = await conn.execute("DELETE FROM held_drafts WHERE id = ?", (draft_id,))
     return cursor.rowcount == 1
 
 
-async def purge_held_drafts(conn: aiosqlite.Connection, gate: str, before: datetime) -> int:
+async def purge_held_drafts(conn: Conn, gate: str, before: datetime) -> int:
     cursor = await conn.execute("DELETE FROM held_drafts WHERE gate = ? AND created_at < ?", (gate, to_ts(before)))
     return cursor.rowcount

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.ideas.rules import Idea, Status
 from bot.ideas.storage import attach_coauthors
+from bot.storage import Conn, Row
 from bot.storage.rows import IDEA_COLUMNS, from_ts, idea_from_row, maybe_dt, to_ts
 
 
@@ -24,7 +23,7 @@ class ProgrammeRow:
     terms_version: str | None = None
 
 
-async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> ProgrammeRow:
+async def get_settings(conn: Conn, guild_id: int) -> ProgrammeRow:
     async with conn.execute(
         "SELECT stages, archive_days, allow_anonymous, terms_text, terms_version FROM programme_settings"
         " WHERE guild_id = ?",
@@ -43,7 +42,7 @@ async def get_settings(conn: aiosqlite.Connection, guild_id: int) -> ProgrammeRo
     )
 
 
-async def _upsert(conn: aiosqlite.Connection, guild_id: int, column: str, value: object, now: datetime) -> None:
+async def _upsert(conn: Conn, guild_id: int, column: str, value: object, now: datetime) -> None:
     assert column in {"stages", "archive_days", "allow_anonymous"}
     await conn.execute(
         f"INSERT INTO programme_settings (guild_id, {column}, updated_at) VALUES (?, ?, ?)"
@@ -52,19 +51,19 @@ async def _upsert(conn: aiosqlite.Connection, guild_id: int, column: str, value:
     )
 
 
-async def save_stages(conn: aiosqlite.Connection, guild_id: int, stages: str, now: datetime) -> None:
+async def save_stages(conn: Conn, guild_id: int, stages: str, now: datetime) -> None:
     await _upsert(conn, guild_id, "stages", stages, now)
 
 
-async def save_archive_days(conn: aiosqlite.Connection, guild_id: int, days: int, now: datetime) -> None:
+async def save_archive_days(conn: Conn, guild_id: int, days: int, now: datetime) -> None:
     await _upsert(conn, guild_id, "archive_days", days, now)
 
 
-async def save_allow_anonymous(conn: aiosqlite.Connection, guild_id: int, allow: bool, now: datetime) -> None:
+async def save_allow_anonymous(conn: Conn, guild_id: int, allow: bool, now: datetime) -> None:
     await _upsert(conn, guild_id, "allow_anonymous", int(allow), now)
 
 
-async def save_terms(conn: aiosqlite.Connection, guild_id: int, text: str, version: str, now: datetime) -> None:
+async def save_terms(conn: Conn, guild_id: int, text: str, version: str, now: datetime) -> None:
     ts = to_ts(now)
     await conn.execute(
         "INSERT INTO programme_settings (guild_id, terms_text, terms_version, terms_set_at, updated_at)"
@@ -75,7 +74,7 @@ async def save_terms(conn: aiosqlite.Connection, guild_id: int, text: str, versi
     )
 
 
-async def guilds_with_ideas(conn: aiosqlite.Connection) -> list[int]:
+async def guilds_with_ideas(conn: Conn) -> list[int]:
     async with conn.execute("SELECT DISTINCT guild_id FROM ideas WHERE message_id IS NOT NULL") as cursor:
         return [row[0] for row in await cursor.fetchall()]
 
@@ -93,7 +92,7 @@ class TrackedIdea:
     window_start: datetime
 
 
-async def _tracked(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[TrackedIdea]:
+async def _tracked(conn: Conn, where: str, params: Sequence[object]) -> list[TrackedIdea]:
     sql = (
         f"SELECT {IDEA_COLUMNS}, {_STAGE_OF} AS stage, {_WINDOW_OF} AS window_start FROM ideas"
         f" WHERE message_id IS NOT NULL AND {where}"
@@ -103,7 +102,7 @@ async def _tracked(conn: aiosqlite.Connection, where: str, params: Sequence[obje
     return [TrackedIdea(idea_from_row(row), int(row["stage"]), from_ts(row["window_start"])) for row in rows]
 
 
-async def tracked_idea(conn: aiosqlite.Connection, idea_id: int) -> TrackedIdea | None:
+async def tracked_idea(conn: Conn, idea_id: int) -> TrackedIdea | None:
     found = await _tracked(conn, "id = ?", (idea_id,))
     return found[0] if found else None
 
@@ -112,9 +111,7 @@ def _status_marks(statuses: Sequence[Status]) -> str:
     return ",".join("?" * len(statuses))
 
 
-async def ideas_on_the_track(
-    conn: aiosqlite.Connection, guild_id: int, statuses: Sequence[Status]
-) -> list[TrackedIdea]:
+async def ideas_on_the_track(conn: Conn, guild_id: int, statuses: Sequence[Status]) -> list[TrackedIdea]:
     """Ideas in `statuses` that are neither archived nor expired."""
     return await _tracked(
         conn,
@@ -123,18 +120,17 @@ async def ideas_on_the_track(
     )
 
 
-async def record_crossing(
-    conn: aiosqlite.Connection, guild_id: int, idea_id: int, stage: int, votes: int, at: datetime
-) -> bool:
+async def record_crossing(conn: Conn, guild_id: int, idea_id: int, stage: int, votes: int, at: datetime) -> bool:
     """False when this stage was already recorded for the idea."""
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO threshold_crossings (guild_id, idea_id, stage, votes, at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO threshold_crossings (guild_id, idea_id, stage, votes, at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
         (guild_id, idea_id, stage, votes, to_ts(at)),
     )
     return cursor.rowcount == 1
 
 
-async def unannounced_crossings(conn: aiosqlite.Connection) -> list[tuple[int, int]]:
+async def unannounced_crossings(conn: Conn) -> list[tuple[int, int]]:
     """(idea id, highest stage) of crossings recorded but not yet acted on and announced."""
     async with conn.execute(
         "SELECT idea_id, MAX(stage) FROM threshold_crossings WHERE announced_at IS NULL GROUP BY idea_id"
@@ -143,7 +139,7 @@ async def unannounced_crossings(conn: aiosqlite.Connection) -> list[tuple[int, i
         return [(row[0], row[1]) for row in await cursor.fetchall()]
 
 
-async def mark_announced(conn: aiosqlite.Connection, idea_id: int, now: datetime) -> None:
+async def mark_announced(conn: Conn, idea_id: int, now: datetime) -> None:
     await conn.execute(
         "UPDATE threshold_crossings SET announced_at = ? WHERE idea_id = ? AND announced_at IS NULL",
         (to_ts(now), idea_id),
@@ -151,7 +147,7 @@ async def mark_announced(conn: aiosqlite.Connection, idea_id: int, now: datetime
 
 
 async def crossings_between(
-    conn: aiosqlite.Connection, guild_id: int, since: datetime, until: datetime
+    conn: Conn, guild_id: int, since: datetime, until: datetime
 ) -> list[tuple[int, int, int, datetime]]:
     """(idea id, stage, votes, at) crossed in [since, until), oldest first."""
     async with conn.execute(
@@ -162,7 +158,7 @@ async def crossings_between(
         return [(row[0], row[1], row[2], from_ts(row[3])) for row in await cursor.fetchall()]
 
 
-async def review_queue(conn: aiosqlite.Connection, guild_id: int, limit: int) -> list[TrackedIdea]:
+async def review_queue(conn: Conn, guild_id: int, limit: int) -> list[TrackedIdea]:
     """Ideas under review (not archived or expired): highest stage first, then longest waiting."""
     return await _tracked(
         conn,
@@ -173,9 +169,7 @@ async def review_queue(conn: aiosqlite.Connection, guild_id: int, limit: int) ->
     )
 
 
-async def mark_expired(
-    conn: aiosqlite.Connection, tracked: TrackedIdea, statuses: Sequence[Status], now: datetime
-) -> bool:
+async def mark_expired(conn: Conn, tracked: TrackedIdea, statuses: Sequence[Status], now: datetime) -> bool:
     """Compare-and-set on what the caller judged: still on the track in `statuses` and no stage
     beyond `tracked.stage` reached since. False when nothing was written."""
     cursor = await conn.execute(
@@ -187,7 +181,7 @@ async def mark_expired(
 
 
 async def archive_candidates(
-    conn: aiosqlite.Connection, guild_id: int, statuses: Sequence[Status], inactive_since: datetime
+    conn: Conn, guild_id: int, statuses: Sequence[Status], inactive_since: datetime
 ) -> list[Idea]:
     """Not yet archived, in `statuses`, no status change or vote since `inactive_since`."""
     found = await _tracked(
@@ -199,7 +193,7 @@ async def archive_candidates(
 
 
 async def mark_archived(
-    conn: aiosqlite.Connection, idea_id: int, statuses: Sequence[Status], inactive_since: datetime, now: datetime
+    conn: Conn, idea_id: int, statuses: Sequence[Status], inactive_since: datetime, now: datetime
 ) -> bool:
     """Compare-and-set: only while the idea is still in `statuses` and quiet since
     `inactive_since` (a vote or a decision meanwhile keeps it). False when nothing was written."""
@@ -211,7 +205,7 @@ async def mark_archived(
     return cursor.rowcount == 1
 
 
-async def reopen(conn: aiosqlite.Connection, idea_id: int, now: datetime, *, restart_window: bool) -> bool:
+async def reopen(conn: Conn, idea_id: int, now: datetime, *, restart_window: bool) -> bool:
     """Clear the expired and archived marks; a revive also restarts the support window. False
     when the idea was neither expired nor archived (e.g. a simultaneous revive came first)."""
     ts = to_ts(now)
@@ -229,7 +223,7 @@ async def reopen(conn: aiosqlite.Connection, idea_id: int, now: datetime, *, res
     return cursor.rowcount == 1
 
 
-async def archived_between(conn: aiosqlite.Connection, guild_id: int, since: datetime, until: datetime) -> list[Idea]:
+async def archived_between(conn: Conn, guild_id: int, since: datetime, until: datetime) -> list[Idea]:
     found = await _tracked(
         conn,
         "guild_id = ? AND archived_at >= ? AND archived_at < ? ORDER BY archived_at, number",
@@ -276,7 +270,7 @@ _CHALLENGE_COLUMNS = (
 )
 
 
-def _challenge(row: aiosqlite.Row) -> Challenge:
+def _challenge(row: Row) -> Challenge:
     return Challenge(
         id=row["id"],
         guild_id=row["guild_id"],
@@ -293,13 +287,13 @@ def _challenge(row: aiosqlite.Row) -> Challenge:
     )
 
 
-async def _challenges(conn: aiosqlite.Connection, where: str, params: Sequence[object]) -> list[Challenge]:
+async def _challenges(conn: Conn, where: str, params: Sequence[object]) -> list[Challenge]:
     async with conn.execute(f"SELECT {_CHALLENGE_COLUMNS} FROM challenges WHERE {where}", tuple(params)) as cursor:
         return [_challenge(row) for row in await cursor.fetchall()]
 
 
 async def insert_challenge(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     title: str,
     brief: str,
@@ -313,27 +307,28 @@ async def insert_challenge(
     ) as cursor:
         row = await cursor.fetchone()
     number = int(row[0]) if row else 1
-    cursor = await conn.execute(
+    async with conn.execute(
         "INSERT INTO challenges (guild_id, number, title, brief, award, deadline, opened_by, opened_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (guild_id, number, title, brief, award, to_ts(deadline), opened_by, to_ts(now)),
-    )
-    assert cursor.lastrowid is not None
-    found = await _challenges(conn, "id = ?", (cursor.lastrowid,))
+    ) as cursor:
+        inserted = await cursor.fetchone()
+    assert inserted is not None
+    found = await _challenges(conn, "id = ?", (int(inserted[0]),))
     return found[0]
 
 
-async def get_challenge(conn: aiosqlite.Connection, guild_id: int, number: int) -> Challenge | None:
+async def get_challenge(conn: Conn, guild_id: int, number: int) -> Challenge | None:
     found = await _challenges(conn, "guild_id = ? AND number = ?", (guild_id, number))
     return found[0] if found else None
 
 
-async def get_challenge_by_id(conn: aiosqlite.Connection, challenge_id: int) -> Challenge | None:
+async def get_challenge_by_id(conn: Conn, challenge_id: int) -> Challenge | None:
     found = await _challenges(conn, "id = ?", (challenge_id,))
     return found[0] if found else None
 
 
-async def list_challenges(conn: aiosqlite.Connection, guild_id: int, limit: int = 25) -> list[Challenge]:
+async def list_challenges(conn: Conn, guild_id: int, limit: int = 25) -> list[Challenge]:
     """Open ones first (soonest deadline first), then the most recently closed."""
     return await _challenges(
         conn,
@@ -343,11 +338,11 @@ async def list_challenges(conn: aiosqlite.Connection, guild_id: int, limit: int 
     )
 
 
-async def due_challenges(conn: aiosqlite.Connection, now: datetime) -> list[Challenge]:
+async def due_challenges(conn: Conn, now: datetime) -> list[Challenge]:
     return await _challenges(conn, "closed_at IS NULL AND deadline <= ? ORDER BY deadline, id", (to_ts(now),))
 
 
-async def challenge_entries(conn: aiosqlite.Connection, challenge_id: int, exclude: Sequence[Status]) -> list[Idea]:
+async def challenge_entries(conn: Conn, challenge_id: int, exclude: Sequence[Status]) -> list[Idea]:
     async with conn.execute(
         f"SELECT {IDEA_COLUMNS} FROM ideas WHERE challenge_id = ? AND message_id IS NOT NULL"
         f" AND status NOT IN ({_status_marks(exclude)}) ORDER BY number",
@@ -357,7 +352,7 @@ async def challenge_entries(conn: aiosqlite.Connection, challenge_id: int, exclu
     return await attach_coauthors(conn, [idea_from_row(row) for row in rows])
 
 
-async def close_challenge(conn: aiosqlite.Connection, challenge_id: int, closed_by: int | None, now: datetime) -> bool:
+async def close_challenge(conn: Conn, challenge_id: int, closed_by: int | None, now: datetime) -> bool:
     """False when it was already closed (closing twice never records winners twice)."""
     cursor = await conn.execute(
         "UPDATE challenges SET closed_at = ?, closed_by = ? WHERE id = ? AND closed_at IS NULL",
@@ -366,14 +361,14 @@ async def close_challenge(conn: aiosqlite.Connection, challenge_id: int, closed_
     return cursor.rowcount == 1
 
 
-async def record_winner(conn: aiosqlite.Connection, winner: Winner, now: datetime) -> None:
+async def record_winner(conn: Conn, winner: Winner, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO challenge_winners (challenge_id, place, idea_id, author_id, points, at) VALUES (?, ?, ?, ?, ?, ?)",
         (winner.challenge_id, winner.place, winner.idea_id, winner.author_id, winner.points, to_ts(now)),
     )
 
 
-async def winners_of(conn: aiosqlite.Connection, challenge_id: int) -> list[Winner]:
+async def winners_of(conn: Conn, challenge_id: int) -> list[Winner]:
     async with conn.execute(
         "SELECT challenge_id, place, idea_id, author_id, points FROM challenge_winners WHERE challenge_id = ?"
         " ORDER BY place",
@@ -385,16 +380,16 @@ async def winners_of(conn: aiosqlite.Connection, challenge_id: int) -> list[Winn
 # --- terms and consent -------------------------------------------------------------------------
 
 
-async def has_consented(conn: aiosqlite.Connection, guild_id: int, user_id: int, version: str) -> bool:
+async def has_consented(conn: Conn, guild_id: int, user_id: int, version: str) -> bool:
     async with conn.execute(
         "SELECT 1 FROM consents WHERE guild_id = ? AND user_id = ? AND terms_version = ?", (guild_id, user_id, version)
     ) as cursor:
         return await cursor.fetchone() is not None
 
 
-async def record_consent(conn: aiosqlite.Connection, guild_id: int, user_id: int, version: str, now: datetime) -> bool:
+async def record_consent(conn: Conn, guild_id: int, user_id: int, version: str, now: datetime) -> bool:
     cursor = await conn.execute(
-        "INSERT OR IGNORE INTO consents (guild_id, user_id, terms_version, at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO consents (guild_id, user_id, terms_version, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
         (guild_id, user_id, version, to_ts(now)),
     )
     return cursor.rowcount == 1

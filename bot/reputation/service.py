@@ -10,13 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
-
-import aiosqlite
 
 from bot.core.errors import NotFound, UserFacingError
 from bot.core.shards import EVERY_GUILD
@@ -47,7 +44,7 @@ from bot.reputation.rules import (
     vote_trust,
 )
 from bot.reputation.storage import LedgerRow, NewLedgerRow, SerialFlag
-from bot.storage import Database
+from bot.storage import Conn, Database, SyncConn
 from bot.votes import storage as vote_queries
 
 log = logging.getLogger(__name__)
@@ -126,7 +123,7 @@ class VoteBatchReplay:
     (outstanding credit, the rolling daily cap, serial-voting flags), exactly as if each were
     handled in a transaction of its own. The new rows go in with one statement at the end."""
 
-    def __init__(self, conn: sqlite3.Connection, events: list[VoteChanged]) -> None:
+    def __init__(self, conn: SyncConn, events: list[VoteChanged]) -> None:
         self.conn = conn
         self.events = events
         self.rules = rep_queries.rules_of(conn, {event.guild_id for event in events})
@@ -416,7 +413,7 @@ class ReputationService:
             return
         document = vote_queries.encode_changes(events)
 
-        def credit(conn: sqlite3.Connection) -> VoteBatchReplay:
+        def credit(conn: SyncConn) -> VoteBatchReplay:
             replay = VoteBatchReplay(conn, events).run()
             rep_queries.take_vote_effects(conn, document)
             return replay
@@ -428,7 +425,7 @@ class ReputationService:
         never written (their effects rows are still queued). Run before the vote writer starts.
         Returns how many batches it credited."""
 
-        def credit_all(conn: sqlite3.Connection) -> list[VoteBatchReplay]:
+        def credit_all(conn: SyncConn) -> list[VoteBatchReplay]:
             replays = []
             for row_id, document in rep_queries.pending_vote_effects(conn):
                 events = vote_queries.decode_changes(document)
@@ -458,7 +455,7 @@ class ReputationService:
 
     async def _upvote_earns(
         self,
-        conn: aiosqlite.Connection,
+        conn: Conn,
         rules: ReputationRules,
         guild_id: int,
         voter_id: int,

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import aiosqlite
-
 from bot.core.errors import NotFound, UserFacingError
 from bot.core.ports import IdeaBoard
 from bot.events.bus import Clock, EventBus, system_clock
@@ -28,7 +26,7 @@ from bot.llm.client import MAX_EMBED_BATCH, LLMClient, LLMError
 from bot.search import storage as search_queries
 from bot.search.dense import DenseIndex, fused_score, normalised
 from bot.search.similarity import idea_text, informative_words, tfidf_cosines
-from bot.storage import Database
+from bot.storage import Conn, Database
 from bot.votes import storage as vote_queries
 
 log = logging.getLogger(__name__)
@@ -245,7 +243,7 @@ class DuplicateService:
             return await self._take(conn, draft_id, user_id)
 
     @staticmethod
-    async def _take(conn: aiosqlite.Connection, draft_id: str, user_id: int) -> HeldDraft:
+    async def _take(conn: Conn, draft_id: str, user_id: int) -> HeldDraft:
         found = await idea_queries.held_draft(conn, draft_id, DRAFT_GATE)
         if found is not None and found.author_id != user_id:
             raise UserFacingError(_("These buttons belong to the member who wrote the draft."))

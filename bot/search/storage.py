@@ -1,14 +1,16 @@
-"""Full-text search over ideas (SQLite FTS5; the index and its triggers:
-migrations/0009_full_text_search.sql)."""
+"""Full-text search over ideas: SQLite FTS5 (the index and its triggers:
+migrations/0009_full_text_search.sql), or PostgreSQL full-text search (english stemming, a GIN
+expression index: migrations_pg/0001_schema.sql). Both rank the title above the details, take
+prefixes from three letters on, and mark matches in snippets the same way."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
-import aiosqlite
-
 from bot.search.rules import MATCH_END, MATCH_START, SearchFilters, SearchHit, SearchPage
+from bot.storage import Conn, is_postgres
 from bot.storage.rows import IDEA_COLUMNS, idea_from_row, to_ts
 
 # bm25 weights per column (guild, state, title, body): a word in the title counts four times.
@@ -36,14 +38,30 @@ def match_expression(guild_id: int, terms: list[str], filters: SearchFilters) ->
     return f"({scope}) AND ({words})"
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: Sequence[object]) -> int | None:
+async def _one(conn: Conn, sql: str, params: Sequence[object]) -> int | None:
     async with conn.execute(sql, params) as cursor:
         row = await cursor.fetchone()
     return None if row is None else int(row[0])
 
 
+# PostgreSQL: the indexed expression (title weighted A, details B) and ts_rank's weights for
+# D, C, B, A, so a word in the title counts four times, as with bm25 above.
+_PG_VECTOR = "(setweight(to_tsvector('english', i.title), 'A') || setweight(to_tsvector('english', i.body), 'B'))"
+_PG_WEIGHTS = "'{0, 0, 0.25, 1}'"
+_PG_HEADLINE = f"StartSel={MATCH_START}, StopSel={MATCH_END}, MaxWords=14, MinWords=6, ShortWord=0, MaxFragments=1"
+_PIECES = re.compile(r"[^\W_]+")
+
+
+def pg_query(terms: list[str], *, prefix: bool, any_word: bool = False) -> str:
+    """A to_tsquery text: every term required (or any, for `any_word`), each a run of letters
+    and digits, as a prefix from three letters on when `prefix`."""
+    pieces = [piece for term in terms for piece in _PIECES.findall(term)]
+    operator = " | " if any_word else " & "
+    return operator.join(f"{p}:*" if prefix and len(p) >= 3 else p for p in pieces)
+
+
 async def search_ideas(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     guild_id: int,
     terms: list[str],
     filters: SearchFilters,
@@ -52,6 +70,8 @@ async def search_ideas(
 ) -> SearchPage:
     """Posted ideas matching every term, best first (bm25), one page of them with snippets of
     their details (the title is shown whole beside it)."""
+    if is_postgres(conn):
+        return await _search_ideas_pg(conn, guild_id, terms, filters, page, page_size)
     match = match_expression(guild_id, terms, filters)
     where, params = "idea_search MATCH ?", list[object]([match])
     if filters.category is not None:
@@ -79,13 +99,66 @@ async def search_ideas(
     return SearchPage(hits, total, page, page_size, more=total > COUNT_CAP)
 
 
+async def _search_ideas_pg(
+    conn: Conn, guild_id: int, terms: list[str], filters: SearchFilters, page: int, page_size: int
+) -> SearchPage:
+    query = pg_query(terms, prefix=True)
+    if not query:
+        return SearchPage([], 0, page, page_size)
+    where = f"i.guild_id = ? AND i.message_id IS NOT NULL AND {_PG_VECTOR} @@ to_tsquery('english', ?)"
+    params = list[object]([guild_id, query])
+    if filters.status is not None:
+        where += " AND i.status = ?"
+        params.append(filters.status.value)
+    if filters.category is not None:
+        where += " AND lower(i.category) = lower(?)"
+        params.append(filters.category)
+    total = await _one(
+        conn, f"SELECT COUNT(*) FROM (SELECT 1 FROM ideas i WHERE {where} LIMIT {COUNT_CAP + 1}) s", params
+    )
+    # Ranked among the newest RANK_WINDOW matches, as on SQLite.
+    sql = (
+        f"WITH m AS (SELECT i.* FROM ideas i WHERE {where} ORDER BY i.id DESC LIMIT {RANK_WINDOW})"
+        f" SELECT {_IDEA_COLUMNS}, ts_headline('english', i.body, to_tsquery('english', ?), ?) AS snippet,"
+        f" ts_rank({_PG_WEIGHTS}, {_PG_VECTOR}, to_tsquery('english', ?)) AS rank"
+        " FROM m AS i ORDER BY rank DESC, i.id DESC LIMIT ? OFFSET ?"
+    )
+    hits: list[SearchHit] = []
+    args = [*params, query, _PG_HEADLINE, query, page_size, (page - 1) * page_size]
+    async with conn.execute(sql, args) as cursor:
+        async for found in cursor:
+            hits.append(SearchHit(idea_from_row(found), _clip_headline(str(found["snippet"] or ""), found["body"])))
+    total = total or 0
+    return SearchPage(hits, total, page, page_size, more=total > COUNT_CAP)
+
+
+def _clip_headline(headline: str, body: str) -> str:
+    """ts_headline gives a fragment without marking what it left out: "…" where it did, like
+    FTS5's snippet."""
+    plain = headline.replace(MATCH_START, "").replace(MATCH_END, "")
+    if not plain or plain == body:
+        return headline
+    start = body.find(plain)
+    prefix = "…" if start != 0 else ""
+    suffix = "…" if start < 0 or start + len(plain) < len(body) else ""
+    return f"{prefix}{headline}{suffix}"
+
+
 # --- duplicate candidates ------------------------------------------------------------------------
 
 OPEN_STATES = ("open", "underreview", "planned", "inprogress")  # states still open to votes
+_OPEN_STATUSES = ",".join(f"'{state}'" for state in ("open", "under_review", "planned", "in_progress"))
 
 
-async def document_frequencies(conn: aiosqlite.Connection) -> tuple[dict[str, int], int]:
-    """Every indexed term with the number of ideas holding it, and the number of ideas."""
+async def document_frequencies(conn: Conn) -> tuple[dict[str, int], int]:
+    """Every indexed term with the number of ideas holding it, and the number of ideas. (On
+    PostgreSQL the terms are its english stems, nearly always the Porter stems of similarity.py.)"""
+    if is_postgres(conn):
+        async with conn.execute(
+            "SELECT word, ndoc FROM ts_stat('SELECT to_tsvector(''english'', title || '' '' || body) FROM ideas')"
+        ) as cursor:
+            df = {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
+        return df, await _one(conn, "SELECT COUNT(*) FROM ideas", ()) or 0
     async with conn.execute("SELECT term, doc FROM idea_search_terms") as cursor:
         df = {str(row[0]): int(row[1]) for row in await cursor.fetchall()}
     total = await _one(conn, "SELECT COUNT(*) FROM ideas", ()) or 0
@@ -93,12 +166,24 @@ async def document_frequencies(conn: aiosqlite.Connection) -> tuple[dict[str, in
 
 
 async def duplicate_candidates(
-    conn: aiosqlite.Connection, guild_id: int, words: list[str], limit: int
+    conn: Conn, guild_id: int, words: list[str], limit: int
 ) -> list[tuple[int, int, str, str, int]]:
     """(id, number, title, body, upvotes) of the guild's ideas open to votes that share any of
     `words` (letters and digits only), best bm25 first, at most `limit`: over the whole board."""
     if not words:
         return []
+    if is_postgres(conn):
+        query = pg_query(words, prefix=False, any_word=True)
+        if not query:
+            return []
+        sql = (
+            "SELECT i.id, i.number, i.title, i.body, i.upvotes FROM ideas i"
+            f" WHERE i.guild_id = ? AND i.message_id IS NOT NULL AND i.status IN ({_OPEN_STATUSES})"
+            f" AND i.archived_at IS NULL AND i.expired_at IS NULL AND {_PG_VECTOR} @@ to_tsquery('english', ?)"
+            f" ORDER BY ts_rank({_PG_WEIGHTS}, {_PG_VECTOR}, to_tsquery('english', ?)) DESC, i.id LIMIT ?"
+        )
+        async with conn.execute(sql, (guild_id, query, query, limit)) as cursor:
+            return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
     states = " OR ".join(f'state : "{state}"' for state in OPEN_STATES)
     any_word = " OR ".join(f'"{word}"' for word in words)
     match = f'(guild : "g{guild_id}" AND ({states})) AND ({any_word})'
@@ -111,9 +196,7 @@ async def duplicate_candidates(
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
 
 
-async def open_ideas(
-    conn: aiosqlite.Connection, guild_id: int, idea_ids: Sequence[int]
-) -> list[tuple[int, int, str, str, int]]:
+async def open_ideas(conn: Conn, guild_id: int, idea_ids: Sequence[int]) -> list[tuple[int, int, str, str, int]]:
     """(id, number, title, body, upvotes) of those of `idea_ids` in the guild still open to votes."""
     if not idea_ids:
         return []
@@ -127,9 +210,7 @@ async def open_ideas(
         return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
 
 
-async def embeddings_since(
-    conn: aiosqlite.Connection, guild_id: int, model: str, since: float
-) -> list[tuple[int, bytes, float]]:
+async def embeddings_since(conn: Conn, guild_id: int, model: str, since: float) -> list[tuple[int, bytes, float]]:
     """(idea id, float32 vector, at) of the guild's stored embeddings saved at or after `since`."""
     sql = (
         "SELECT e.idea_id, e.vector, e.at FROM idea_embeddings e JOIN ideas i ON i.id = e.idea_id"
@@ -142,9 +223,7 @@ async def embeddings_since(
 # --- embeddings ---------------------------------------------------------------------------------------
 
 
-async def embeddings_for(
-    conn: aiosqlite.Connection, idea_ids: Sequence[int], model: str
-) -> dict[int, tuple[str, bytes]]:
+async def embeddings_for(conn: Conn, idea_ids: Sequence[int], model: str) -> dict[int, tuple[str, bytes]]:
     """idea id -> (text hash, float32 vector bytes) for the given model."""
     found: dict[int, tuple[str, bytes]] = {}
     ids = list(idea_ids)
@@ -161,7 +240,7 @@ async def embeddings_for(
 
 
 async def save_embedding(
-    conn: aiosqlite.Connection, idea_id: int, model: str, text_hash: str, dims: int, vector: bytes, now: datetime
+    conn: Conn, idea_id: int, model: str, text_hash: str, dims: int, vector: bytes, now: datetime
 ) -> None:
     await conn.execute(
         "INSERT INTO idea_embeddings (idea_id, model, text_hash, dims, vector, at) VALUES (?, ?, ?, ?, ?, ?)"

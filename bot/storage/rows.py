@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import aiosqlite
-
 from bot.ideas.rules import Idea, Status
+from bot.storage import Row
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -45,7 +44,7 @@ IDEA_COLUMNS = (
 )
 
 
-def idea_from_row(row: aiosqlite.Row) -> Idea:
+def idea_from_row(row: Row) -> Idea:
     return Idea(
         id=row["id"],
         guild_id=row["guild_id"],

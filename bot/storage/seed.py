@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.storage import Database
+from bot.storage import Database, Row
 from bot.storage.rows import to_ts
 
 CHUNK = 5_000
@@ -160,10 +160,10 @@ async def seed_community(
                 " ORDER BY number",
                 (guild_id, *numbers),
             ) as cursor:
-                inserted = await cursor.fetchall()
+                inserted: list[Row] = list(await cursor.fetchall())
             vote_rows = [
-                (idea_id, voter, value, joined_at, created_at, created_at, 1)
-                for (idea_id, _, created_at), votes in zip(inserted, vote_plan, strict=True)
+                (row[0], voter, value, joined_at, row[2], row[2], 1)
+                for row, votes in zip(inserted, vote_plan, strict=True)
                 for voter, value in votes
             ]
             await tx.executemany(

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
@@ -20,7 +19,7 @@ from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import VoteChanged
 from bot.ideas import storage as idea_queries
 from bot.ideas.rules import Idea
-from bot.storage import Database
+from bot.storage import Database, SyncConn
 from bot.votes import storage as vote_queries
 from bot.votes.rules import (
     DOWNVOTE_EMOJI,
@@ -195,6 +194,11 @@ class VoteService:
             return changes, (vote_queries.prepare_writes(writes, now), _effects_of(changes))
 
         reactions = [(event.message_id, event.user_id) for event in batch]
+        if self.db.dialect == "postgresql":  # asyncpg is async: the whole batch on the event loop
+            async with self.db.transaction() as conn:
+                changes, (prepared, effects) = decide(await vote_queries.read_batch_pg(conn, reactions))
+                await vote_queries.execute_writes_pg(conn, prepared, effects)
+            return changes
         return await self.db.transaction_read_then_write(
             lambda conn: vote_queries.read_batch(conn, reactions), decide, _write_with_effects
         )
@@ -268,7 +272,7 @@ class VoteService:
                     changes.append(VoteChanged(idea.guild_id, idea.id, idea.author_id, voter, old, new, joined_at, now))
             return changes, (vote_queries.prepare_writes(writes, now), _effects_of(changes))
 
-        def write(conn: sqlite3.Connection, prepared: tuple[vote_queries.PreparedWrites, str | None]) -> None:
+        def write(conn: SyncConn, prepared: tuple[vote_queries.PreparedWrites, str | None]) -> None:
             _write_with_effects(conn, prepared)
             vote_queries.recount_tallies(conn, idea.id)
 
@@ -291,7 +295,7 @@ def _effects_of(changes: list[VoteChanged]) -> str | None:
     return vote_queries.encode_changes(changes) if changes else None
 
 
-def _write_with_effects(conn: sqlite3.Connection, prepared: tuple[vote_queries.PreparedWrites, str | None]) -> None:
+def _write_with_effects(conn: SyncConn, prepared: tuple[vote_queries.PreparedWrites, str | None]) -> None:
     """The votes and, in the same transaction, their effects still owed (see vote_effects)."""
     writes, effects = prepared
     vote_queries.execute_writes(conn, writes)

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-import aiosqlite
-
 from bot.events.types import VoteChanged
 from bot.ideas.rules import Status
+from bot.storage import Conn, SyncConn, is_postgres
 from bot.storage.rows import from_ts, from_us, maybe_dt, maybe_ts, to_ts, to_us
 
 
-async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> int | None:
+async def get_vote(conn: Conn, idea_id: int, voter_id: int) -> int | None:
     async with conn.execute(
         "SELECT value FROM votes WHERE idea_id = ? AND voter_id = ?", (idea_id, voter_id)
     ) as cursor:
@@ -24,7 +22,7 @@ async def get_vote(conn: aiosqlite.Connection, idea_id: int, voter_id: int) -> i
     return None if row is None else int(row[0])
 
 
-async def votes_on(conn: aiosqlite.Connection, idea_id: int) -> dict[int, tuple[int, datetime | None]]:
+async def votes_on(conn: Conn, idea_id: int) -> dict[int, tuple[int, datetime | None]]:
     """voter id -> (value, when they joined the guild)."""
     async with conn.execute(
         "SELECT voter_id, value, voter_joined_at FROM votes WHERE idea_id = ?", (idea_id,)
@@ -39,7 +37,7 @@ def _tally_delta(old: int | None, new: int | None) -> tuple[int, int]:
 
 
 async def put_vote(
-    conn: aiosqlite.Connection,
+    conn: Conn,
     idea_id: int,
     voter_id: int,
     old: int | None,
@@ -65,7 +63,7 @@ async def put_vote(
             " reactions) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(idea_id, voter_id) DO UPDATE SET"
             " value = excluded.value, voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
             " updated_at = excluded.updated_at, reaction_backed = excluded.reaction_backed,"
-            " reactions = CASE WHEN excluded.reaction_backed THEN excluded.reactions ELSE votes.reactions END",
+            " reactions = CASE WHEN excluded.reaction_backed != 0 THEN excluded.reactions ELSE votes.reactions END",
             (idea_id, voter_id, new, maybe_ts(voter_joined_at), ts, ts, int(reaction_backed), held),
         )
     ups, downs = _tally_delta(old, new)
@@ -75,7 +73,7 @@ async def put_vote(
     )
 
 
-async def supporters(conn: aiosqlite.Connection, idea_id: int, limit: int) -> list[int]:
+async def supporters(conn: Conn, idea_id: int, limit: int) -> list[int]:
     async with conn.execute(
         "SELECT voter_id FROM votes WHERE idea_id = ? AND value = 1 ORDER BY created_at LIMIT ?", (idea_id, limit)
     ) as cursor:
@@ -109,10 +107,39 @@ class BatchReads(NamedTuple):
     votes: str
 
 
-def read_batch(conn: sqlite3.Connection, reactions: Iterable[tuple[int, int]]) -> BatchReads:
+# PostgreSQL: both documents from one statement, the pairs as two arrays.
+_PG_READ_BATCH = (
+    "SELECT (SELECT COALESCE(json_agg(json_build_array(message_id, id, guild_id, author_id, status,"
+    " archived_at IS NOT NULL OR expired_at IS NOT NULL)), '[]')"
+    " FROM ideas WHERE message_id = ANY(:messages::bigint[])),"
+    " (SELECT COALESCE(json_agg(json_build_array(v.idea_id, v.voter_id, v.value, v.reactions)), '[]')"
+    " FROM unnest(:messages::bigint[], :members::bigint[]) AS k(message_id, voter_id)"
+    " JOIN ideas AS i ON i.message_id = k.message_id"
+    " JOIN votes AS v ON v.idea_id = i.id AND v.voter_id = k.voter_id)"
+)
+
+
+def _pg_read_params(pairs: list[tuple[int, int]]) -> dict[str, list[int]]:
+    return {"messages": [m for m, _ in pairs], "members": [u for _, u in pairs]}
+
+
+async def read_batch_pg(conn: Conn, reactions: Iterable[tuple[int, int]]) -> BatchReads:
+    """read_batch on PostgreSQL, on the event loop: asyncpg is async, so a worker thread would
+    only add two hand-overs per statement."""
+    async with conn.execute(_PG_READ_BATCH, _pg_read_params(list(set(reactions)))) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return BatchReads(row[0], row[1])
+
+
+def read_batch(conn: SyncConn, reactions: Iterable[tuple[int, int]]) -> BatchReads:
     """The cards behind the batch's (message id, member id) reactions, and the members'
     stored votes on them: two statements, two JSON documents."""
-    document = json.dumps(list(set(reactions)))
+    pairs = list(set(reactions))
+    if is_postgres(conn):
+        cards, votes = conn.execute(_PG_READ_BATCH, _pg_read_params(pairs)).fetchone()
+        return BatchReads(cards, votes)
+    document = json.dumps(pairs)
     (cards,) = conn.execute(
         "SELECT json_group_array(json_array(message_id, id, guild_id, author_id, status,"
         " archived_at IS NOT NULL OR expired_at IS NOT NULL))"
@@ -167,6 +194,14 @@ _BATCH_WRITES = (
 )
 
 
+# The same on PostgreSQL (the document as jsonb, its rows typed).
+_PG_BATCH_WRITES = (
+    "WITH w AS (SELECT (e->>0)::bigint AS idea_id, (e->>1)::bigint AS voter_id, (e->>2)::int AS before,"
+    " (e->>3)::int AS after, (e->>4)::bigint AS joined_us, (e->>5)::boolean AS recreated, (e->>6)::int AS reactions"
+    " FROM jsonb_array_elements(:rows::jsonb) AS e)"
+)
+
+
 class PreparedWrites(NamedTuple):
     """A batch's net writes as the documents its statements read (see execute_writes)."""
 
@@ -209,11 +244,14 @@ def prepare_writes(writes: list[VoteWrite], now: datetime) -> PreparedWrites:
     )
 
 
-def execute_writes(conn: sqlite3.Connection, prepared: PreparedWrites) -> None:
+def execute_writes(conn: SyncConn, prepared: PreparedWrites) -> None:
     """Apply a batch's net vote changes and move each idea's tallies once: three statements.
 
     Every touched pair gets updated_at = now, even when it ends where it started (the recount
     relies on updated_at to leave alone the votes that changed after its snapshot)."""
+    if is_postgres(conn):
+        _execute_writes_pg(conn, prepared)
+        return
     if prepared.deletes:  # rows that end without a vote, or withdrawn and cast again (a new row)
         conn.execute(
             f"{_BATCH_WRITES} DELETE FROM votes WHERE (idea_id, voter_id) IN"
@@ -236,6 +274,41 @@ def execute_writes(conn: sqlite3.Connection, prepared: PreparedWrites) -> None:
     )
 
 
+_PG_DELETES = (
+    f"{_PG_BATCH_WRITES} DELETE FROM votes AS v USING w WHERE v.idea_id = w.idea_id"
+    " AND v.voter_id = w.voter_id AND w.before IS NOT NULL AND (w.after IS NULL OR w.recreated)"
+)
+# The upserts and the tallies in one statement (a data-modifying CTE).
+_PG_UPSERTS_AND_TALLIES = (
+    f"{_PG_BATCH_WRITES}, upserted AS (INSERT INTO votes (idea_id, voter_id, value, voter_joined_at, created_at,"
+    " updated_at, reactions) SELECT idea_id, voter_id, after, joined_us::float8 / 1000000, :ts::float8,"
+    " :ts::float8, reactions FROM w WHERE after IS NOT NULL ON CONFLICT(idea_id, voter_id) DO UPDATE SET"
+    " value = excluded.value, voter_joined_at = COALESCE(excluded.voter_joined_at, votes.voter_joined_at),"
+    " updated_at = excluded.updated_at, reactions = excluded.reactions, reaction_backed = 1 RETURNING 1)"
+    " UPDATE ideas SET upvotes = upvotes + (t->>1)::int, downvotes = downvotes + (t->>2)::int,"
+    " last_activity_at = :ts::float8 FROM jsonb_array_elements(:tallies::jsonb) AS t"
+    " WHERE ideas.id = (t->>0)::bigint"
+)
+
+
+def _execute_writes_pg(conn: SyncConn, prepared: PreparedWrites) -> None:
+    """execute_writes on PostgreSQL: the deletes, then the upserts and the tallies in one
+    statement, over the batch as jsonb. The tallies move with `upvotes = upvotes + n`, so
+    writers in other processes add up."""
+    if prepared.deletes:
+        conn.execute(_PG_DELETES, {"rows": prepared.rows})
+    conn.execute(_PG_UPSERTS_AND_TALLIES, {"rows": prepared.rows, "ts": prepared.ts, "tallies": prepared.tallies})
+
+
+async def execute_writes_pg(conn: Conn, prepared: PreparedWrites, effects: str | None) -> None:
+    """execute_writes and queue_effects on PostgreSQL, on the event loop (see read_batch_pg)."""
+    if prepared.deletes:
+        await conn.execute(_PG_DELETES, {"rows": prepared.rows})
+    await conn.execute(_PG_UPSERTS_AND_TALLIES, {"rows": prepared.rows, "ts": prepared.ts, "tallies": prepared.tallies})
+    if effects is not None:
+        await queue_effects_async(conn, effects)
+
+
 # --- recount: one card's stored votes against its reactions -----------------------------------
 
 
@@ -247,9 +320,16 @@ class StoredVote(NamedTuple):
     reactions: int | None  # voting reactions held as the bot last saw them (bits); None: not known
 
 
-def read_card_votes(conn: sqlite3.Connection, idea_id: int, snapshot_at: datetime) -> str:
+def read_card_votes(conn: SyncConn, idea_id: int, snapshot_at: datetime) -> str:
     """Every stored vote on the idea as one JSON document (see parse_card_votes). The join time
     is printed with 17 significant digits (SQLite's JSON gives 15), so it reads back exactly."""
+    if is_postgres(conn):  # PostgreSQL prints a double in the fewest digits that read back exactly
+        (found,) = conn.execute(
+            "SELECT COALESCE(json_agg(json_build_array(voter_id, value, voter_joined_at, updated_at > ?::float8,"
+            " reaction_backed, reactions)), '[]') FROM votes WHERE idea_id = ?",
+            (to_ts(snapshot_at), idea_id),
+        ).fetchone()
+        return str(found)
     (found,) = conn.execute(
         "SELECT json_group_array(json_array(voter_id, value,"
         " CASE WHEN voter_joined_at IS NOT NULL THEN printf('%!.17g', voter_joined_at) END,"
@@ -268,7 +348,7 @@ def parse_card_votes(document: str) -> dict[int, StoredVote]:
     }
 
 
-def recount_tallies(conn: sqlite3.Connection, idea_id: int) -> None:
+def recount_tallies(conn: SyncConn, idea_id: int) -> None:
     """The idea's tallies counted again from its votes."""
     conn.execute(
         "UPDATE ideas SET upvotes = (SELECT COUNT(*) FROM votes WHERE idea_id = ideas.id AND value = 1),"
@@ -312,9 +392,9 @@ def decode_changes(document: str) -> list[VoteChanged]:
     ]
 
 
-def queue_effects(conn: sqlite3.Connection, document: str) -> None:
+def queue_effects(conn: SyncConn, document: str) -> None:
     conn.execute("INSERT INTO vote_effects (events) VALUES (?)", (document,))
 
 
-async def queue_effects_async(conn: aiosqlite.Connection, document: str) -> None:
+async def queue_effects_async(conn: Conn, document: str) -> None:
     await conn.execute("INSERT INTO vote_effects (events) VALUES (?)", (document,))

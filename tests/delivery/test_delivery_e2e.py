@@ -340,9 +340,9 @@ async def test_a_failing_mail_server_never_stops_the_discord_post(
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 async def test_a_digest_not_mailed_before_a_restart_is_mailed_once_after_it(
-    emulator: DiscordEmulator, tmp_path: Path
+    emulator: DiscordEmulator, tmp_path: Path, database_target: str
 ) -> None:
-    path = str(tmp_path / "ideabot.sqlite3")
+    path = database_target
     db = await Database.open(path)
     clock = FakeClock(TUESDAY)
     mailbox = Mailbox()
@@ -503,8 +503,8 @@ async def test_a_webhook_down_for_a_day_is_disabled_and_the_log_channel_told(
         assert HOOK_PATH not in record.getMessage() and secret not in record.getMessage()
 
 
-async def test_deliveries_survive_a_restart(emulator: DiscordEmulator, tmp_path: Path) -> None:
-    path = str(tmp_path / "ideabot.sqlite3")
+async def test_deliveries_survive_a_restart(emulator: DiscordEmulator, tmp_path: Path, database_target: str) -> None:
+    path = database_target
     db = await Database.open(path)
     clock = FakeClock(TUESDAY)
     settings = emulator_settings(emulator, path, webhook_allow_private=True)

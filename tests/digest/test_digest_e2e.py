@@ -138,8 +138,10 @@ async def test_long_digest_is_split_across_messages(community: Community) -> Non
     assert names.count("Decisions (cont.)") >= 3
 
 
-async def test_missed_run_is_caught_up_once_after_restart(emulator: DiscordEmulator, tmp_path: Path) -> None:
-    path = str(tmp_path / "ideabot.sqlite3")
+async def test_missed_run_is_caught_up_once_after_restart(
+    emulator: DiscordEmulator, tmp_path: Path, database_target: str
+) -> None:
+    path = database_target
     db = await Database.open(path)
     clock = FakeClock(TUESDAY)
     settings = emulator_settings(emulator, path)

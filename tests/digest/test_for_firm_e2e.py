@@ -174,8 +174,10 @@ async def test_html_export_reads_well_in_a_browser(community: Community, tmp_pat
     assert "@media print" in text and 'src="data:image/png;base64,' in text
 
 
-async def test_no_catch_up_digest_for_a_week_before_setup(emulator: DiscordEmulator, tmp_path: Path) -> None:
-    path = str(tmp_path / "ideabot.sqlite3")
+async def test_no_catch_up_digest_for_a_week_before_setup(
+    emulator: DiscordEmulator, tmp_path: Path, database_target: str
+) -> None:
+    path = database_target
     db = await Database.open(path)
     clock = FakeClock(NEXT_MONDAY_9 + timedelta(hours=1))  # set up after this week's digest time
     settings = emulator_settings(emulator, path)

@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.community import guilds as guild_queries
 from bot.core.errors import UserFacingError
+from bot.digest import storage as digest_queries
 from bot.digest.chart import chart_png
 from bot.digest.exports import to_csv, to_html, to_json, to_markdown
 from bot.digest.render import EMBEDS_PER_MESSAGE, digest_embeds
@@ -109,8 +110,8 @@ async def seed_week(db: Database) -> dict[str, int]:
 
 
 @pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    database = await Database.open(":memory:")
+async def db(database_target: str) -> AsyncIterator[Database]:
+    database = await Database.open(database_target)
     try:
         yield database
     finally:
@@ -158,7 +159,7 @@ async def test_build_counts_ranks_and_lists(db: Database) -> None:
 
 async def test_reputation_tables_feed_contributors_and_promotions(db: Database) -> None:
     await seed_week(db)
-    exists = {row[0] async for row in await db.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    exists = {name for name in ("reputation_events", "role_awards") if await digest_queries.table_exists(db.conn, name)}
     async with db.transaction() as conn:
         if "reputation_events" not in exists:
             await conn.execute("CREATE TABLE reputation_events (guild_id, user_id, delta, reason, idea_id, source, at)")

@@ -149,6 +149,7 @@ worlds = st.lists(
 )
 
 
+# A fresh database per example: SQLite in memory (the examples run on the SQLite backend).
 @settings(max_examples=40, deadline=None)
 @given(worlds, st.lists(st.tuples(people, st.integers(min_value=0, max_value=3)), max_size=12))
 async def test_the_sql_form_of_the_rule_agrees_with_the_domain(
@@ -187,8 +188,8 @@ async def test_the_sql_form_of_the_rule_agrees_with_the_domain(
         await db.close()
 
 
-async def test_a_public_coauthor_link_is_never_hidden_by_a_later_anonymous_one() -> None:
-    db = await Database.open(":memory:")
+async def test_a_public_coauthor_link_is_never_hidden_by_a_later_anonymous_one(database_target: str) -> None:
+    db = await Database.open(database_target)
     try:
         async with db.transaction() as conn:
             target = await idea_queries.insert_idea(conn, 1, AUTHOR, IdeaDraft("Target", "details here"), NOW)

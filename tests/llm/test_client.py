@@ -150,8 +150,8 @@ def test_clean_untrusted_defuses_mentions_and_caps_length() -> None:
 
 
 @pytest.fixture
-async def db() -> AsyncIterator[Database]:
-    database = await Database.open(":memory:")
+async def db(database_target: str) -> AsyncIterator[Database]:
+    database = await Database.open(database_target)
     try:
         yield database
     finally:

@@ -14,9 +14,11 @@ from discord_emulator import DiscordEmulator
 SECRET = "MTIz.secret-token-that-must-not-leak"
 
 
-async def test_token_is_not_logged(emulator: DiscordEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+async def test_token_is_not_logged(
+    emulator: DiscordEmulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, database_target: str
+) -> None:
     caplog.set_level(logging.DEBUG)
-    path = str(tmp_path / "db.sqlite3")
+    path = database_target
     db = await Database.open(path)
     settings = emulator_settings(emulator, path, token=SECRET, log_level="DEBUG")
     c = await build_community(emulator, db, FakeClock(), settings, ["alice"])

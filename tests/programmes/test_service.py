@@ -116,8 +116,8 @@ class World:
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[World]:
-    db = await Database.open(":memory:")
+async def world(database_target: str) -> AsyncIterator[World]:
+    db = await Database.open(database_target)
     clock = Clock()
     board = Board()
     events = EventBus()

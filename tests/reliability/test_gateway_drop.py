@@ -62,7 +62,9 @@ async def check_against_reactions(c: Community, cards: list[Message], authors: l
         idea = await c.bot.ideas.get(c.guild.id, number)
         assert (idea.upvotes, idea.downvotes) == (ups, downs), f"card #{number}"
         async with c.db.conn.execute(
-            "SELECT SUM(value = 1), SUM(value = -1) FROM votes WHERE idea_id = ?", (idea.id,)
+            "SELECT COUNT(CASE WHEN value = 1 THEN 1 END), COUNT(CASE WHEN value = -1 THEN 1 END) FROM votes"
+            " WHERE idea_id = ?",
+            (idea.id,),
         ) as cursor:
             row = await cursor.fetchone()
         assert (row[0] or 0, row[1] or 0) == (ups, downs), f"votes rows of #{number}"

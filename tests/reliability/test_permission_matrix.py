@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.storage.copy import describe
 from bot.testing import Community
 
 # Commands every member may use. Keep this list short and deliberate.
@@ -70,8 +71,7 @@ def sample_values(c: Community, options: list[dict[str, Any]]) -> dict[str, Any]
 
 async def dump(c: Community) -> dict[str, list[tuple[Any, ...]]]:
     conn = c.db.conn
-    async with conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name") as cursor:
-        tables = [row[0] for row in await cursor.fetchall()]
+    tables = sorted(await describe(c.db))  # every data table, on either backend
     state = {}
     for table in tables:
         async with conn.execute(f'SELECT * FROM "{table}"') as cursor:

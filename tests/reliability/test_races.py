@@ -213,11 +213,20 @@ async def test_an_edit_never_lands_after_a_status_that_closed_the_idea(community
     c = community
     await c.submit(c.alice, title="Dark mode", details="A dark theme for late-night work")
     # Remember the status each text write saw: a write seeing "implemented" is the race.
-    await c.db.conn.execute("CREATE TEMP TABLE text_writes (status TEXT)")
-    await c.db.conn.execute(
-        "CREATE TEMP TRIGGER text_written AFTER UPDATE OF title ON ideas"
-        " BEGIN INSERT INTO text_writes VALUES (NEW.status); END"
-    )
+    await c.db.conn.execute("CREATE TABLE text_writes (status TEXT)")
+    if c.db.dialect == "postgresql":
+        await c.db.conn.execute(
+            "CREATE FUNCTION note_text_write() RETURNS trigger LANGUAGE plpgsql AS"
+            " 'BEGIN INSERT INTO text_writes VALUES (NEW.status); RETURN NEW; END'"
+        )
+        await c.db.conn.execute(
+            "CREATE TRIGGER text_written AFTER UPDATE OF title ON ideas FOR EACH ROW EXECUTE FUNCTION note_text_write()"
+        )
+    else:
+        await c.db.conn.execute(
+            "CREATE TEMP TRIGGER text_written AFTER UPDATE OF title ON ideas"
+            " BEGIN INSERT INTO text_writes VALUES (NEW.status); END"
+        )
     modal = await c.alice.run("/idea edit", id=1, channel=c.general)
     assert modal.modal is not None
     inputs = {

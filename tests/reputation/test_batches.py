@@ -6,6 +6,7 @@ withdrawals, switches, untrusted voters, a binding daily cap and serial voting."
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -54,8 +55,8 @@ class Side:
         return tuple(tables)
 
 
-async def open_side(now: list[datetime]) -> Side:
-    db = await Database.open(":memory:")
+async def open_side(target: str, now: list[datetime]) -> Side:
+    db = await Database.open(target)
     side = Side(db, now)
     await side.svc.set_rules(GUILD, vote_points_per_day=CAP, serial_min_votes=3, serial_share_percent=40)
     return side
@@ -90,10 +91,13 @@ def random_batch(
 
 
 @pytest.mark.parametrize("seed", range(6))
-async def test_a_batch_credits_exactly_what_its_events_credit_one_at_a_time(seed: int) -> None:
+async def test_a_batch_credits_exactly_what_its_events_credit_one_at_a_time(
+    seed: int, new_database_target: Callable[[], Awaitable[str]]
+) -> None:
     rng = random.Random(seed)
     now = [START]
-    batched, single = await open_side(now), await open_side(now)
+    batched = await open_side(await new_database_target(), now)
+    single = await open_side(await new_database_target(), now)
     try:
         ideas: list[tuple[int, int]] = []
         votes: dict[tuple[int, int], int] = {}

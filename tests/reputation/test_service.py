@@ -134,8 +134,8 @@ class World:
 
 
 @pytest.fixture
-async def world() -> World:
-    db = await Database.open(":memory:")
+async def world(database_target: str) -> World:
+    db = await Database.open(database_target)
     w = World(db, RecordingOutlet())
     yield w  # type: ignore[misc]
     await w.svc.stop()

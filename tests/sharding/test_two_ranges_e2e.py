@@ -4,15 +4,9 @@ exactly once, and a process killed mid-workload resumes its guilds after a resta
 lost or doubled.
 
 Two processes run on PostgreSQL only (`ideabot run` refuses a second process on SQLite); the
-two-range test also runs on SQLite with both bots in this process. The database server is named
-by IDEABOT_TEST_PG_URL, a server the tests may create databases on; for a local run:
-
-    D=$(mktemp -d); chown postgres "$D"
-    su postgres -c "initdb -D $D/data -A trust -U ideabot"
-    su postgres -c "pg_ctl -D $D/data -o '-k $D -c listen_addresses=' -l $D/log start"
-    IDEABOT_TEST_PG_URL="postgresql://ideabot@/postgres?host=$D" uv run pytest tests/sharding/test_two_ranges_e2e.py
-
-Without it the PostgreSQL tests are skipped, saying so.
+two-range test also runs on SQLite with both bots in this process. PostgreSQL is the test
+session's cluster (tests/conftest.py, `pg_cluster`); those tests run when the PostgreSQL backend
+is selected (`--backend postgresql` or IDEABOT_TEST_BACKENDS).
 """
 
 from __future__ import annotations
@@ -20,30 +14,24 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
 import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from bot.core.shards import shard_of
+from bot.pgcluster import PostgresCluster
 from bot.storage import Database
 from bot.testing import MANAGE_GUILD, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
 from discord_emulator import DiscordEmulator, Message, StoryMember
 
 ROOT = Path(__file__).resolve().parents[2]
 UP, DOWN = "👍", "👎"
-SERVER = os.environ.get("IDEABOT_TEST_PG_URL")
-
-needs_server = pytest.mark.skipif(
-    not SERVER, reason="IDEABOT_TEST_PG_URL is not set: this test needs a PostgreSQL server (see the docstring)"
-)
 
 
 def psql(url: str, sql: str) -> list[list[str]]:
@@ -57,17 +45,11 @@ def psql(url: str, sql: str) -> list[list[str]]:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the test server, dropped afterwards."""
-    if not SERVER:
-        pytest.skip("IDEABOT_TEST_PG_URL is not set: this test needs a PostgreSQL server (see the docstring)")
-    name = f"ideabot_{secrets.token_hex(6)}"
-    psql(SERVER, f"CREATE DATABASE {name}")
-    parts = urlsplit(SERVER)
-    try:
-        yield urlunsplit(parts._replace(path=f"/{name}"))
-    finally:
-        psql(SERVER, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+async def pg_url(pg_cluster: PostgresCluster) -> AsyncIterator[str]:
+    """A fresh, migrated database on the session's PostgreSQL, dropped afterwards."""
+    url = await pg_cluster.new_database()
+    yield url
+    await pg_cluster.drop_database(url)
 
 
 @pytest.fixture
@@ -76,7 +58,7 @@ async def sharded_emulator(emulator: DiscordEmulator) -> AsyncIterator[DiscordEm
     yield emulator
 
 
-@pytest.fixture(params=["postgresql", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgresql), "sqlite"])
 def shared_database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """One database for both shard ranges. On SQLite the two bots are two connections in this one
     process, which SQLite supports (`ideabot run` refuses two processes): the ownership rules
@@ -208,7 +190,7 @@ def tallies(url: str) -> dict[int, tuple[int, int, int, int]]:
     return {int(r[0]): (int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
 
 
-@needs_server
+@pytest.mark.postgresql
 async def test_one_of_two_processes_killed_mid_workload_resumes_its_guilds_losing_and_doubling_nothing(
     sharded_emulator: DiscordEmulator, pg_url: str, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.ideas import storage as idea_queries
@@ -34,8 +34,8 @@ async def test_migrations_apply_once_and_set_user_version(tmp_path: Path) -> Non
     await db.close()
 
 
-async def test_numbers_per_guild_and_tallies_follow_votes() -> None:
-    db = await Database.open(":memory:")
+async def test_numbers_per_guild_and_tallies_follow_votes(database_target: str) -> None:
+    db = await Database.open(database_target)
     async with db.transaction() as conn:
         first = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
         second = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("Second idea", "details here"), NOW)
@@ -50,8 +50,8 @@ async def test_numbers_per_guild_and_tallies_follow_votes() -> None:
     await db.close()
 
 
-async def test_failed_transaction_writes_nothing() -> None:
-    db = await Database.open(":memory:")
+async def test_failed_transaction_writes_nothing(database_target: str) -> None:
+    db = await Database.open(database_target)
     try:
         async with db.transaction() as conn:
             await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("Half written", "details here"), NOW)
@@ -63,8 +63,8 @@ async def test_failed_transaction_writes_nothing() -> None:
     await db.close()
 
 
-async def test_search_reads_only_words_so_syntax_and_wildcards_are_plain_text() -> None:
-    db = await Database.open(":memory:")
+async def test_search_reads_only_words_so_syntax_and_wildcards_are_plain_text(database_target: str) -> None:
+    db = await Database.open(database_target)
     async with db.transaction() as conn:
         idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("100% uptime", "make it so please"), NOW)
         await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("Something else", "another thing"), NOW)
@@ -97,8 +97,8 @@ def test_microseconds_divided_in_sqlite_give_exactly_the_stored_timestamp(moment
     assert value == to_ts(moment)
 
 
-async def test_a_batch_keeps_the_voters_join_time_exactly(tmp_path: Path) -> None:
-    db = await Database.open(str(tmp_path / "db.sqlite3"))
+async def test_a_batch_keeps_the_voters_join_time_exactly(database_target: str, tmp_path: Path) -> None:
+    db = await Database.open(database_target)
     try:
         await _write_a_batch_and_read_it_back(db)
     finally:
@@ -124,8 +124,8 @@ async def _write_a_batch_and_read_it_back(db: Database) -> None:
     assert idea_after is not None and (idea_after.upvotes, idea_after.downvotes) == (1, 1)
 
 
-async def test_a_read_then_write_transaction_that_fails_midway_writes_nothing() -> None:
-    db = await Database.open(":memory:")
+async def test_a_read_then_write_transaction_that_fails_midway_writes_nothing(database_target: str) -> None:
+    db = await Database.open(database_target)
     try:
         async with db.transaction() as conn:
             idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
@@ -158,10 +158,11 @@ async def test_a_read_then_write_transaction_that_fails_midway_writes_nothing() 
         await db.close()
 
 
-@settings(max_examples=50, deadline=None)
+# The examples share the test's database (each reads back only its own idea).
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
-async def test_a_recount_reads_the_stored_join_time_exactly(joined: datetime) -> None:
-    db = await Database.open(":memory:")
+async def test_a_recount_reads_the_stored_join_time_exactly(database_target: str, joined: datetime) -> None:
+    db = await Database.open(database_target)
     try:
         async with db.transaction() as conn:
             idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)
@@ -176,8 +177,8 @@ async def test_a_recount_reads_the_stored_join_time_exactly(joined: datetime) ->
         await db.close()
 
 
-async def test_a_read_then_write_transaction_cancelled_midway_leaves_the_database_usable() -> None:
-    db = await Database.open(":memory:")
+async def test_a_read_then_write_transaction_cancelled_midway_leaves_the_database_usable(database_target: str) -> None:
+    db = await Database.open(database_target)
     try:
         async with db.transaction() as conn:
             idea = await idea_queries.insert_idea(conn, 1, 10, IdeaDraft("First idea", "details here"), NOW)

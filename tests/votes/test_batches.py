@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from bot.events.bus import EventBus
@@ -26,8 +26,8 @@ class Board:
         self.changed.add(idea_id)
 
 
-async def open_service(path: Path, clock: FakeClock) -> tuple[Database, VoteService, list[VoteChanged]]:
-    db = await Database.open(str(path))
+async def open_service(target: str, clock: FakeClock) -> tuple[Database, VoteService, list[VoteChanged]]:
+    db = await Database.open(target)
     async with db.transaction() as conn:
         for number, message_id in enumerate(MESSAGES, start=1):
             status = "declined" if message_id == 1003 else "open"  # voting closed on the third
@@ -71,11 +71,11 @@ def random_events(rng: random.Random, n: int, start: datetime) -> list[ReactionE
     ]
 
 
-async def test_one_batch_equals_one_event_at_a_time(tmp_path: Path) -> None:
+async def test_one_batch_equals_one_event_at_a_time(new_database_target: Callable[[], Awaitable[str]]) -> None:
     rng = random.Random(11)
     clock = FakeClock(datetime(2026, 1, 1, tzinfo=UTC))
-    batched_db, batched, batched_events = await open_service(tmp_path / "batched.sqlite3", clock)
-    single_db, single, single_events = await open_service(tmp_path / "single.sqlite3", clock)
+    batched_db, batched, batched_events = await open_service(await new_database_target(), clock)
+    single_db, single, single_events = await open_service(await new_database_target(), clock)
     try:
         for round_number in range(30):
             events = random_events(rng, rng.randint(1, 60), clock())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,17 +44,16 @@ class Restartable:
             yield bot
 
 
-async def restartable(emulator: DiscordEmulator, tmp_path: Path) -> Restartable:
-    path = str(tmp_path / "ideabot.sqlite3")
+async def restartable(emulator: DiscordEmulator, path: str) -> Restartable:
     db = await Database.open(path)
     settings = emulator_settings(emulator, path)
     return Restartable(await build_community(emulator, db, FakeClock(), settings, MEMBER_NAMES))
 
 
 async def test_support_instead_replaces_a_downvote_and_a_restart_keeps_it(
-    emulator: DiscordEmulator, tmp_path: Path
+    emulator: DiscordEmulator, database_target: str
 ) -> None:
-    r = await restartable(emulator, tmp_path)
+    r = await restartable(emulator, database_target)
     c = r.c
     try:
         async with r.bot():
@@ -88,9 +86,9 @@ async def test_support_instead_replaces_a_downvote_and_a_restart_keeps_it(
 
 
 async def test_removing_the_later_reaction_falls_back_to_the_one_still_held(
-    emulator: DiscordEmulator, tmp_path: Path
+    emulator: DiscordEmulator, database_target: str
 ) -> None:
-    r = await restartable(emulator, tmp_path)
+    r = await restartable(emulator, database_target)
     c = r.c
     try:
         async with r.bot():

@@ -64,6 +64,7 @@ async def tallies(db: Database, idea_id: int) -> tuple[int, int, dict[int, int]]
     return idea.upvotes, idea.downvotes, votes
 
 
+# A fresh database per example: SQLite in memory (the examples run on the SQLite backend).
 @settings(max_examples=150, deadline=None)
 @given(st.lists(step, max_size=40))
 async def test_a_recount_after_live_events_changes_nothing(history: list[tuple[str, int, str]]) -> None:
@@ -121,8 +122,8 @@ def test_a_recount_of_unchanged_reactions_keeps_the_vote(vote: int | None, held:
         assert after_recount(vote, held, up, down)[1] == held_bits(up, down)
 
 
-async def test_a_vote_cast_with_the_button_survives_a_recount_of_the_reaction_it_replaced() -> None:
-    db = await Database.open(":memory:")
+async def test_a_vote_cast_with_the_button_survives_a_recount_of_the_reaction_it_replaced(database_target: str) -> None:
+    db = await Database.open(database_target)
     clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
     try:
         async with db.transaction() as conn:
@@ -152,8 +153,8 @@ async def test_a_vote_cast_with_the_button_survives_a_recount_of_the_reaction_it
         await db.close()
 
 
-async def test_votes_stored_before_held_reactions_were_tracked_are_filled_in_by_a_recount() -> None:
-    db = await Database.open(":memory:")
+async def test_votes_stored_before_held_reactions_were_tracked_are_filled_in_by_a_recount(database_target: str) -> None:
+    db = await Database.open(database_target)
     clock = FakeClock(datetime(2026, 1, 5, tzinfo=UTC))
     try:
         async with db.transaction() as conn:

@@ -74,8 +74,10 @@ async def test_edits_across_many_cards_stay_within_the_channel_budget(community:
         assert tally_field(c, number) == "👍 2   👎 0"
 
 
-async def test_votes_cast_while_the_bot_was_offline_are_recounted(emulator: DiscordEmulator, tmp_path: Path) -> None:
-    path = str(tmp_path / "ideabot.sqlite3")
+async def test_votes_cast_while_the_bot_was_offline_are_recounted(
+    emulator: DiscordEmulator, tmp_path: Path, database_target: str
+) -> None:
+    path = database_target
     db = await Database.open(path)
     clock = FakeClock()
     settings = emulator_settings(emulator, path)
