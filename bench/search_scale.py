@@ -11,7 +11,8 @@
    per second stream in on 20 real cards; members run `/idea search` and `/idea submit` (the
    duplicate check) in turn; each sample is the time from the emulator dispatching the
    interaction to the bot's first callback.
-Writes bench/results/search_scale.json.
+The process runs with the bot's own garbage-collector settings (bot/runner.py), as `ideabot
+run` does. `--bot-time-only` skips step 3. Writes bench/results/search_scale.json.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from bench.common import community_with_cards, percentile, write_result
 from bench.interaction_latency import stream_votes
 from bot.events.bus import EventBus
 from bot.ideas.service import IdeaService
+from bot.runner import tune_garbage_collection
 from bot.search.duplicates import DuplicateService
 from bot.storage import Database
 from bot.storage.seed import PLACES, SUBJECTS, VERBS, seed_community
@@ -123,6 +125,7 @@ async def through_emulator(args: argparse.Namespace, tmp: Path) -> dict[str, Any
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
+    tune_garbage_collection()
     with tempfile.TemporaryDirectory() as tmp:
         db = await Database.open(str(Path(tmp) / "board.sqlite3"))
         try:
@@ -132,7 +135,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             print(f"bot time: {direct}", flush=True)
         finally:
             await db.close()
-        emulated = await through_emulator(args, Path(tmp))
+        emulated = None if args.bot_time_only else await through_emulator(args, Path(tmp))
         print(f"through the emulator: {emulated}", flush=True)
     return {
         "ideas": args.ideas,
@@ -151,6 +154,7 @@ if __name__ == "__main__":
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--emulator-samples", type=int, default=100)
     parser.add_argument("--rate", type=int, default=500)
+    parser.add_argument("--bot-time-only", action="store_true", help="skip the run through the emulator")
     arguments = parser.parse_args()
     outcome = asyncio.run(main(arguments))
     print(f"-> {write_result('search_scale', outcome)}")

@@ -17,7 +17,6 @@ from click.testing import CliRunner
 from bot.cli import main
 from bot.community import guilds as guild_queries
 from bot.core.errors import UserFacingError
-from bot.digest import storage as digest_queries
 from bot.digest.chart import chart_png
 from bot.digest.exports import to_csv, to_html, to_json, to_markdown
 from bot.digest.render import EMBEDS_PER_MESSAGE, digest_embeds
@@ -159,12 +158,7 @@ async def test_build_counts_ranks_and_lists(db: Database) -> None:
 
 async def test_reputation_tables_feed_contributors_and_promotions(db: Database) -> None:
     await seed_week(db)
-    exists = {name for name in ("reputation_events", "role_awards") if await digest_queries.table_exists(db.conn, name)}
     async with db.transaction() as conn:
-        if "reputation_events" not in exists:
-            await conn.execute("CREATE TABLE reputation_events (guild_id, user_id, delta, reason, idea_id, source, at)")
-        if "role_awards" not in exists:
-            await conn.execute("CREATE TABLE role_awards (guild_id, user_id, role_id, action, at)")
         cols = "guild_id, user_id, delta, reason, idea_id, source, at"
         for user, delta, day in ((14, 12, 1), (14, 3, 2), (15, 4, 4), (16, -2, 5), (99, 50, 9)):
             await conn.execute(
