@@ -42,10 +42,10 @@ DENSE_WEIGHT = 0.7
 DENSE_CANDIDATES = 20
 # The search index proposes this many candidates from the whole board, found by the draft's
 # rarest words: at most MAX_QUERY_WORDS of them, within POSTINGS_BUDGET board postings, which
-# bounds the index's work (bm25 over the matches) whatever the board's size.
+# bounds the index's work (each posting read and scored once) whatever the board's size.
 CANDIDATE_LIMIT = 50
 MAX_QUERY_WORDS = 8
-POSTINGS_BUDGET = 8_000
+POSTINGS_BUDGET = 2_000
 FREQUENCIES_TTL_SECONDS = 600.0
 # The member waits on the duplicate check (the interaction is deferred, not failed): past this,
 # the embeddings are given up for lexical similarity.

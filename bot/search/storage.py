@@ -188,15 +188,14 @@ async def duplicate_candidates(
         )
         async with conn.execute(sql, (guild_id, query, query, limit)) as cursor:
             return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
-    # Each word's postings among the guild's open ideas, one index lookup per word and no ranking
-    # inside the index (bm25 over the union of the words' postings was the check's slow tail);
-    # then the ideas that share the most of the rarest words, weighted by how rare each word is.
-    states = " OR ".join(f'state : "{state}"' for state in OPEN_STATES)
+    # Each word's postings among the guild's ideas, one index lookup per word and no ranking inside
+    # the index (bm25 over the union of the words' postings was the check's slow tail); then the
+    # ideas that share the most of the rarest words, weighted by how rare each word is here. Only
+    # the best few are checked for being open to votes, by primary key.
     lookups = " UNION ALL ".join(
         f"SELECT rowid, {index} FROM idea_search WHERE idea_search MATCH ?" for index in range(len(words))
     )
-    matches = [f'guild : "g{guild_id}" AND ({states}) AND "{word}"' for word in words]
-    async with conn.execute(lookups, matches) as cursor:
+    async with conn.execute(lookups, [f'guild : "g{guild_id}" AND "{word}"' for word in words]) as cursor:
         postings = [(int(row[0]), int(row[1])) for row in await cursor.fetchall()]
     if not postings:
         return []
@@ -205,12 +204,12 @@ async def duplicate_candidates(
     scores: dict[int, float] = defaultdict(float)
     for rowid, index in postings:
         scores[rowid] += weight[index]
-    # Ties go to the newest idea; twice the limit leaves room for archived and expired ones.
+    # Ties go to the newest idea; room is left for closed, archived and expired ones.
     best = heapq.nlargest(limit * 2, scores.items(), key=lambda item: (item[1], item[0]))
     marks = ",".join("?" * len(best))
     async with conn.execute(
-        f"SELECT id, number, title, body, upvotes FROM ideas WHERE id IN ({marks})"
-        " AND archived_at IS NULL AND expired_at IS NULL",
+        f"SELECT id, number, title, body, upvotes FROM ideas WHERE id IN ({marks}) AND message_id IS NOT NULL"
+        f" AND status IN ({_OPEN_STATUSES}) AND archived_at IS NULL AND expired_at IS NULL",
         [rowid for rowid, _ in best],
     ) as cursor:
         rows = {int(r[0]): (r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()}
