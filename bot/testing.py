@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -273,3 +276,35 @@ async def set_up_guild(community: Community) -> None:
         expected = _("Set up: ")
     if expected not in reply.text:
         raise AssertionError(f"setup failed: {reply.text}")
+
+
+class BotSubprocess:
+    """`ideabot run` as a real process of its own (for kill and restart tests): its environment
+    names the emulator and the database; stdout and stderr go to `log`."""
+
+    def __init__(self, env: dict[str, str], log: Path, *, stop_seconds: float = 10) -> None:
+        self.env = env
+        self.log = log
+        self.stop_seconds = stop_seconds
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        root = Path(__file__).resolve().parents[1]
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.cli", "run"], cwd=root, env=self.env, stdout=log, stderr=log
+            )
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=self.stop_seconds)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -8,10 +8,7 @@ import asyncio
 import contextlib
 import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Any
 import pytest
 
 from bot.ideas.rules import Status
-from bot.testing import MANAGE_GUILD
+from bot.testing import MANAGE_GUILD, BotSubprocess
 from discord_emulator import DiscordEmulator, InteractionTimeout, Message, StoryMember
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,12 +31,12 @@ log_level = "WARNING"
 """
 
 
-class BotProcess:
+class BotProcess(BotSubprocess):
     def __init__(self, emu: DiscordEmulator, tmp: Path) -> None:
         config = tmp / "ideabot.toml"
         config.write_text(CONFIG, encoding="utf-8")
         self.database = tmp / "ideabot.sqlite3"
-        self.env = {
+        env = {
             **os.environ,
             "IDEABOT_TOKEN": "anything",
             "IDEABOT_DATABASE": str(self.database),
@@ -47,28 +44,7 @@ class BotProcess:
             "IDEABOT_DISCORD_GATEWAY_URL": emu.gateway_url,
             "IDEABOT_CONFIG": str(config),
         }
-        self.log = tmp / "bot.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=log
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=5)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(env, tmp / "bot.log", stop_seconds=5)
 
 
 @pytest.fixture

@@ -14,10 +14,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import sqlite3
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,7 +25,15 @@ import pytest
 from bot.core.shards import shard_of
 from bot.pgcluster import PostgresCluster
 from bot.storage import Database
-from bot.testing import MANAGE_GUILD, FakeClock, build_community, emulator_settings, running_bot, set_up_guild
+from bot.testing import (
+    MANAGE_GUILD,
+    BotSubprocess,
+    FakeClock,
+    build_community,
+    emulator_settings,
+    running_bot,
+    set_up_guild,
+)
 from discord_emulator import DiscordEmulator, Message, StoryMember
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,9 +140,9 @@ async def test_two_shard_ranges_on_one_database_serve_each_guild_once_and_post_e
 # --- two real processes, one killed mid-workload ----------------------------------------------------
 
 
-class ShardProcess:
+class ShardProcess(BotSubprocess):
     def __init__(self, emu: DiscordEmulator, database: str, shard_ids: str, log: Path) -> None:
-        self.env = {
+        env = {
             **os.environ,
             "IDEABOT_TOKEN": "anything",
             "IDEABOT_DATABASE": database,
@@ -149,28 +155,7 @@ class ShardProcess:
             "IDEABOT_VOTE_BATCH_SECONDS": "0.01",
             "IDEABOT_LOG_LEVEL": "WARNING",
         }
-        self.log = log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.cli", "run"], cwd=ROOT, env=self.env, stdout=log, stderr=log
-            )
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=5)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().__init__(env, log)
 
 
 def truth(emu: DiscordEmulator, card: Message, author_id: int) -> tuple[int, int]:
