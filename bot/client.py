@@ -21,6 +21,7 @@ from bot.core.jobs import Jobs
 from bot.core.shards import Owns, ShardPlan, owns_every_guild, shard_of
 from bot.digest.rules import DigestRuleError
 from bot.edge.embeds import NO_MENTIONS
+from bot.edge.reactions import GatewayReaction, reaction_from_payload
 from bot.events.bus import Clock, EventBus, system_clock
 from bot.events.types import DigestPosted, IdeaStatusChanged
 from bot.i18n import SOURCE, _, language_of, use
@@ -51,7 +52,12 @@ EXTENSIONS: tuple[str, ...] = (
 # How long shutdown waits for pending card edits, and for notices being sent.
 CLOSE_STEP_SECONDS = 2.0
 
-_REACTION_EVENTS = frozenset({"raw_reaction_add", "raw_reaction_remove"})
+# The gateway's reaction events, whether each is an add, and the discord.py events they become.
+_REACTION_PAYLOADS = (
+    ("MESSAGE_REACTION_ADD", True, ("raw_reaction_add", "reaction_add")),
+    ("MESSAGE_REACTION_REMOVE", False, ("raw_reaction_remove", "reaction_remove")),
+)
+_SOCKET_EVENT_TYPE = ("socket_event_type",)
 
 
 class NotModerator(app_commands.CheckFailure):
@@ -252,11 +258,12 @@ class IdeaBot(commands.Bot):
                 }
             )
         )
-        # Where raw reaction events go (set by the voting cog): (payload, added) -> None.
-        self.reaction_sink: Callable[[discord.RawReactionActionEvent, bool], None] | None = None
+        # Where reaction events go (set by the voting cog), read from the payload by
+        # _read_reactions_from_the_payload.
+        self.reaction_sink: Callable[[GatewayReaction], None] | None = None
         # Other synchronous, cheap readers of reaction events (e.g. display names), called the
-        # same way: a cog listener would cost a task per event on the hot path.
-        self.reaction_observers: list[Callable[[discord.RawReactionActionEvent, bool], None]] = []
+        # same way: a cog listener would cost discord.py's objects and a task per event.
+        self.reaction_observers: list[Callable[[GatewayReaction], None]] = []
         # Checks a submission passes before it is posted (terms acceptance, duplicates, ...);
         # feature cogs add theirs in their setup(). See cogs/ideas.py: SubmissionGate.
         self.submission_gates: list[Any] = []
@@ -264,6 +271,7 @@ class IdeaBot(commands.Bot):
         # notices); cogs add theirs in setup(). They run in setup_hook, before the vote writer.
         self.startup_repairs: list[Callable[[], Awaitable[object]]] = [self.notifier.start_up]
         self._speak_the_members_language()
+        self._read_reactions_from_the_payload()
 
     def _speak_the_members_language(self) -> None:
         """Each interaction's task runs in its member's language: discord.py starts that task
@@ -282,6 +290,43 @@ class IdeaBot(commands.Bot):
                 locales.seen(int(user["id"]), locale)
 
         parsers["INTERACTION_CREATE"] = parse_interaction_create
+
+    def _read_reactions_from_the_payload(self) -> None:
+        """Reaction events go to the reaction sink and observers from the gateway's payload,
+        synchronously, inside the gateway's parse (bot/edge/reactions.py says why). discord.py's
+        parser, which builds its objects and dispatches the usual events, runs only while
+        something listens for them (a cog listener, wait_for, an on_ method)."""
+        parsers = self._connection.parsers
+        for kind, added, events in _REACTION_PAYLOADS:
+            full_parse = parsers[kind]
+
+            def parse(
+                data: Any,
+                full_parse: Callable[[Any], None] = full_parse,
+                added: bool = added,
+                events: tuple[str, ...] = events,
+            ) -> None:
+                try:
+                    reaction = reaction_from_payload(data, added)
+                    if self.reaction_sink is not None:
+                        self.reaction_sink(reaction)
+                    for observer in self.reaction_observers:
+                        observer(reaction)
+                except Exception:  # never into discord.py's gateway reader; a recount repairs it
+                    log.exception("a reaction event could not be handled")
+                if self._listens_for(events):
+                    full_parse(data)
+
+            parsers[kind] = parse
+
+    def _listens_for(self, events: tuple[str, ...]) -> bool:
+        """Whether anything would receive these discord.py events: a wait_for, a cog listener, an
+        on_ method."""
+        for event in events:
+            method = "on_" + event
+            if self._listeners.get(event) or self.extra_events.get(method) or hasattr(self, method):
+                return True
+        return False
 
     async def public_language(self, guild_id: int) -> str:
         """The language of the guild's public messages: the one chosen at setup, else the
@@ -363,19 +408,9 @@ class IdeaBot(commands.Bot):
         await super().before_identify_hook(shard_id, initial=initial)
 
     def dispatch(self, event_name: str, /, *args: Any, **kwargs: Any) -> None:
-        # Reactions are the hot path (hundreds a second in a burst on a popular idea): the
-        # reaction sink takes them here, synchronously, instead of through a listener task per
-        # event. Listeners for the same events still run as usual.
-        if event_name in _REACTION_EVENTS:
-            added = event_name == "raw_reaction_add"
-            try:
-                if self.reaction_sink is not None:
-                    self.reaction_sink(args[0], added)
-                for observer in self.reaction_observers:
-                    observer(args[0], added)
-            except Exception:  # never into discord.py's gateway reader; a recount repairs it
-                log.exception("a reaction event could not be handled")
-        elif event_name == "interaction":
+        if event_name == "socket_event_type" and not self._listens_for(_SOCKET_EVENT_TYPE):
+            return  # sent for every gateway event (tens of thousands a minute in a vote burst)
+        if event_name == "interaction":
             self.metrics.interaction_received(args[0].id)
         super().dispatch(event_name, *args, **kwargs)
 

@@ -20,6 +20,7 @@ from bot.digest.rules import CURRENT, LAST, WEEKDAYS, Digest, DigestRuleError, I
 from bot.digest.scheduler import DigestScheduler
 from bot.digest.service import DigestService
 from bot.edge.embeds import NO_MENTIONS
+from bot.edge.reactions import GatewayReaction
 from bot.i18n import _
 from bot.llm.client import LLMClient
 from cogs.delivery import mailer_of, reply
@@ -187,12 +188,13 @@ class DigestCog(commands.GroupCog, name=COG_NAME, group_name="digest", group_des
             if name:
                 self.digests.names.seen(interaction.guild_id, int(uid), str(name))
 
-    def name_from_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
-        # The hot path (called by the bot's dispatch, no task): `seen` is a dictionary look-up;
-        # a member is written at most once an hour.
-        member = payload.member
-        if added and payload.guild_id is not None and member is not None and not member.bot:
-            self.digests.names.seen(payload.guild_id, member.id, member.display_name)
+    def name_from_reaction(self, reaction: GatewayReaction) -> None:
+        # The hot path (called inside the gateway's parse, no task): `seen` is a dictionary
+        # look-up; a member is written at most once an hour.
+        if reaction.guild_id is not None and not reaction.by_a_bot:
+            name = reaction.display_name
+            if name:
+                self.digests.names.seen(reaction.guild_id, reaction.user_id, name)
 
     @commands.Cog.listener()
     async def on_guild_role_create(self, role: discord.Role) -> None:

@@ -1,18 +1,19 @@
-"""Reaction votes arrive as raw gateway events (cards are rarely in the message cache)."""
+"""Reaction votes arrive as gateway events, read from their payload (bot/edge/reactions.py)."""
 
 from __future__ import annotations
 
-import discord
 from discord.ext import commands
 
 from bot.client import IdeaBot
+from bot.edge.reactions import GatewayReaction
+from bot.votes.rules import VOTE_EMOJI
 from bot.votes.service import ReactionEvent
 
 
 class Voting(commands.Cog):
-    """Turns raw reaction events into vote events for the writer. Registered as the bot's
-    reaction sink rather than as listeners: it runs inside the gateway dispatch, with no task
-    per reaction (see IdeaBot.dispatch)."""
+    """Turns reaction events into vote events for the writer. Registered as the bot's reaction
+    sink rather than as listeners: it runs inside the gateway's parse, with no task per reaction
+    (see IdeaBot._read_reactions_from_the_payload)."""
 
     def __init__(self, bot: IdeaBot) -> None:
         self.bot = bot
@@ -24,12 +25,11 @@ class Voting(commands.Cog):
         if self.bot.reaction_sink == self.take_reaction:
             self.bot.reaction_sink = None
 
-    def take_reaction(self, payload: discord.RawReactionActionEvent, added: bool) -> None:
-        if payload.guild_id is None:
+    def take_reaction(self, reaction: GatewayReaction) -> None:
+        if reaction.guild_id is None or reaction.emoji not in VOTE_EMOJI:
             return
-        member = payload.member
-        joined_at = member.joined_at if member is not None else None
-        self.bot.votes.accept(ReactionEvent(payload.message_id, payload.user_id, str(payload.emoji), added, joined_at))
+        event = ReactionEvent(reaction.message_id, reaction.user_id, reaction.emoji, reaction.added, reaction.joined_at)
+        self.bot.votes.accept(event)
 
 
 async def setup(bot: IdeaBot) -> None:

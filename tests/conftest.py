@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from bot.pgcluster import PostgresCluster
 from bot.storage import Database
@@ -25,6 +26,11 @@ from bot.testing import (
     running_community,
 )
 from discord_emulator import DiscordEmulator
+
+# No per-example deadline: on a shared 2-core machine an example's time is noise (speed is
+# measured in bench/, never in tests).
+settings.register_profile("ideabot", deadline=None)
+settings.load_profile("ideabot")
 
 MEMBER_NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 BACKENDS = ("sqlite", "postgresql")

@@ -35,11 +35,13 @@ class NameBook:
 
     def seen(self, guild_id: int, user_id: int, name: str) -> None:
         """A member's display name as an event showed it: cheap, no I/O."""
+        key = (guild_id, user_id)
+        last = self._written.get(key)
+        if last is not None and last[0] == name and self.clock() - last[1] < REFRESH:
+            return  # the usual case, before any work on the name
         name = " ".join(name.split())[:NAME_MAX]
         if not name:
             return
-        key = (guild_id, user_id)
-        last = self._written.get(key)
         if last is not None and last[0] == name and self.clock() - last[1] < REFRESH:
             return
         if self._pending.get(key) == name:

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
+import orjson
+
 from bot.events.types import VoteChanged
 from bot.ideas.rules import Status
 from bot.storage import Conn, SyncConn, is_postgres
 from bot.storage.rows import from_ts, from_us, maybe_dt, maybe_ts, to_ts, to_us
+
+
+def _dumps(value: object) -> str:
+    """The batch documents as JSON text (orjson: the vote path writes one per batch, and the
+    standard library's encoder was a tenth of the event loop's time in a burst)."""
+    return orjson.dumps(value).decode()
 
 
 async def get_vote(conn: Conn, idea_id: int, voter_id: int) -> int | None:
@@ -139,7 +146,7 @@ def read_batch(conn: SyncConn, reactions: Iterable[tuple[int, int]]) -> BatchRea
     if is_postgres(conn):
         cards, votes = conn.execute(_PG_READ_BATCH, _pg_read_params(pairs)).fetchone()
         return BatchReads(cards, votes)
-    document = json.dumps(pairs)
+    document = _dumps(pairs)
     (cards,) = conn.execute(
         "SELECT json_group_array(json_array(message_id, id, guild_id, author_id, status,"
         " archived_at IS NOT NULL OR expired_at IS NOT NULL))"
@@ -159,14 +166,14 @@ def parse_cards(document: str) -> dict[int, VotingCard]:
     """message id -> the idea whose card it is."""
     return {
         message_id: VotingCard(idea_id, guild_id, author_id, bool(shelved) or Status(status).closes_voting)
-        for message_id, idea_id, guild_id, author_id, status, shelved in json.loads(document)
+        for message_id, idea_id, guild_id, author_id, status, shelved in orjson.loads(document)
     }
 
 
 def parse_votes(document: str) -> dict[tuple[int, int], tuple[int, int | None]]:
     """(idea id, voter id) -> (value, voting reactions held as bits or None when not known), for
     the pairs that have a vote."""
-    return {(idea_id, voter_id): (value, held) for idea_id, voter_id, value, held in json.loads(document)}
+    return {(idea_id, voter_id): (value, held) for idea_id, voter_id, value, held in orjson.loads(document)}
 
 
 @dataclass(slots=True)
@@ -237,8 +244,8 @@ def prepare_writes(writes: list[VoteWrite], now: datetime) -> PreparedWrites:
         for w in writes
     ]
     return PreparedWrites(
-        json.dumps(rows),
-        json.dumps([(idea_id, ups, downs) for idea_id, (ups, downs) in tallies.items()]),
+        _dumps(rows),
+        _dumps([(idea_id, ups, downs) for idea_id, (ups, downs) in tallies.items()]),
         any(w.before is not None and (w.after is None or w.recreated) for w in writes),
         to_ts(now),
     )
@@ -344,7 +351,7 @@ def parse_card_votes(document: str) -> dict[int, StoredVote]:
         voter_id: StoredVote(
             value, None if joined_at is None else from_ts(float(joined_at)), bool(newer), bool(backed), held
         )
-        for voter_id, value, joined_at, newer, backed, held in json.loads(document)
+        for voter_id, value, joined_at, newer, backed, held in orjson.loads(document)
     }
 
 
@@ -377,7 +384,7 @@ def encode_changes(changes: Iterable[VoteChanged]) -> str:
             found = micros[moment] = to_us(moment)
         return found
 
-    return json.dumps(
+    return _dumps(
         [
             (c.guild_id, c.idea_id, c.author_id, c.voter_id, c.old_value, c.new_value, us(c.voter_joined_at), us(c.at))
             for c in changes
@@ -388,7 +395,7 @@ def encode_changes(changes: Iterable[VoteChanged]) -> str:
 def decode_changes(document: str) -> list[VoteChanged]:
     return [
         VoteChanged(guild, idea, author, voter, old, new, None if joined is None else from_us(joined), from_us(at))
-        for guild, idea, author, voter, old, new, joined, at in json.loads(document)
+        for guild, idea, author, voter, old, new, joined, at in orjson.loads(document)
     ]
 
 

@@ -134,13 +134,13 @@ async def test_a_resumed_session_replays_missed_votes(community: Community) -> N
 
 
 async def test_a_reaction_that_cannot_be_queued_does_not_stop_the_gateway(community: Community) -> None:
-    # Reactions are taken inside discord.py's dispatch (no task per event): a failure there
+    # Reactions are taken inside discord.py's gateway parse (no task per event): a failure there
     # must stay there, and the next recount repairs the vote it lost.
     c = community
     card = await c.submit(c.alice, title="Sturdy intake", details="One bad event must not stop the rest")
     take_reaction = c.bot.reaction_sink
 
-    def broken(payload: object, added: bool) -> None:
+    def broken(reaction: object) -> None:
         raise RuntimeError("cannot queue")
 
     c.bot.reaction_sink = broken
@@ -154,3 +154,18 @@ async def test_a_reaction_that_cannot_be_queued_does_not_stop_the_gateway(commun
     await c.settle()
     assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 2
     assert tally_field(c, 1) == "👍 2   👎 0"
+
+
+async def test_listeners_for_reaction_events_still_get_discord_py_objects(community: Community) -> None:
+    # The bot reads votes from the payload itself; anything listening the usual way (a cog
+    # listener, wait_for) still gets discord.py's events, and the vote still counts.
+    c = community
+    card = await c.submit(c.alice, title="Listened to", details="A listener sees the reaction as usual")
+    seen = asyncio.ensure_future(c.bot.wait_for("raw_reaction_add", timeout=10))
+    await asyncio.sleep(0)
+    await c.bob.react(card, "👍")
+    payload = await seen
+    assert (payload.user_id, payload.message_id, str(payload.emoji)) == (c.bob.id, card.id, "👍")
+    assert payload.member is not None and payload.member.id == c.bob.id
+    await c.settle()
+    assert (await c.bot.ideas.get(c.guild.id, 1)).upvotes == 1
