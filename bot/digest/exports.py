@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from bot.digest.render import (
+    Section,
     challenge_line,
     contributor_line,
     digest_title,
@@ -22,10 +23,12 @@ from bot.digest.render import (
     period_text,
     place_text,
     promotion_line,
+    sections,
+    shown_and_folded,
     status_label,
     themes_source_line,
 )
-from bot.digest.rules import Digest, IdeaLine
+from bot.digest.rules import ChallengeLine, Contributor, Digest, IdeaLine, Promotion, StatusChangeLine, Theme
 from bot.i18n import DISCORD_LOCALES, SOURCE, _, current, when
 from bot.ideas.rules import shown_reason
 
@@ -48,76 +51,39 @@ class ExportItem:
     note: str = ""  # after the idea, e.g. the reason of a decision
 
 
-def _idea_item(line: IdeaLine, note: bool = True, extra: str = "") -> ExportItem:
-    shown = extra or (line.note if note else "")
-    return ExportItem(_plain_idea(line, note) if not extra else f"{_plain_idea(line, False)} — {extra}", line, shown)
+class ExportLines:
+    """Lines as plain text for the files (each format escapes its own way), with the idea kept
+    beside them for the formats that lay an idea out (HTML)."""
+
+    def idea(self, line: IdeaLine, *, note: bool = True) -> ExportItem:
+        return ExportItem(_plain_idea(line, note), line, line.note if note else "")
+
+    def decision(self, change: StatusChangeLine) -> ExportItem:
+        moved = f"{status_label(change.old_status)} → {status_label(change.new_status)}"
+        moved += f" — {shown_reason(change.reason)}" if change.reason else ""
+        idea = change.idea
+        return ExportItem(f"#{idea.number} {idea.title}{_terms(idea)}: {moved}", idea, moved)
+
+    def challenge(self, challenge: ChallengeLine) -> ExportItem:
+        return ExportItem(challenge_line(challenge, lambda i: _plain_idea(i, False)))
+
+    def contributor(self, contributor: Contributor) -> ExportItem:
+        return ExportItem(contributor_line(contributor))
+
+    def promotion(self, promotion: Promotion) -> ExportItem:
+        return ExportItem(promotion_line(promotion))
+
+    def theme(self, theme: Theme) -> ExportItem:
+        numbers = ", ".join(f"#{n}" for n in theme.idea_numbers)
+        return ExportItem(f"{theme.name}: {numbers}" + (f" — {theme.summary}" if theme.summary else ""))
+
+    def more(self, count: int) -> ExportItem:
+        return ExportItem(_("… and {count} more").format(count=count))
 
 
-def _export_sections(d: Digest) -> list[tuple[str, list[ExportItem], str]]:
-    """(title, items, how the fold line names it when empty)."""
-    decisions = [
-        ExportItem(
-            f"#{s.idea.number} {s.idea.title}{_terms(s.idea)}: {status_label(s.old_status)} →"
-            f" {status_label(s.new_status)}" + (f" — {shown_reason(s.reason)}" if s.reason else ""),
-            s.idea,
-            f"{status_label(s.old_status)} → {status_label(s.new_status)}"
-            + (f" — {shown_reason(s.reason)}" if s.reason else ""),
-        )
-        for s in d.status_changes
-    ]
-    themes = [
-        ExportItem(
-            f"{t.name}: " + ", ".join(f"#{n}" for n in t.idea_numbers) + (f" — {t.summary}" if t.summary else "")
-        )
-        for t in d.themes
-    ]
-    return [
-        (_("Top new ideas"), [_idea_item(i, False) for i in d.top_new], _("voted new ideas")),
-        (_("Trending"), [_idea_item(i) for i in d.trending], _("trending ideas")),
-        (_("Decisions"), decisions, "decisions"),
-        (
-            _("Waiting for an answer (over {waiting_days} days, {waiting_total} in all)").format(
-                waiting_days=d.waiting_days, waiting_total=d.waiting_total
-            ),
-            [_idea_item(i) for i in d.waiting],
-            _("ideas waiting over {waiting_days} days").format(waiting_days=d.waiting_days),
-        ),
-        (
-            _("Reached a support stage ({crossed_total} in all)").format(crossed_total=d.crossed_total),
-            [_idea_item(c.idea) for c in d.crossed],
-            _("support stages reached"),
-        ),
-        (
-            _("Archived ({archived_total} in all)").format(archived_total=d.archived_total),
-            [_idea_item(i) for i in d.archived],
-            _("archived ideas"),
-        ),
-        (
-            _("Expired: missed a support stage deadline ({expired_total} in all)").format(
-                expired_total=d.expired_total
-            ),
-            [_idea_item(i) for i in d.expired],
-            _("expired ideas"),
-        ),
-        (
-            _("Challenges closed"),
-            [ExportItem(challenge_line(c, lambda i: _plain_idea(i, False))) for c in d.challenges],
-            _("closed challenges"),
-        ),
-        (
-            _("Thank you, top contributors"),
-            [ExportItem(contributor_line(c)) for c in d.contributors],
-            _("contributors with points"),
-        ),
-        (_("Role promotions"), [ExportItem(promotion_line(p)) for p in d.promotions], _("role promotions")),
-        (_("Themes"), themes, "themes"),
-    ]
-
-
-def _export_fold(d: Digest) -> tuple[list[tuple[str, list[ExportItem]]], str | None]:
-    shown = [(title, items) for title, items, _ in _export_sections(d) if items]
-    empty = [short for _, items, short in _export_sections(d) if not items]
-    return shown, (_("Nothing this week: ") + ", ".join(empty) + ".") if empty else None
+def _export_fold(d: Digest) -> tuple[list[Section[ExportItem]], str | None]:
+    shown, folded = shown_and_folded(sections(d, ExportLines()))
+    return shown, (_("Nothing this week: ") + ", ".join(folded) + ".") if folded else None
 
 
 def _md_escape(text: str) -> str:
@@ -131,9 +97,9 @@ def to_markdown(d: Digest) -> str:
         out += ["", _md_escape(d.summary)]
     out += ["", f"_{themes_source_line(d)}_"]
     shown, fold = _export_fold(d)
-    for title, items in shown:
-        out += ["", f"## {title}", ""]
-        out += [f"- {_md_escape(item.text)}" for item in items]
+    for section in shown:
+        out += ["", f"## {section.title}", ""]
+        out += [f"- {_md_escape(item.text)}" for item in section.lines]
     if fold:
         out += ["", fold]
     out += ["", _("| day | new ideas | votes |"), "|---|---|---|"]
@@ -180,10 +146,10 @@ def to_html(d: Digest, chart: bytes | None = None, chart_src: str | None = None)
             chart_src=src,
             sections=[
                 (
-                    title,
-                    [(item, f"#{item.idea.number} {item.idea.title}" if item.idea else item.text) for item in items],
+                    section.title,
+                    [(i, f"#{i.idea.number} {i.idea.title}" if i.idea else i.text) for i in section.lines],
                 )
-                for title, items in shown
+                for section in shown
             ],
             fold=fold,
             days=[(when(day.day, "%a %d %b", "MMMEd"), day.ideas, day.votes) for day in d.days],

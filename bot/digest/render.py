@@ -5,11 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 import discord
 
 from bot.digest.chart import CHART_FILENAME
-from bot.digest.rules import ChallengeLine, Contributor, Digest, IdeaLine, Promotion, compared, zone
+from bot.digest.rules import (
+    ChallengeLine,
+    Contributor,
+    Digest,
+    IdeaLine,
+    Promotion,
+    StatusChangeLine,
+    Theme,
+    compared,
+    zone,
+)
 from bot.edge.embeds import (
     EMBED_DESCRIPTION_MAX,
     EMBED_TITLE_MAX,
@@ -34,17 +45,6 @@ def status_label(value: str) -> str:
         return value
 
 
-def _idea(line: IdeaLine, *, note: bool = True) -> str:
-    text = f"#{line.number} {discord.utils.escape_markdown(line.title)} · 👍 {line.upvotes} 👎 {line.downvotes}"
-    if note and line.note:
-        text += f" · {line.note}"
-    return text
-
-
-def _more(lines: list[str], shown: int, total: int) -> list[str]:
-    return [*lines, _("… and {count} more").format(count=total - shown)] if total > shown else lines
-
-
 PLACES = {1: "1st", 2: "2nd", 3: "3rd"}
 
 
@@ -67,13 +67,77 @@ def challenge_line(c: ChallengeLine, idea: Callable[[IdeaLine], str], escape: Ca
 
 # --- sections: the same content for every format ----------------------------------------------------
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class LineWriter(Protocol[T_co]):
+    """How one format writes each kind of line of the digest: Discord markdown for the embeds,
+    ExportItem for the files (exports.py)."""
+
+    def idea(self, line: IdeaLine, *, note: bool = True) -> T_co: ...
+    def decision(self, change: StatusChangeLine) -> T_co: ...
+    def challenge(self, challenge: ChallengeLine) -> T_co: ...
+    def contributor(self, contributor: Contributor) -> T_co: ...
+    def promotion(self, promotion: Promotion) -> T_co: ...
+    def theme(self, theme: Theme) -> T_co: ...
+    def more(self, count: int) -> T_co: ...
+
 
 @dataclass(frozen=True, slots=True)
-class Section:
+class Section(Generic[T]):
     title: str
-    lines: list[str]
-    empty: str
-    short: str = ""  # how the fold line names it when empty, e.g. "trending ideas"
+    lines: list[T]
+    short: str  # how "Nothing this week" names it when empty, e.g. "trending ideas"
+
+
+def sections(d: Digest, write: LineWriter[T]) -> list[Section[T]]:
+    """The digest's sections in order, each format writing the lines its own way. A list the
+    digest cuts short ends with "… and N more"."""
+
+    def cut_short(lines: list[IdeaLine], total: int) -> list[T]:
+        written = [write.idea(line) for line in lines]
+        return [*written, write.more(total - len(lines))] if total > len(lines) else written
+
+    return [
+        Section(_("Top new ideas"), [write.idea(i, note=False) for i in d.top_new], _("voted new ideas")),
+        Section(_("Trending"), [write.idea(i) for i in d.trending], _("trending ideas")),
+        Section(_("Decisions"), [write.decision(s) for s in d.status_changes], _("decisions")),
+        Section(
+            _("Waiting for an answer (over {waiting_days} days)").format(waiting_days=d.waiting_days),
+            cut_short(d.waiting, d.waiting_total),
+            _("ideas waiting over {waiting_days} days").format(waiting_days=d.waiting_days),
+        ),
+        Section(
+            _("Reached a support stage"),
+            cut_short([c.idea for c in d.crossed], d.crossed_total),
+            _("support stages reached"),
+        ),
+        Section(
+            _("Archived (no answer and no votes for too long)"),
+            cut_short(d.archived, d.archived_total),
+            _("archived ideas"),
+        ),
+        Section(
+            _("Expired (missed a support stage deadline)"),
+            cut_short(d.expired, d.expired_total),
+            _("expired ideas"),
+        ),
+        Section(_("Challenges closed"), [write.challenge(c) for c in d.challenges], _("closed challenges")),
+        Section(
+            _("Thank you, top contributors"),
+            [write.contributor(c) for c in d.contributors],
+            _("contributors with points"),
+        ),
+        Section(_("Role promotions"), [write.promotion(p) for p in d.promotions], _("role promotions")),
+        Section(_("Themes"), [write.theme(t) for t in d.themes], _("themes")),
+    ]
+
+
+def shown_and_folded(all_sections: list[Section[T]]) -> tuple[list[Section[T]], list[str]]:
+    """The sections with lines, and how the empty ones are named in "Nothing this week", so a
+    quiet week reads as a short list, not a wall of "None"."""
+    return [s for s in all_sections if s.lines], [s.short for s in all_sections if not s.lines]
 
 
 def digest_title(d: Digest) -> str:
@@ -115,16 +179,6 @@ def themes_source_line(d: Digest) -> str:
     return _("Themes grouped by shared keywords.")
 
 
-def fold_line(empty: list[Section]) -> str:
-    """Empty sections in one line, so a quiet week reads as a short list, not a wall of 'None'."""
-    listed = ", ".join(s.short or s.title.lower() for s in empty)
-    return listed[:1].upper() + listed[1:] + "."
-
-
-def split_sections(all_sections: list[Section]) -> tuple[list[Section], list[Section]]:
-    return [s for s in all_sections if s.lines], [s for s in all_sections if not s.lines]
-
-
 def contributor_line(c: Contributor) -> str:
     return ngettext("{label} · {points} point", "{label} · {points} points", c.points).format(
         label=c.label, points=c.points
@@ -135,94 +189,51 @@ def promotion_line(p: Promotion) -> str:
     return f"{p.label} → {p.role_label}"
 
 
-def sections(d: Digest) -> list[Section]:
-    changes = [
-        f"#{s.idea.number} {discord.utils.escape_markdown(s.idea.title)}: {status_label(s.old_status)} → "
-        f"**{status_label(s.new_status)}**"
-        + (f" — {discord.utils.escape_markdown(shown_reason(s.reason))}" if s.reason else "")
-        for s in d.status_changes
-    ]
-    waiting = _more([_idea(i) for i in d.waiting], len(d.waiting), d.waiting_total)
-    escape = discord.utils.escape_markdown
-    themes = [
-        f"**{discord.utils.escape_markdown(t.name)}**: "
-        + ", ".join(f"#{n}" for n in t.idea_numbers)
-        + (f" — {t.summary}" if t.summary else "")
-        for t in d.themes
-    ]
-    return [
-        Section(
-            _("Top new ideas"),
-            [_idea(i, note=False) for i in d.top_new],
-            _("No new idea has votes yet."),
-            _("voted new ideas"),
-        ),
-        Section(
-            _("Trending"), [_idea(i) for i in d.trending], _("Nothing picked up speed this week."), _("trending ideas")
-        ),
-        Section(_("Decisions"), changes, _("No status changes this week."), "decisions"),
-        Section(
-            _("Waiting for an answer (over {waiting_days} days)").format(waiting_days=d.waiting_days),
-            waiting,
-            _("Every idea has had an answer in time."),
-            _("ideas waiting over {waiting_days} days").format(waiting_days=d.waiting_days),
-        ),
-        Section(
-            _("Reached a support stage"),
-            _more([_idea(c.idea) for c in d.crossed], len(d.crossed), d.crossed_total),
-            _("No idea reached a support stage this week."),
-            _("support stages reached"),
-        ),
-        Section(
-            _("Archived (no answer and no votes for too long)"),
-            _more([_idea(i) for i in d.archived], len(d.archived), d.archived_total),
-            _("No idea was archived this week."),
-            _("archived ideas"),
-        ),
-        Section(
-            _("Expired (missed a support stage deadline)"),
-            _more([_idea(i) for i in d.expired], len(d.expired), d.expired_total),
-            _("No idea expired this week."),
-            _("expired ideas"),
-        ),
-        Section(
-            _("Challenges closed"),
-            [challenge_line(c, lambda i: _idea(i, note=False), escape) for c in d.challenges],
-            _("No challenge closed this week."),
-            _("closed challenges"),
-        ),
-        Section(
-            _("Thank you, top contributors"),
-            # A member never seen by name is a mention: Discord shows it as their name; embeds never ping.
-            [
-                ngettext("{name} · {points} point", "{name} · {points} points", c.points).format(
-                    name=escape(c.name) if c.name else f"<@{c.user_id}>", points=c.points
-                )
-                for c in d.contributors
-            ],
-            "—",
-            _("contributors with points"),
-        ),
-        Section(
-            _("Role promotions"),
-            [
-                f"{escape(p.name) if p.name else f'<@{p.user_id}>'} → "
-                + (escape(p.role_name) if p.role_name else f"<@&{p.role_id}>")
-                for p in d.promotions
-            ],
-            "—",
-            _("role promotions"),
-        ),
-        Section(_("Themes"), themes, _("Too few ideas this week to group."), "themes"),
-    ]
+class EmbedLines:
+    """Lines in Discord markdown. A member never seen by name is a mention: Discord shows it as
+    their name, and embeds never ping."""
+
+    escape = staticmethod(discord.utils.escape_markdown)
+
+    def idea(self, line: IdeaLine, *, note: bool = True) -> str:
+        text = f"#{line.number} {self.escape(line.title)} · 👍 {line.upvotes} 👎 {line.downvotes}"
+        return f"{text} · {line.note}" if note and line.note else text
+
+    def decision(self, change: StatusChangeLine) -> str:
+        text = (
+            f"#{change.idea.number} {self.escape(change.idea.title)}: {status_label(change.old_status)} → "
+            f"**{status_label(change.new_status)}**"
+        )
+        return text + (f" — {self.escape(shown_reason(change.reason))}" if change.reason else "")
+
+    def challenge(self, challenge: ChallengeLine) -> str:
+        return challenge_line(challenge, lambda i: self.idea(i, note=False), self.escape)
+
+    def contributor(self, contributor: Contributor) -> str:
+        name = self.escape(contributor.name) if contributor.name else f"<@{contributor.user_id}>"
+        return ngettext("{name} · {points} point", "{name} · {points} points", contributor.points).format(
+            name=name, points=contributor.points
+        )
+
+    def promotion(self, promotion: Promotion) -> str:
+        name = self.escape(promotion.name) if promotion.name else f"<@{promotion.user_id}>"
+        role = self.escape(promotion.role_name) if promotion.role_name else f"<@&{promotion.role_id}>"
+        return f"{name} → {role}"
+
+    def theme(self, theme: Theme) -> str:
+        numbers = ", ".join(f"#{n}" for n in theme.idea_numbers)
+        return f"**{self.escape(theme.name)}**: {numbers}" + (f" — {theme.summary}" if theme.summary else "")
+
+    def more(self, count: int) -> str:
+        return _("… and {count} more").format(count=count)
 
 
 # --- Discord embeds ------------------------------------------------------------------------------------
 
 
-def _fields(section: Section) -> list[tuple[str, str]]:
+def _fields(section: Section[str]) -> list[tuple[str, str]]:
     """A section as one or more fields of at most 1024 characters (whole lines where possible)."""
-    lines = [clip(line, FIELD_VALUE_MAX) for line in section.lines] or [section.empty]
+    lines = [clip(line, FIELD_VALUE_MAX) for line in section.lines]
     fields: list[tuple[str, str]] = []
     current: list[str] = []
     for line in lines:
@@ -259,9 +270,11 @@ def digest_embeds(d: Digest, *, chart: bool = True) -> list[list[discord.Embed]]
     head.set_footer(text=_("ideabot weekly digest"))
 
     embeds = [head]
-    shown, empty = split_sections(sections(d))
-    if empty:
-        shown.append(Section(_("Nothing this week"), [clip(fold_line(empty), FIELD_VALUE_MAX)], ""))
+    shown, folded = shown_and_folded(sections(d, EmbedLines()))
+    if folded:
+        listed = ", ".join(folded)
+        fold = clip(listed[:1].upper() + listed[1:] + ".", FIELD_VALUE_MAX)
+        shown.append(Section(_("Nothing this week"), [fold], ""))
     for section in shown:
         for name, value in _fields(section):
             embed = embeds[-1]
