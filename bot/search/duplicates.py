@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -41,8 +42,9 @@ DENSE_FLOOR = 0.85
 DENSE_WEIGHT = 0.7
 DENSE_CANDIDATES = 20
 # The search index proposes this many candidates from the whole board, found by the draft's
-# rarest words: at most MAX_QUERY_WORDS of them, within POSTINGS_BUDGET board postings, which
-# bounds the index's work (each posting read and scored once) whatever the board's size.
+# rarest words: at most MAX_QUERY_WORDS of them, within POSTINGS_BUDGET board postings (and a
+# word held by more ideas than that reads its newest POSTINGS_BUDGET), which bounds the index's
+# work whatever the board's size.
 CANDIDATE_LIMIT = 50
 MAX_QUERY_WORDS = 8
 POSTINGS_BUDGET = 2_000
@@ -113,8 +115,13 @@ class DuplicateService:
         scored by TF-IDF cosine with the board's document frequencies, or by embeddings."""
         draft = idea_text(title, details)
         df, total = await self._frequencies()
-        query = informative_words(draft, df, POSTINGS_BUDGET, MAX_QUERY_WORDS)
-        rows = await search_queries.duplicate_candidates(self.db.conn, guild_id, query, self.candidate_limit)
+        query = [
+            (word, math.log(1 + total / (1 + holding)))  # idf: a rarer word weighs more
+            for word, holding in informative_words(draft, df, POSTINGS_BUDGET, MAX_QUERY_WORDS)
+        ]
+        rows = await search_queries.duplicate_candidates(
+            self.db.conn, guild_id, query, self.candidate_limit, POSTINGS_BUDGET
+        )
         if self.llm is not None and self.llm.embeddings_enabled:
             try:
                 found = await self._by_embeddings(guild_id, rows, draft, (df, total), limit)

@@ -40,6 +40,8 @@ def stem(word: str) -> str:
 
 def _without_accents(text: str) -> str:
     # As the search index folds them (remove_diacritics), so "café" and "cafe" are one term.
+    if text.isascii():
+        return text
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
 
 
@@ -136,20 +138,20 @@ def tfidf_cosines(query_text: str, documents: dict[int, str], df: Mapping[str, i
     return {key: sparse_cosine(query, vector(Counter(tokens(text)))) for key, text in documents.items()}
 
 
-def informative_words(text: str, df: Mapping[str, int], budget: int, most: int) -> list[str]:
-    """The words of `text` that best find its duplicates on a board: the rarest first (one per
-    stem), as many as fit in `budget` board postings, at most `most`. Words the board has not
-    seen yet cost nothing and come first."""
+def informative_words(text: str, df: Mapping[str, int], budget: int, most: int) -> list[tuple[str, int]]:
+    """The words of `text` that best find its duplicates on a board, each with the number of
+    ideas holding it: the rarest first (one per stem), as many as fit in `budget` board postings,
+    at most `most`. Words the board has not seen yet cost nothing and come first."""
     by_stem: dict[str, str] = {}
     for word in words(text):
         by_stem.setdefault(stem(word), word)
-    chosen: list[str] = []
+    chosen: list[tuple[str, int]] = []
     spent = 0
     for term, word in sorted(by_stem.items(), key=lambda item: (df.get(item[0], 0), item[0])):
         cost = df.get(term, 0)
         if chosen and (spent + cost > budget or len(chosen) >= most):
             break
-        chosen.append(word)
+        chosen.append((word, cost))
         spent += cost
     return chosen
 

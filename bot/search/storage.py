@@ -5,10 +5,7 @@ prefixes from three letters on, and mark matches in snippets the same way."""
 
 from __future__ import annotations
 
-import heapq
-import math
 import re
-from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -81,13 +78,14 @@ async def search_ideas(
         where += " AND i.category = ? COLLATE NOCASE"
         params.append(filters.category)
     source = "FROM idea_search JOIN ideas i ON i.id = idea_search.rowid"
-    inner = f"SELECT 1 {source} WHERE {where} LIMIT {COUNT_CAP + 1}"
-    total = await _one(conn, f"SELECT COUNT(*) FROM ({inner})", params) or 0
-    oldest = await _one(
-        conn,
-        f"SELECT idea_search.rowid {source} WHERE {where} ORDER BY idea_search.rowid DESC LIMIT 1 OFFSET ?",
-        [*params, RANK_WINDOW - 1],
-    )
+    # One pass over the newest matches gives both the count (capped) and the ranking window.
+    async with conn.execute(
+        f"SELECT idea_search.rowid {source} WHERE {where} ORDER BY idea_search.rowid DESC LIMIT ?",
+        [*params, max(COUNT_CAP, RANK_WINDOW) + 1],
+    ) as cursor:
+        newest = [int(row[0]) for row in await cursor.fetchall()]
+    total = len(newest)
+    oldest = newest[RANK_WINDOW - 1] if total >= RANK_WINDOW else None
     if oldest is not None:
         where += " AND idea_search.rowid >= ?"
         params.append(oldest)
@@ -169,15 +167,16 @@ async def document_frequencies(conn: Conn) -> tuple[dict[str, int], int]:
 
 
 async def duplicate_candidates(
-    conn: Conn, guild_id: int, words: list[str], limit: int
+    conn: Conn, guild_id: int, words: list[tuple[str, float]], limit: int, per_word: int
 ) -> list[tuple[int, int, str, str, int]]:
     """(id, number, title, body, upvotes) of the guild's ideas open to votes that share any of
-    `words` (letters and digits only), those sharing the most of the rarest words first, at most
-    `limit`: over the whole board."""
+    `words` (each letters and digits only, with its weight: rarer words weigh more), those
+    sharing the most weight first, at most `limit`: over the whole board. A word reads at most
+    its `per_word` newest ideas, which bounds the work whatever the board's size."""
     if not words:
         return []
     if is_postgres(conn):
-        query = pg_query(words, prefix=False, any_word=True)
+        query = pg_query([word for word, _ in words], prefix=False, any_word=True)
         if not query:
             return []
         sql = (
@@ -188,32 +187,26 @@ async def duplicate_candidates(
         )
         async with conn.execute(sql, (guild_id, query, query, limit)) as cursor:
             return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
-    # Each word's postings among the guild's ideas, one index lookup per word and no ranking inside
-    # the index (bm25 over the union of the words' postings was the check's slow tail); then the
-    # ideas that share the most of the rarest words, weighted by how rare each word is here. Only
-    # the best few are checked for being open to votes, by primary key.
-    lookups = " UNION ALL ".join(
-        f"SELECT rowid, {index} FROM idea_search WHERE idea_search MATCH ?" for index in range(len(words))
+    # One statement, all inside SQLite: each word's postings among the guild's ideas (newest
+    # first, so the index stops at per_word), summed per idea, the best few checked for being
+    # open to votes by primary key. Ties go to the newest idea; room is left for closed ones.
+    params: list[object] = []
+    for word, weight in words:
+        params += [weight, f'guild : "g{guild_id}" AND "{word}"', per_word]
+    postings = " UNION ALL ".join(
+        "SELECT * FROM (SELECT rowid AS id, ? AS weight FROM idea_search WHERE idea_search MATCH ?"
+        " ORDER BY rowid DESC LIMIT ?)"
+        for _ in words
     )
-    async with conn.execute(lookups, [f'guild : "g{guild_id}" AND "{word}"' for word in words]) as cursor:
-        postings = [(int(row[0]), int(row[1])) for row in await cursor.fetchall()]
-    if not postings:
-        return []
-    counts = Counter(index for _, index in postings)
-    weight = {index: math.log(1 + len(postings) / count) for index, count in counts.items()}
-    scores: dict[int, float] = defaultdict(float)
-    for rowid, index in postings:
-        scores[rowid] += weight[index]
-    # Ties go to the newest idea; room is left for closed, archived and expired ones.
-    best = heapq.nlargest(limit * 2, scores.items(), key=lambda item: (item[1], item[0]))
-    marks = ",".join("?" * len(best))
-    async with conn.execute(
-        f"SELECT id, number, title, body, upvotes FROM ideas WHERE id IN ({marks}) AND message_id IS NOT NULL"
-        f" AND status IN ({_OPEN_STATUSES}) AND archived_at IS NULL AND expired_at IS NULL",
-        [rowid for rowid, _ in best],
-    ) as cursor:
-        rows = {int(r[0]): (r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()}
-    return [rows[rowid] for rowid, _ in best if rowid in rows][:limit]
+    sql = (
+        f"WITH postings AS ({postings}), best AS (SELECT id, SUM(weight) AS score FROM postings"
+        " GROUP BY id ORDER BY score DESC, id DESC LIMIT ?)"
+        " SELECT i.id, i.number, i.title, i.body, i.upvotes FROM best JOIN ideas i ON i.id = best.id"
+        f" WHERE i.message_id IS NOT NULL AND i.status IN ({_OPEN_STATUSES}) AND i.archived_at IS NULL"
+        " AND i.expired_at IS NULL ORDER BY best.score DESC, i.id DESC LIMIT ?"
+    )
+    async with conn.execute(sql, [*params, limit * 2, limit]) as cursor:
+        return [(r[0], r[1], r[2], r[3], r[4]) for r in await cursor.fetchall()]
 
 
 async def open_ideas(conn: Conn, guild_id: int, idea_ids: Sequence[int]) -> list[tuple[int, int, str, str, int]]:
