@@ -20,6 +20,11 @@ class IdeaBoard(Protocol):
         """Post the card with its voting reactions and discussion thread."""
         ...
 
+    def card_posted(self, idea_id: int) -> None:
+        """The card's idea is saved with its card: the card gets its first edit soon, before
+        other cards' (it adds what only exists once the card does, such as the thread link)."""
+        ...
+
     def card_changed(self, idea_id: int) -> None:
         """The card's content changed; it will be re-rendered from the database, coalesced."""
         ...

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -63,8 +64,12 @@ class CardEditScheduler:
         self._task: asyncio.Task[None] | None = None
         self.stats = EditStats()
 
-    def mark_dirty(self, idea_id: int) -> None:
-        self._dirty.setdefault(idea_id, self._now())
+    def mark_dirty(self, idea_id: int, *, first: bool = False) -> None:
+        """`first`: the card's edit goes before every tally edit waiting (a new card's thread link)."""
+        if first:
+            self._dirty[idea_id] = -math.inf
+        else:
+            self._dirty.setdefault(idea_id, self._now())
         self._idle.clear()
         self._wake.set()
 
@@ -196,13 +201,15 @@ class CardBoard:
             with contextlib.suppress(discord.HTTPException):
                 await message.delete()
             raise
-        idea.channel_id, idea.message_id, idea.thread_id = message.channel.id, message.id, thread.id
-        # The thread link belongs on the card; this first edit is part of posting it.
-        await message.edit(embed=await self._card_embed(idea), allowed_mentions=NO_MENTIONS)
         return PostedCard(message.channel.id, message.id, thread.id)
 
     def card_changed(self, idea_id: int) -> None:
         self.scheduler.mark_dirty(idea_id)
+
+    def card_posted(self, idea_id: int) -> None:
+        # The thread link is added by the card's first edit, ahead of the channel's tally edits:
+        # the member's answer does not wait on the channel's edit budget, busy in a vote burst.
+        self.scheduler.mark_dirty(idea_id, first=True)
 
     async def _edit_card(self, idea: Idea) -> None:
         assert idea.channel_id is not None and idea.message_id is not None

@@ -164,6 +164,7 @@ class IdeaService:
             )
             await self.events.record(conn, submitted)  # the idea counts as submitted once its card is attached
         idea.channel_id, idea.message_id, idea.thread_id = card.channel_id, card.message_id, card.thread_id
+        self.board.card_posted(idea.id)
         await self.events.publish(submitted)
         return idea
 

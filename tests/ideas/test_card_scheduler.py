@@ -96,3 +96,27 @@ async def test_a_failed_edit_is_retried_and_a_deleted_card_is_dropped() -> None:
         await scheduler.stop()
     assert attempts == {1: 2, 2: 1}
     assert scheduler.stats.failures == 1
+
+
+async def test_a_new_card_s_first_edit_goes_before_the_tally_edits_waiting() -> None:
+    done: list[int] = []
+
+    async def load(idea_id: int) -> Idea:
+        return make_idea(idea_id)
+
+    async def edit(idea: Idea) -> None:
+        done.append(idea.id)
+
+    scheduler = CardEditScheduler(load, edit, card_interval=0.01, channel_budget=2, channel_window=0.2)
+    scheduler.start()
+    try:
+        for idea_id in range(1, 9):  # a backlog of tally edits fills the channel's budget
+            scheduler.mark_dirty(idea_id)
+        await asyncio.sleep(0.05)
+        assert len(done) == 2
+        scheduler.mark_dirty(99, first=True)  # a card just posted
+        await asyncio.wait_for(scheduler.wait_idle(), timeout=3)
+    finally:
+        await scheduler.stop()
+    assert done[2] == 99, "it went before the six tally edits still waiting"
+    assert sorted(done) == [*range(1, 9), 99]

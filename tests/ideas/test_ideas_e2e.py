@@ -18,6 +18,7 @@ async def test_submit_with_options_posts_a_card_and_answers_privately(community:
     )
     assert reply.ephemeral
     assert "#1" in reply.text
+    await c.settle()  # the thread link comes with the card's first edit
     card = c.card(1)
     embed = card.embeds[0]
     assert embed["title"] == "#1 Dark mode"

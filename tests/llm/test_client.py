@@ -290,6 +290,9 @@ class NullBoard:
     def card_changed(self, idea_id: int) -> None:
         self.changed.append(idea_id)
 
+    def card_posted(self, idea_id: int) -> None:
+        pass
+
 
 async def test_duplicates_use_stored_embeddings_and_fall_back_to_lexical(llm: FakeLLM, db: Database) -> None:
     ids = await seed_week(db)

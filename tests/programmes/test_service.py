@@ -52,6 +52,9 @@ class Board:
     def card_changed(self, idea_id: int) -> None:
         self.changed.append(idea_id)
 
+    def card_posted(self, idea_id: int) -> None:
+        pass
+
 
 @dataclass
 class Announcer:

@@ -25,6 +25,9 @@ class Board:
     def card_changed(self, idea_id: int) -> None:
         self.changed.add(idea_id)
 
+    def card_posted(self, idea_id: int) -> None:
+        pass
+
 
 async def open_service(target: str, clock: FakeClock) -> tuple[Database, VoteService, list[VoteChanged]]:
     db = await Database.open(target)

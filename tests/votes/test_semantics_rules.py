@@ -35,6 +35,9 @@ class Board:
     def card_changed(self, idea_id: int) -> None:
         self.changed.append(idea_id)
 
+    def card_posted(self, idea_id: int) -> None:
+        pass
+
 
 class HeldReactions:
     """The reactions on the card, as Discord keeps them: a set of users per emoji."""
