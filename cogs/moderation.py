@@ -232,12 +232,9 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, True)
 
         def say() -> str:
-            text = (
-                _("{member} can no longer submit ideas.").format(member=member.mention)
-                if changed
-                else _("{member} was already blocked.").format(member=member.mention)
-            )
-            return text
+            if changed:
+                return _("{member} can no longer submit ideas.").format(member=member.mention)
+            return _("{member} was already blocked.").format(member=member.mention)
 
         await self._done(interaction, say, N_("Member blocked"))
 
@@ -247,12 +244,9 @@ class Moderation(commands.GroupCog, group_name="ideamod", group_description="Mod
         changed = await self.bot.ideas.set_blocked(interaction.guild_id, interaction.user.id, member.id, False)
 
         def say() -> str:
-            text = (
-                _("{member} can submit ideas again.").format(member=member.mention)
-                if changed
-                else _("{member} was not blocked.").format(member=member.mention)
-            )
-            return text
+            if changed:
+                return _("{member} can submit ideas again.").format(member=member.mention)
+            return _("{member} was not blocked.").format(member=member.mention)
 
         await self._done(interaction, say, N_("Member unblocked"))
 

@@ -6,7 +6,6 @@ from discord.ext import commands
 
 from bot.client import IdeaBot
 from bot.edge.reactions import GatewayReaction
-from bot.votes.rules import VOTE_EMOJI
 from bot.votes.service import ReactionEvent
 
 
@@ -26,7 +25,7 @@ class Voting(commands.Cog):
             self.bot.reaction_sink = None
 
     def take_reaction(self, reaction: GatewayReaction) -> None:
-        if reaction.guild_id is None or reaction.emoji not in VOTE_EMOJI:
+        if reaction.guild_id is None:
             return
         event = ReactionEvent(reaction.message_id, reaction.user_id, reaction.emoji, reaction.added, reaction.joined_at)
         self.bot.votes.accept(event)

@@ -36,18 +36,19 @@ class NameBook:
     def seen(self, guild_id: int, user_id: int, name: str) -> None:
         """A member's display name as an event showed it: cheap, no I/O."""
         key = (guild_id, user_id)
-        last = self._written.get(key)
-        if last is not None and last[0] == name and self.clock() - last[1] < REFRESH:
+        if self._written_lately(key, name):
             return  # the usual case, before any work on the name
         name = " ".join(name.split())[:NAME_MAX]
-        if not name:
-            return
-        if last is not None and last[0] == name and self.clock() - last[1] < REFRESH:
+        if not name or self._written_lately(key, name):
             return
         if self._pending.get(key) == name:
             return
         self._pending[key] = name
         self._schedule()
+
+    def _written_lately(self, key: tuple[int, int], name: str) -> bool:
+        last = self._written.get(key)
+        return last is not None and last[0] == name and self.clock() - last[1] < REFRESH
 
     def roles_seen(self, guild_id: int, roles: Iterable[tuple[int, str]]) -> None:
         for role_id, name in roles:
